@@ -1,0 +1,88 @@
+"""Metrics of a trial from its stored generations (pure: a table in, numbers out).
+
+The same function serves the evaluation pipeline and ``study/score.py`` (rescoring stored
+generations), so the leaderboard's numbers are exactly what ``generations.parquet`` gives.
+
+Definitions (see docs/metrics.md): ``pass@k`` is the unbiased estimator of Chen et al. 2021
+averaged over prompts (k ≤ samples per prompt); ``quality_mean`` the mean checker score over all
+samples; ``distinct_n``, ``self_bleu``, ``semantic_diversity`` are corpus-level over all samples
+of all prompts, and the ``*_per_prompt`` columns the mean over prompts of the same metric
+within one prompt's samples. A metric that cannot be computed is NaN and its reason is listed
+in ``metric_errors``; it is never 0.0.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from polychromic import metrics as M
+
+PASS_KS = (1, 5, 10)
+HEADLINE = ("pass@1", "pass@5", "pass@10", "quality_mean", "distinct_1", "distinct_2",
+            "self_bleu", "semantic_diversity")
+
+
+def per_prompt(gens: pd.DataFrame, threshold: float | None = None) -> pd.DataFrame:
+    """One row per prompt: n, passed count, quality and within-prompt diversity.
+
+    With ``threshold``, ``passed`` is recomputed as ``quality_score ≥ threshold``."""
+    gens = gens.sort_values(["prompt_index", "sample_index"])
+    passed = gens["quality_score"] >= threshold if threshold is not None else gens["passed"]
+    gens = gens.assign(passed=passed & gens["quality_score"].notna())
+    groups = [g for _, g in gens.groupby("prompt_index", sort=True)]
+    texts = [g["text"].tolist() for g in groups]
+    out = pd.DataFrame({
+        "prompt_index": [int(g["prompt_index"].iloc[0]) for g in groups],
+        "prompt_id": [g["prompt_id"].iloc[0] for g in groups],
+        "n": [len(g) for g in groups],
+        "c": [int(g["passed"].sum()) for g in groups],
+        "quality_mean": [float(g["quality_score"].mean(skipna=False)) for g in groups],
+        "distinct_1": M.distinct_n_per_prompt(texts, 1),
+        "distinct_2": M.distinct_n_per_prompt(texts, 2),
+        "self_bleu": M.self_bleu_per_prompt(texts),
+    })
+    if "embedding" in gens and gens["embedding"].notna().all():
+        out["semantic_diversity"] = M.semantic_diversity_per_prompt(
+            [np.stack(g["embedding"].to_numpy()) for g in groups]
+        )
+    else:
+        out["semantic_diversity"] = np.nan
+    return out
+
+
+def aggregate(gens: pd.DataFrame, threshold: float | None = None) -> dict[str, Any]:
+    """Headline and per-prompt metrics of one trial's generations (see module docstring)."""
+    errors: list[str] = []
+    if "score_error" in gens:
+        failed = gens["score_error"].fillna("") != ""
+        if failed.any():
+            first = gens.loc[failed, "score_error"].iloc[0]
+            errors.append(f"scoring failed for {int(failed.sum())} samples: {first}")
+    pp = per_prompt(gens, threshold)
+    n_min = int(pp["n"].min())
+    out: dict[str, Any] = {"eval_prompts": len(pp), "eval_samples": int(pp["n"].sum())}
+    scored = not errors
+    for k in sorted(set(PASS_KS) | {n_min}):
+        if k <= n_min:
+            out[f"pass@{k}"] = (
+                float(np.mean(M.pass_at_k(pp["n"].to_numpy(), pp["c"].to_numpy(), k)))
+                if scored else float("nan")
+            )
+    out["quality_mean"] = float(gens["quality_score"].mean()) if scored else float("nan")
+    texts = gens.sort_values(["prompt_index", "sample_index"])["text"].tolist()
+    out["distinct_1"] = M.distinct_n(texts, 1)
+    out["distinct_2"] = M.distinct_n(texts, 2)
+    out["self_bleu"] = M.self_bleu(texts)
+    if "embedding" in gens and gens["embedding"].notna().all():
+        out["semantic_diversity"] = M.semantic_diversity(np.stack(gens["embedding"].to_numpy()))
+    else:
+        out["semantic_diversity"] = float("nan")
+        errors.append("semantic_diversity: embeddings missing for some samples")
+    for col in ("distinct_1", "distinct_2", "self_bleu", "semantic_diversity"):
+        out[f"{col}_per_prompt"] = float(np.nanmean(pp[col])) if pp[col].notna().any() else float("nan")
+    out["mean_tokens"] = float(gens["token_count"].mean()) if "token_count" in gens else float("nan")
+    out["metric_errors"] = "; ".join(errors)
+    return out

@@ -1,0 +1,199 @@
+"""A trial's evaluation as a Ray Data pipeline; every sample is kept on disk.
+
+held-out prompts → generation actors (base model + the trial's adapter, loaded once per
+actor) → scoring actors (task checker + sentence encoder, loaded once per actor) →
+``generations.parquet`` (one row per sample) → ``aggregate`` (corpus and per-prompt metrics).
+
+Prompts are grouped into fixed generation groups (``eval_batch_prompts`` each) and every group
+is sampled under its own seed (``eval_seed``, group index), so the samples do not depend on how
+many actors there are or which actor got which group: 1 actor and 32 give the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from polychromic.aggregate import aggregate
+from polychromic.config import TrialConfig
+from polychromic.tasks.base import Example
+
+SAMPLING_COLUMNS = ("eval_temperature", "eval_top_p", "eval_max_new_tokens", "eval_seed")
+
+
+def eval_examples(cfg: TrialConfig) -> list[Example]:
+    """The fixed held-out prompts: the first ``n_eval_prompts`` of the test split."""
+    from polychromic.tasks import get_task
+
+    return get_task(cfg).examples("test")[: cfg.n_eval_prompts]
+
+
+def _example_of(row: dict[str, Any]) -> Example:
+    return Example(str(row["prompt_id"]), str(row["prompt"]), str(row["target"]),
+                   str(row["group"]), json.loads(row["meta"]))
+
+
+class Generate:
+    """Ray Data actor: samples ``n_eval_samples`` completions per prompt of a group."""
+
+    def __init__(self, cfg: dict[str, Any], adapter_dir: str | None, threads: int) -> None:
+        import torch
+
+        from polychromic.model import load_for_inference
+        from polychromic.tasks import get_task
+
+        torch.set_num_threads(max(1, threads))
+        self.cfg = TrialConfig.from_dict(cfg)
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.model, self.tok = load_for_inference(self.cfg, adapter_dir, device)
+        self.task = get_task(self.cfg)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
+        import torch
+
+        from polychromic.sampling import sample
+
+        cfg, out = self.cfg, {k: [] for k in ("prompt_index", "prompt_id", "sample_index",
+                                              "prompt", "target", "group", "meta", "text",
+                                              "token_count")}
+        for gi, rows_json in zip(batch["group_index"], batch["rows"]):
+            rows = json.loads(rows_json)
+            torch.manual_seed(cfg.eval_seed * 1_000_003 + int(gi))
+            prompts = [self.task.format_prompt(self.tok, _example_of(r)) for r in rows]
+            s = sample(self.model, self.tok, prompts, cfg.n_eval_samples,
+                       cfg.eval_max_new_tokens, cfg.eval_temperature, cfg.eval_top_p)
+            counts = s.token_counts
+            for i, row in enumerate(rows):
+                for j in range(cfg.n_eval_samples):
+                    r = i * cfg.n_eval_samples + j
+                    for key in ("prompt_index", "prompt_id", "prompt", "target", "group", "meta"):
+                        out[key].append(row[key])
+                    out["sample_index"].append(j)
+                    out["text"].append(s.texts[r])
+                    out["token_count"].append(int(counts[r]))
+        return out
+
+
+class Score:
+    """Ray Data actor: quality check and embedding of each sample. A batch that fails is kept
+    with NaN scores and the reason in ``score_error`` (never a silent 0.0)."""
+
+    def __init__(self, cfg: dict[str, Any], threads: int) -> None:
+        import torch
+
+        from polychromic.embeddings import get_encoder
+        from polychromic.tasks import get_task
+
+        torch.set_num_threads(max(1, threads))
+        self.cfg = TrialConfig.from_dict(cfg)
+        self.task = get_task(self.cfg)
+        self.encoder = get_encoder()
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+        n = len(batch["text"])
+        texts = [str(t) for t in batch["text"]]
+        out = dict(batch)
+        try:
+            _maybe_fail_scoring(batch)
+            examples = [_example_of({k: batch[k][i] for k in batch}) for i in range(n)]
+            checks = self.task.check(examples, texts)
+            out["quality_score"] = np.array([c.score for c in checks], dtype=np.float64)
+            out["passed"] = np.array([c.passed for c in checks], dtype=bool)
+            out["reason"] = np.array([c.reason for c in checks], dtype=object)
+            out["embedding"] = list(self.encoder.encode(texts).astype(np.float32))
+            out["score_error"] = np.array([""] * n, dtype=object)
+        except Exception as err:  # recorded per sample, aggregated as NaN + reason
+            reason = f"{type(err).__name__}: {err}"[:500]
+            out["quality_score"] = np.full(n, np.nan)
+            out["passed"] = np.zeros(n, dtype=bool)
+            out["reason"] = np.array(["scoring failed"] * n, dtype=object)
+            out["embedding"] = [None] * n
+            out["score_error"] = np.array([reason] * n, dtype=object)
+        return out
+
+
+def _maybe_fail_scoring(batch: dict[str, np.ndarray]) -> None:
+    """Test hook: ``POLYCHROMIC_FAULT='{"kind": "score", "prompt_index": i}'`` makes the
+    scoring of any batch holding prompt ``i`` raise. Inert unless the variable is set."""
+    spec = os.environ.get("POLYCHROMIC_FAULT")
+    if spec:
+        fault = json.loads(spec)
+        if fault.get("kind") == "score" and fault["prompt_index"] in set(batch["prompt_index"]):
+            raise RuntimeError(f"injected scoring failure for prompt {fault['prompt_index']}")
+
+
+def plan_actors(cfg: TrialConfig) -> tuple[int, dict[str, float]]:
+    """Generation actor count and per-actor resources from the cluster's free resources.
+
+    GPU clusters: one actor per free GPU. CPU: fractional CPUs (a pool that takes every CPU
+    starves the rest of the pipeline on a small machine)."""
+    import ray
+
+    free = ray.available_resources()
+    gpus = int(free.get("GPU", 0)) if cfg.use_gpu is not False else 0
+    if gpus:
+        n = cfg.eval_actors or gpus
+        return n, {"num_gpus": 1, "num_cpus": 1}
+    cpus = max(1.0, free.get("CPU", 1.0))
+    n = cfg.eval_actors or max(1, int(cpus // 2))
+    return n, {"num_cpus": min(0.5, cpus / (2 * n))}
+
+
+def evaluate(cfg: TrialConfig, adapter_dir: str | None, out_dir: Path,
+             actors: int | None = None) -> dict[str, Any]:
+    """Generate, score, write ``out_dir/generations.parquet`` and return the metrics."""
+    import ray
+
+    examples = eval_examples(cfg)
+    rows = [
+        {"prompt_index": i, "prompt_id": ex.id, "prompt": ex.prompt, "target": ex.target,
+         "group": ex.group, "meta": json.dumps(ex.meta)}
+        for i, ex in enumerate(examples)
+    ]
+    step = cfg.eval_batch_prompts
+    groups = [{"group_index": g, "rows": json.dumps(rows[s : s + step])}
+              for g, s in enumerate(range(0, len(rows), step))]
+    n_actors, res = plan_actors(cfg)
+    n_actors = actors or n_actors
+    threads = cfg.torch_threads or max(1, (os.cpu_count() or 1) // n_actors)
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = True
+    ds = ray.data.from_items(groups, override_num_blocks=len(groups))
+    ds = ds.map_batches(
+        Generate, fn_constructor_kwargs={"cfg": cfg.to_dict(), "adapter_dir": adapter_dir,
+                                         "threads": threads},
+        batch_size=1, compute=ray.data.ActorPoolStrategy(size=n_actors), **res,
+    )
+    ds = ds.map_batches(
+        Score, fn_constructor_kwargs={"cfg": cfg.to_dict(), "threads": threads},
+        batch_size=max(cfg.n_eval_samples, 32), compute=ray.data.ActorPoolStrategy(size=1),
+        num_cpus=res.get("num_cpus", 0.5),
+    )
+    gens = pd.concat([b for b in ds.iter_batches(batch_format="pandas", batch_size=None)],
+                     ignore_index=True)
+    gens = gens.sort_values(["prompt_index", "sample_index"], ignore_index=True)
+    for col in SAMPLING_COLUMNS:
+        gens[col] = getattr(cfg, col)
+    gens["n_eval_samples"] = cfg.n_eval_samples
+    write_generations(gens, Path(out_dir) / "generations.parquet")
+    return aggregate(gens)
+
+
+def write_generations(gens: pd.DataFrame, path: Path) -> None:
+    """Atomically write the per-sample table (embeddings as float32 lists)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(gens, preserve_index=False)
+    tmp = path.with_suffix(".parquet.tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(path)
+
+
+def read_generations(path: Path) -> pd.DataFrame:
+    return pq.read_table(path).to_pandas()

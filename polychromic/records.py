@@ -1,0 +1,93 @@
+"""The study folder: every trial's config, training reports, generations and final result are
+written as they happen, so nothing is lost when a trial, a node or the driver dies.
+
+    <storage>/<study>/
+      study.json            space, overrides and settings the study was started with
+      optuna.db             the Optuna study (optuna-dashboard sqlite:///.../optuna.db)
+      tune/                 Ray Tune's experiment (resumable with --resume)
+      trials/<trial_id>/
+        config.json         the trial's full TrialConfig
+        train/              Ray Train run: checkpoints (adapter + optimizer + step)
+        history.jsonl       every training report, appended as it arrives
+        generations.parquet every evaluation sample with its scores
+        result.json         final metrics + status (finished / error) when the trial ends
+        status.json         what Tune decided (finished / early_stopped / error + reason)
+      leaderboard.parquet   one row per trial
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ray.tune import Callback
+
+from polychromic.jsonutil import to_jsonable
+
+
+def trial_dir(study_dir: Path, trial_id: str) -> Path:
+    return Path(study_dir) / "trials" / trial_id
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Atomic JSON write (numpy types, bools and NaN handled)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(to_jsonable(data), indent=1, sort_keys=True))
+    tmp.replace(path)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(Path(path).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def append_jsonl(path: Path, row: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write(json.dumps(to_jsonable(row)) + "\n")
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    try:
+        for line in Path(path).read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut by a crash
+    except FileNotFoundError:
+        pass
+    return rows
+
+
+class StudyRecorder(Callback):
+    """Tune callback (runs in the driver) that records what only Tune knows: training
+    reports as they arrive, early stops and errors."""
+
+    def __init__(self, study_dir: Path) -> None:
+        self.study_dir = Path(study_dir)
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
+                        **info: Any) -> None:
+        if "eval_samples" not in result:  # training report (final evaluation goes to result.json)
+            keep = {k: v for k, v in result.items() if not isinstance(v, dict)}
+            append_jsonl(trial_dir(self.study_dir, trial.trial_id) / "history.jsonl", keep)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        tdir = trial_dir(self.study_dir, trial.trial_id)
+        result = read_json(tdir / "result.json")
+        status = result["status"] if result else "early_stopped"
+        write_json(tdir / "status.json", {"status": status, "error": (result or {}).get("error", "")})
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        message = ""
+        if getattr(trial, "error_file", None) and os.path.exists(trial.error_file):
+            lines = Path(trial.error_file).read_text().strip().splitlines()
+            message = lines[-1] if lines else ""
+        write_json(trial_dir(self.study_dir, trial.trial_id) / "status.json",
+                   {"status": "error", "error": message[:1000] or "trial failed"})

@@ -1,0 +1,52 @@
+"""Searcher that always runs the λ=0 baseline first, then lets Optuna search.
+
+The baseline (λ = 0) usually lies outside the searched distribution (λ is log-uniform over
+(0.01, 10]), so it cannot be an Optuna ``points_to_evaluate`` entry without corrupting TPE's
+log-space model. This wrapper issues it itself and keeps its result away from Optuna. Optuna
+sees only final results (ASHA does the early stopping), so intermediate reports need not carry
+the objective.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+from ray.tune.search import Searcher
+
+
+class BaselineFirst(Searcher):
+    def __init__(self, inner: Searcher, baseline: dict[str, Any]) -> None:
+        super().__init__(metric=None, mode=None)
+        self.inner = inner
+        self.baseline = dict(baseline)
+        self.baseline_trial: str | None = None
+
+    def set_search_properties(self, metric: Any, mode: Any, config: dict, **spec: Any) -> bool:
+        return True  # the inner searcher was built with its own space, metric and mode
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        if self.baseline_trial is None:
+            self.baseline_trial = trial_id
+            return dict(self.baseline)
+        return self.inner.suggest(trial_id)
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        """Intermediate results go to ASHA, not to Optuna."""
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None,
+                          error: bool = False) -> None:
+        if trial_id != self.baseline_trial:
+            self.inner.on_trial_complete(trial_id, result=result, error=error)
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump({"baseline_trial": self.baseline_trial, "baseline": self.baseline,
+                         "inner": self.inner.__dict__.copy()}, f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as f:
+            state = pickle.load(f)
+        self.baseline_trial = state["baseline_trial"]
+        self.baseline = state["baseline"]
+        self.inner.__dict__.update(state["inner"])

@@ -1,0 +1,167 @@
+"""Build and run (or resume) a study: Ray Tune + Optuna (SQLite) + ASHA over a search space."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from polychromic.records import read_json, write_json
+from polychromic.space import Space, load_space
+
+log = logging.getLogger(__name__)
+TRIAL_DRIVER_CPU = 0.25  # the Tune trial function itself only waits on its Train run
+
+
+@dataclass
+class StudyPaths:
+    root: Path
+
+    @property
+    def optuna_url(self) -> str:
+        return f"sqlite:///{(self.root / 'optuna.db').resolve()}"
+
+    @property
+    def tune_dir(self) -> Path:
+        return self.root / "tune"
+
+
+def concurrency(space: Space, resources: dict[str, float]) -> int:
+    """Trials at once: one per GPU worker set on GPU clusters; CPU trials sized to the machine
+    (a trial's Train workers + its driver), so trials never wait on each other forever."""
+    if space.max_concurrent_trials:
+        return space.max_concurrent_trials
+    cfg = space.trial_config(space.baseline())
+    gpus = resources.get("GPU", 0)
+    if gpus and cfg.use_gpu is not False:
+        return max(1, int(gpus // cfg.num_workers))
+    need = cfg.num_workers * cfg.cpus_per_worker + TRIAL_DRIVER_CPU
+    return max(1, int(math.floor(resources.get("CPU", 1) / need)))
+
+
+def wandb_env(root: Path) -> None:
+    """Offline unless WANDB_API_KEY is set; set before ``ray.init`` so workers inherit it."""
+    os.environ.setdefault("WANDB_MODE", "online" if os.environ.get("WANDB_API_KEY") else "offline")
+    os.environ.setdefault("WANDB_DIR", str(root))
+    os.environ.setdefault("WANDB_SILENT", "true")
+
+
+def _wandb_callback(study_name: str, root: Path) -> Any:
+    """W&B: one run per trial (config + every reported metric), grouped by study."""
+    from ray.air.integrations.wandb import WandbLoggerCallback
+
+    return WandbLoggerCallback(project="polychromic-study", group=study_name,
+                               excludes=["embedding"], log_config=True, dir=str(root))
+
+
+def build_tuner(space: Space, root: Path, study_name: str, use_wandb: bool,
+                resume: bool = False) -> Any:
+    import optuna
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    from polychromic.records import StudyRecorder
+    from polychromic.search import BaselineFirst
+    from polychromic.trial import run_trial
+
+    paths = StudyPaths(root)
+    metrics = [m for m, _ in space.objectives]
+    modes = [m for _, m in space.objectives]
+    multi = len(metrics) > 1
+    sampler = (optuna.samplers.NSGAIISampler(seed=0) if space.sampler == "nsga2"
+               else optuna.samplers.TPESampler(seed=0, multivariate=True))
+    searcher = OptunaSearch(
+        space=space.optuna_distributions() or None,
+        metric=metrics if multi else metrics[0],
+        mode=modes if multi else modes[0],
+        points_to_evaluate=space.points or None,
+        sampler=sampler,
+        study_name=study_name,
+        storage=optuna.storages.RDBStorage(paths.optuna_url),
+    )
+    searcher = BaselineFirst(searcher, space.baseline())
+    sched = space.scheduler
+    scheduler = None
+    if sched.get("enabled", True):
+        cfg = space.trial_config(space.baseline())
+        scheduler = ASHAScheduler(time_attr="step", metric=sched["metric"], mode=sched["mode"],
+                                  max_t=cfg.steps, grace_period=sched["grace_period"],
+                                  reduction_factor=sched["reduction_factor"])
+    callbacks: list[Any] = [StudyRecorder(root)]
+    if use_wandb:
+        callbacks.append(_wandb_callback(study_name, root))
+    trainable = tune.with_resources(tune.with_parameters(run_trial, study_dir=str(root)),
+                                    {"CPU": TRIAL_DRIVER_CPU})
+    reporter = tune.CLIReporter(
+        parameter_columns=["lambda_", "n_generations", "compute_every_n_steps",
+                           "max_examples_for_diversity"],
+        metric_columns=["step", "quality_loss", "diversity_score", "diversity_grad_share",
+                        "poly_score", *metrics, "distinct_2", "semantic_diversity"],
+        max_report_frequency=30,
+    )
+    run_config = tune.RunConfig(
+        name="tune", storage_path=str(root.resolve()), callbacks=callbacks,
+        progress_reporter=reporter,
+        failure_config=tune.FailureConfig(max_failures=space.trial_config({}).max_failures),
+    )
+    if resume:
+        return tune.Tuner.restore(str(paths.tune_dir.resolve()), trainable=trainable,
+                                  resume_unfinished=True, resume_errored=False,
+                                  restart_errored=False, param_space=space.settings)
+    return tune.Tuner(
+        trainable,
+        param_space=dict(space.settings),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher, scheduler=scheduler, num_samples=space.num_trials,
+            max_concurrent_trials=concurrency(space, ray.cluster_resources()),
+        ),
+        run_config=run_config,
+    )
+
+
+def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_path: Path,
+                    name: str | None, resume: str | None, use_wandb: bool,
+                    address: str | None = None) -> Path:
+    """Validate, start Ray, run the study to the end, write the leaderboard; returns the folder."""
+    if resume:
+        root = Path(storage_path) / resume
+        saved = read_json(root / "study.json")
+        if saved is None:
+            from polychromic.errors import ConfigError
+
+            raise ConfigError("--resume", f"no study at {root} (study.json missing)", "command line")
+        space = load_space(saved["space"], saved["overrides"])
+        study_name, use_wandb = resume, saved.get("wandb", use_wandb)
+    else:
+        space = load_space(space_name or "", overrides)
+        study_name = name or f"{space.name}"
+        root = Path(storage_path) / study_name
+        if (root / "tune").exists():
+            from polychromic.errors import ConfigError
+
+            raise ConfigError("--name", f"a study named {study_name!r} already exists in "
+                              f"{storage_path} (use --resume {study_name} or another --name)",
+                              "command line")
+        write_json(root / "study.json", {"space": space.source, "overrides": overrides,
+                                         "name": study_name, "wandb": use_wandb})
+    import ray
+
+    os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
+    if use_wandb:
+        wandb_env(root)
+    if not ray.is_initialized():
+        ray.init(address=address, log_to_driver=True,
+                 runtime_env={"env_vars": {k: v for k, v in os.environ.items()
+                                           if k.startswith(("POLYCHROMIC_", "WANDB_MODE",
+                                                            "WANDB_DIR", "WANDB_SILENT"))}})
+    tuner = build_tuner(space, root, study_name, use_wandb, resume=bool(resume))
+    tuner.fit()
+    from polychromic.leaderboard import build_leaderboard, write_leaderboard
+
+    write_leaderboard(root, build_leaderboard(root, space))
+    return root

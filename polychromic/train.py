@@ -1,0 +1,196 @@
+"""The training loop of one trial, readable top to bottom.
+
+``train_loop_per_worker`` is the Ray Train entry point (one process per worker); ``train`` is
+the loop itself and also runs without Ray (benchmarks, tests). Data parallelism over LoRA
+parameters: each worker computes gradients on its shard, then the (small) LoRA gradients are
+averaged with one all-reduce; per-worker batch × workers × grad_accum is the effective batch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from polychromic import checkpoint
+from polychromic.config import TrialConfig
+from polychromic.data import batch_indices
+from polychromic.model import load_for_training
+from polychromic.step import StepStats, grad_share, is_diversity_step, step_gradients
+from polychromic.tasks import get_task
+
+Reporter = Callable[[dict[str, Any], "Path | None"], None]
+
+
+def train(
+    cfg: TrialConfig,
+    device: torch.device,
+    report: Reporter,
+    resume_from: Path | None = None,
+    rank: int = 0,
+    world: int = 1,
+) -> None:
+    """Train ``cfg.steps`` optimizer steps, calling ``report(metrics, checkpoint_dir)`` every
+    ``report_every`` steps and at the end. Stops early (reporting ``error``) on a non-finite loss."""
+    torch.set_num_threads(cfg.torch_threads or os.cpu_count() or 1)
+    torch.manual_seed(cfg.seed)  # LoRA init is identical across trials with the same seed
+    model, tokenizer = load_for_training(cfg, device)
+    model.train()
+    task = get_task(cfg)
+    examples = task.examples("train")
+    from polychromic.embeddings import get_encoder
+
+    encoder = get_encoder(device=str(device) if device.type == "cuda" else "cpu")
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+
+    start, history = 0, []
+    if resume_from is not None:
+        start, history = checkpoint.load(resume_from, model, optimizer)
+    if start >= cfg.steps and history:  # restored after the last step: report the end again
+        report(history[-1], None)
+        return
+    elapsed_before = history[-1]["train_seconds"] if history else 0.0
+    t_start = time.perf_counter()
+    window: list[StepStats] = []
+
+    for step in range(start, cfg.steps):
+        if _maybe_inject_fault(cfg, step) == "nan":
+            with torch.no_grad():
+                params[0].fill_(float("nan"))
+        torch.manual_seed(cfg.seed * 1_000_003 + step)  # sampling/dropout: a function of step
+        idx = batch_indices(len(examples), cfg.batch_size * cfg.grad_accum, step, cfg.seed, rank, world)
+        g_ce, g_div, stats = step_gradients(
+            model, tokenizer, task, encoder, [examples[i] for i in idx], cfg, step, params
+        )
+        if world > 1:  # data parallel: average both parts over workers, then measure the share
+            g_ce = _all_reduce_mean(g_ce)
+            g_div = _all_reduce_mean(g_div) if g_div is not None else None
+            if stats.diversity_step:
+                stats.diversity_grad_share = grad_share(g_ce, g_div)
+        for p, gc, gd in zip(params, g_ce, g_div or [None] * len(params)):
+            p.grad = gc if gd is None else gc + gd
+        if not math.isfinite(stats.quality_loss) or not all(
+            torch.isfinite(p.grad).all() for p in params
+        ):
+            report({"step": step + 1, "error": f"non-finite loss or gradient at step {step}",
+                    **_summary(history, window, cfg, elapsed_before + time.perf_counter() - t_start)},
+                   None)
+            return
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        window.append(stats)
+
+        done = step + 1
+        if done % cfg.report_every == 0 or done == cfg.steps:
+            metrics = _summary(history, window, cfg, elapsed_before + time.perf_counter() - t_start)
+            metrics["step"] = done
+            history.append(metrics)
+            window = []
+            if rank == 0:
+                with tempfile.TemporaryDirectory() as tmp:
+                    checkpoint.save(Path(tmp), model, optimizer, done, history)
+                    report(metrics, Path(tmp))
+            else:
+                report(metrics, None)
+
+
+def _summary(history: list[dict], window: list[StepStats], cfg: TrialConfig,
+             seconds: float) -> dict[str, Any]:
+    """Window means since the last report, plus running means over the whole trial."""
+    div = [s for s in window if s.diversity_step]
+
+    def mean(values: list[float | None]) -> float:
+        vals = [v for v in values if v is not None]
+        return float(np.mean(vals)) if vals else float("nan")
+
+    out = {
+        "lambda_": cfg.lambda_,
+        "quality_loss": mean([s.quality_loss for s in window]),
+        "combined_loss": mean([s.combined_loss for s in window]),
+        "diversity_score": mean([s.diversity_score for s in div]),
+        "poly_score": mean([s.poly_score for s in div]),
+        "sample_quality": mean([s.sample_quality for s in div]),
+        "diversity_grad_share": mean([s.diversity_grad_share for s in div]),
+        "diversity_steps": len(div),
+        "train_seconds": seconds,
+    }
+    # carry the last known diversity values through windows without a diversity step
+    for key in ("diversity_score", "poly_score", "sample_quality", "diversity_grad_share"):
+        if math.isnan(out[key]) and history:
+            out[key] = history[-1].get(key, float("nan"))
+    total_div = sum(h.get("diversity_steps", 0) for h in history) + len(div)
+
+    def running(key: str) -> float:
+        pairs = [(h.get(key), h.get("diversity_steps", 0)) for h in history]
+        pairs.append((out[key] if div else None, len(div)))
+        num = sum(v * w for v, w in pairs if v is not None and w and not math.isnan(v))
+        return num / total_div if total_div else float("nan")
+
+    out["mean_diversity_score"] = running("diversity_score")
+    out["mean_diversity_grad_share"] = running("diversity_grad_share")
+    return out
+
+
+def _all_reduce_mean(grads: list[torch.Tensor]) -> list[torch.Tensor]:
+    import torch.distributed as dist
+
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    out, offset = [], 0
+    for g in grads:
+        out.append(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
+    return out
+
+
+def _maybe_inject_fault(cfg: TrialConfig, step: int) -> str | None:
+    """Test hook: ``POLYCHROMIC_FAULT='{"kind": "kill"|"nan", "step": s, "lambda_": x,
+    "marker": path}'`` kills this worker (once: the marker file records it) or poisons the
+    weights at step ``s`` of the trial whose λ is ``x``. Inert unless the variable is set."""
+    spec = os.environ.get("POLYCHROMIC_FAULT")
+    if not spec:
+        return None
+    fault = json.loads(spec)
+    if step != fault["step"] or abs(cfg.lambda_ - float(fault.get("lambda_", cfg.lambda_))) > 1e-12:
+        return None
+    marker = Path(fault["marker"])
+    if marker.exists():
+        return None
+    marker.write_text(f"step {step}")
+    if fault["kind"] == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return fault["kind"]
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """Ray Train entry point: ``config = {"trial": TrialConfig.to_dict()}``."""
+    import ray.train
+    import ray.train.torch
+
+    cfg = TrialConfig.from_dict(config["trial"])
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    device = ray.train.torch.get_device()
+
+    def report(metrics: dict[str, Any], folder: Path | None) -> None:
+        ckpt = ray.train.Checkpoint.from_directory(str(folder)) if folder else None
+        ray.train.report(metrics, checkpoint=ckpt)
+
+    restored = ray.train.get_checkpoint()
+    if restored is not None:
+        with restored.as_directory() as folder:
+            train(cfg, device, report, Path(folder), rank, world)
+    else:
+        train(cfg, device, report, None, rank, world)

@@ -1,0 +1,86 @@
+"""One Tune trial: a Ray Train run (training, checkpointed), then a Ray Data evaluation.
+
+Ray ≥ 2.50 runs Train V2: a ``TorchTrainer`` is started from inside this Tune function
+trainable (passing a trainer to ``Tuner`` fails) and its reports reach Tune through
+``TuneReportCallback``. The Train run's storage is the trial's own folder with a fixed name,
+so a restarted trial (worker death, lost node, resumed driver) re-attaches to the same run and
+continues from its latest checkpoint instead of starting over.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from polychromic.config import TrialConfig
+from polychromic.records import read_json, trial_dir, write_json
+
+#: objective keys a failed trial reports as NaN, so searchers see a failure, not a value
+NAN_KEYS = ("pass@1", "pass@5", "pass@10", "quality_mean", "distinct_1", "distinct_2",
+            "self_bleu", "semantic_diversity")
+
+
+def run_trial(config: dict[str, Any], study_dir: str) -> None:
+    """Tune function trainable. ``config`` is a full ``TrialConfig`` dict."""
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    from polychromic.evaluate import evaluate
+    from polychromic.train import train_loop_per_worker
+
+    cfg = TrialConfig.from_dict(config)
+    trial_id = tune.get_context().get_trial_id()
+    tdir = trial_dir(Path(study_dir), trial_id)
+    write_json(tdir / "config.json", cfg.to_dict())
+
+    done = read_json(tdir / "result.json")
+    if done is not None:  # finished before the driver died: report it again, do not redo it
+        tune.report(done)
+        return
+
+    import ray
+
+    use_gpu = cfg.use_gpu if cfg.use_gpu is not None else ray.cluster_resources().get("GPU", 0) > 0
+    t0 = time.time()
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={"trial": cfg.to_dict()},
+        scaling_config=ScalingConfig(
+            num_workers=cfg.num_workers, use_gpu=use_gpu,
+            resources_per_worker={"CPU": cfg.cpus_per_worker, **({"GPU": 1} if use_gpu else {})},
+        ),
+        run_config=RunConfig(
+            name="train",
+            storage_path=str(tdir),
+            callbacks=[TuneReportCallback()],
+            failure_config=FailureConfig(max_failures=cfg.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+        ),
+    )
+    result = trainer.fit()
+    last = dict(result.metrics or {})
+    last.pop("checkpoint_path", None)
+    final: dict[str, Any] = {**last, "trial_id": trial_id, "wall_seconds": time.time() - t0}
+    if last.get("error") or result.checkpoint is None or not math.isfinite(
+        float(last.get("quality_loss", float("nan")))
+    ):
+        final.update({k: float("nan") for k in NAN_KEYS})
+        final["status"] = "error"
+        final["error"] = last.get("error") or "training produced no finite result"
+        write_json(tdir / "result.json", final)
+        tune.report(final)
+        return
+
+    final["checkpoint_path"] = result.checkpoint.path
+    metrics = evaluate(cfg, str(Path(result.checkpoint.path) / "adapter"), tdir)
+    final.update(metrics)
+    final["status"] = "finished"
+    final["error"] = metrics.get("metric_errors", "")
+    final["wall_seconds"] = time.time() - t0
+    write_json(tdir / "result.json", final)
+    tune.report(final)
