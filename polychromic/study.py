@@ -129,7 +129,7 @@ def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_p
                     address: str | None = None) -> Path:
     """Validate, start Ray, run the study to the end, write the leaderboard; returns the folder."""
     if resume:
-        root = Path(storage_path) / resume
+        root = Path(storage_path).resolve() / resume
         saved = read_json(root / "study.json")
         if saved is None:
             from polychromic.errors import ConfigError
@@ -140,7 +140,7 @@ def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_p
     else:
         space = load_space(space_name or "", overrides)
         study_name = name or f"{space.name}"
-        root = Path(storage_path) / study_name
+        root = Path(storage_path).resolve() / study_name
         if (root / "tune").exists():
             from polychromic.errors import ConfigError
 
