@@ -165,6 +165,7 @@ def evaluate(cfg: TrialConfig, adapter_dir: str | None, out_dir: Path,
     threads = cfg.torch_threads or max(1, (os.cpu_count() or 1) // n_actors)
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True
+    ctx.enable_progress_bars = False  # Tune's table is the progress display
     ds = ray.data.from_items(groups, override_num_blocks=len(groups))
     ds = ds.map_batches(
         Generate, fn_constructor_kwargs={"cfg": cfg.to_dict(), "adapter_dir": adapter_dir,
