@@ -23,6 +23,8 @@ from polychromic import metrics as M
 PASS_KS = (1, 5, 10)
 HEADLINE = ("pass@1", "pass@5", "pass@10", "quality_mean", "distinct_1", "distinct_2",
             "self_bleu", "semantic_diversity")
+PER_PROMPT = ("distinct_1_per_prompt", "distinct_2_per_prompt", "self_bleu_per_prompt",
+              "semantic_diversity_per_prompt")
 
 
 def per_prompt(gens: pd.DataFrame, threshold: float | None = None) -> pd.DataFrame:

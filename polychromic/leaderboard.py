@@ -58,10 +58,62 @@ def build_leaderboard(study_dir: Path, space: Any | None = None) -> pd.DataFrame
     for col in df.columns:
         if col not in ("trial_id", "status", "error", "checkpoint_path", "is_baseline"):
             df[col] = pd.to_numeric(df[col], errors="coerce")
+    df = add_deltas(Path(study_dir), df)
     if space is not None and len(df):
         metric, mode = space.objectives[0]
         df = df.sort_values(metric, ascending=mode == "min", na_position="last", kind="stable")
     return df.reset_index(drop=True)
+
+
+def add_deltas(study_dir: Path, df: pd.DataFrame) -> pd.DataFrame:
+    """Columns ``delta_M``, ``delta_M_ci_low``, ``delta_M_ci_high``, ``significant_M`` and
+    ``rel_delta_M`` (%) for every headline metric M, each finished trial against the λ=0
+    baseline (paired bootstrap over prompts, see ``polychromic.bootstrap``), and ``warnings``."""
+    from polychromic.aggregate import HEADLINE, PER_PROMPT
+    from polychromic.bootstrap import N_RESAMPLES, SEED, paired_delta, weighted_metrics
+    from polychromic.evaluate import read_generations
+
+    names = [*HEADLINE, *PER_PROMPT]
+    new: dict[str, list[Any]] = {f"{p}{m}{s}": [] for m in names
+                                 for p, s in (("delta_", ""), ("delta_", "_ci_low"),
+                                              ("delta_", "_ci_high"), ("significant_", ""),
+                                              ("rel_delta_", ""))}
+    warnings = ["" for _ in range(len(df))]
+    gens_path = {t: Path(study_dir) / "trials" / t / "generations.parquet" for t in df["trial_id"]}
+    finished = df["status"].eq("finished") & df["trial_id"].map(lambda t: gens_path[t].is_file())
+    base_rows = df[df["is_baseline"].astype(bool) & finished]
+    base = None
+    if len(base_rows):
+        base_gens = read_generations(gens_path[base_rows["trial_id"].iloc[0]])
+        base_ids = sorted(set(base_gens["prompt_id"]))
+        base = weighted_metrics(base_gens)
+        top_k = max((int(c[5:]) for c in df.columns if c.startswith("pass@")), default=0)
+        top = base_rows[f"pass@{top_k}"].iloc[0] if top_k else float("nan")
+        if top > 0.95:
+            warnings = [f"ceiling: baseline pass@{top_k} = {top:.3f} > 0.95; the task or checker "
+                        "cannot show a diversity gain" for _ in warnings]
+    for i, (_, row) in enumerate(df.iterrows()):
+        deltas = {}
+        if base is not None and finished.iloc[i] and not row["is_baseline"]:
+            gens = read_generations(gens_path[row["trial_id"]])
+            if sorted(set(gens["prompt_id"])) == base_ids:
+                mine = weighted_metrics(gens)
+                deltas = {m: paired_delta(mine[m], base[m], len(base_ids), N_RESAMPLES, SEED)
+                          for m in names if m in mine and m in base}
+            else:
+                warnings[i] = "; ".join(filter(None, [warnings[i], "prompts differ from the "
+                                                      "baseline's: no deltas"]))
+        for m in names:
+            d = deltas.get(m)
+            new[f"delta_{m}"].append(d.delta if d else np.nan)
+            new[f"delta_{m}_ci_low"].append(d.ci_low if d else np.nan)
+            new[f"delta_{m}_ci_high"].append(d.ci_high if d else np.nan)
+            new[f"significant_{m}"].append(d.significant if d else False)
+            new[f"rel_delta_{m}"].append(d.relative if d else np.nan)
+    out = pd.concat([df.reset_index(drop=True), pd.DataFrame(new)], axis=1)
+    out["warnings"] = warnings
+    out.attrs["bootstrap"] = f"paired bootstrap over prompts, {N_RESAMPLES} resamples, seed {SEED}"
+    return out
 
 
 def write_leaderboard(study_dir: Path, df: pd.DataFrame) -> Path:
