@@ -98,3 +98,27 @@ def test_optuna_study_is_in_sqlite(finished_study: Path) -> None:
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     # the λ=0 baseline is run outside Optuna (it lies outside the log-uniform range)
     assert sorted(round(t.params["lambda_"], 6) for t in done) == [0.5, 2.0]
+
+
+def test_rescore_reproduces_the_leaderboard_then_applies_a_new_threshold(
+        finished_study: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(finished_study, copy)
+    before = pd.read_parquet(copy / "leaderboard.parquet").set_index("trial_id").sort_index()
+    proc = subprocess.run([sys.executable, str(ROOT / "study" / "score.py"), str(copy)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    after = pd.read_parquet(copy / "leaderboard.parquet").set_index("trial_id").sort_index()
+    numeric = [c for c in before.columns if c.startswith(("pass@", "delta_", "distinct_",
+                                                          "self_bleu", "semantic_", "quality_"))]
+    pd.testing.assert_frame_equal(before[numeric], after[numeric])
+
+    proc = subprocess.run([sys.executable, str(ROOT / "study" / "score.py"), str(copy),
+                           "--threshold", "0"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lenient = pd.read_parquet(copy / "leaderboard.parquet")
+    assert (lenient["pass@1"] == 1.0).all()  # every scored sample passes at threshold 0
+    assert lenient["warnings"].str.contains("ceiling").all()
