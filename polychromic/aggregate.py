@@ -27,6 +27,13 @@ PER_PROMPT = ("distinct_1_per_prompt", "distinct_2_per_prompt", "self_bleu_per_p
               "semantic_diversity_per_prompt")
 
 
+def _embeddings_ok(gens: pd.DataFrame) -> bool:
+    """Every sample has an embedding from a successful scoring batch."""
+    if "embedding" not in gens or gens["embedding"].isna().any():
+        return False
+    return not ("score_error" in gens and (gens["score_error"].fillna("") != "").any())
+
+
 def per_prompt(gens: pd.DataFrame, threshold: float | None = None) -> pd.DataFrame:
     """One row per prompt: n, passed count, quality and within-prompt diversity.
 
@@ -46,7 +53,7 @@ def per_prompt(gens: pd.DataFrame, threshold: float | None = None) -> pd.DataFra
         "distinct_2": M.distinct_n_per_prompt(texts, 2),
         "self_bleu": M.self_bleu_per_prompt(texts),
     })
-    if "embedding" in gens and gens["embedding"].notna().all():
+    if _embeddings_ok(gens):
         out["semantic_diversity"] = M.semantic_diversity_per_prompt(
             [np.stack(g["embedding"].to_numpy()) for g in groups]
         )
@@ -78,7 +85,7 @@ def aggregate(gens: pd.DataFrame, threshold: float | None = None) -> dict[str, A
     out["distinct_1"] = M.distinct_n(texts, 1)
     out["distinct_2"] = M.distinct_n(texts, 2)
     out["self_bleu"] = M.self_bleu(texts)
-    if "embedding" in gens and gens["embedding"].notna().all():
+    if _embeddings_ok(gens):
         out["semantic_diversity"] = M.semantic_diversity(np.stack(gens["embedding"].to_numpy()))
     else:
         out["semantic_diversity"] = float("nan")

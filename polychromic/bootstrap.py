@@ -105,7 +105,7 @@ def _semantic(emb_by_prompt: list[np.ndarray]) -> Weighted:
 def weighted_metrics(gens: pd.DataFrame, threshold: float | None = None) -> dict[str, Weighted]:
     """Every headline metric of one trial as a function of prompt weights, prompts ordered
     by ``prompt_id`` (so two trials line up prompt by prompt)."""
-    from polychromic.aggregate import per_prompt
+    from polychromic.aggregate import _embeddings_ok, per_prompt
 
     gens = gens.sort_values(["prompt_id", "sample_index"], kind="stable")
     pp = per_prompt(gens, threshold).sort_values("prompt_id", kind="stable")
@@ -125,7 +125,7 @@ def weighted_metrics(gens: pd.DataFrame, threshold: float | None = None) -> dict
     bleu_sum = np.array([np.nansum(doc_bleu[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
     bleu_n = np.array([np.isfinite(doc_bleu[a:b]).sum() for a, b in zip(bounds[:-1], bounds[1:])])
     out["self_bleu"] = lambda w: _ratio(w @ bleu_sum, w @ bleu_n.astype(float))
-    if "embedding" in gens and gens["embedding"].notna().all():
+    if _embeddings_ok(gens):
         out["semantic_diversity"] = _semantic([np.stack(g["embedding"].to_numpy()) for g in groups])
     for col in ("distinct_1", "distinct_2", "self_bleu", "semantic_diversity"):
         if col in pp:

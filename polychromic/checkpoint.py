@@ -15,6 +15,9 @@ import torch
 
 from polychromic.jsonutil import to_jsonable
 
+#: a checkpoint holding only this file marks a trial that stopped on a non-finite loss
+ERROR_FILE = "error.json"
+
 
 def save(folder: Path, model: Any, optimizer: torch.optim.Optimizer, step: int,
          history: list[dict[str, Any]]) -> None:

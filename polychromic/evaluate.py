@@ -114,19 +114,21 @@ class Score:
             out["quality_score"] = np.full(n, np.nan)
             out["passed"] = np.zeros(n, dtype=bool)
             out["reason"] = np.array(["scoring failed"] * n, dtype=object)
-            out["embedding"] = [None] * n
+            # same type as a scored batch (Arrow needs one schema): NaN rows, flagged failed
+            out["embedding"] = list(np.full((n, self.encoder.dim), np.nan, dtype=np.float32))
             out["score_error"] = np.array([reason] * n, dtype=object)
         return out
 
 
 def _maybe_fail_scoring(batch: dict[str, np.ndarray]) -> None:
-    """Test hook: ``POLYCHROMIC_FAULT='{"kind": "score", "prompt_index": i}'`` makes the
-    scoring of any batch holding prompt ``i`` raise. Inert unless the variable is set."""
+    """Test hook: ``POLYCHROMIC_FAULT`` holding ``{"kind": "score", "prompt_index": i}`` (alone
+    or in a list) makes the scoring of any batch holding prompt ``i`` raise. Inert unless set."""
     spec = os.environ.get("POLYCHROMIC_FAULT")
     if spec:
-        fault = json.loads(spec)
-        if fault.get("kind") == "score" and fault["prompt_index"] in set(batch["prompt_index"]):
-            raise RuntimeError(f"injected scoring failure for prompt {fault['prompt_index']}")
+        faults = json.loads(spec)
+        for fault in faults if isinstance(faults, list) else [faults]:
+            if fault.get("kind") == "score" and fault["prompt_index"] in set(batch["prompt_index"]):
+                raise RuntimeError(f"injected scoring failure for prompt {fault['prompt_index']}")
 
 
 def plan_actors(cfg: TrialConfig) -> tuple[int, dict[str, float]]:
@@ -174,7 +176,8 @@ def evaluate(cfg: TrialConfig, adapter_dir: str | None, out_dir: Path,
     )
     ds = ds.map_batches(
         Score, fn_constructor_kwargs={"cfg": cfg.to_dict(), "threads": threads},
-        batch_size=max(cfg.n_eval_samples, 32), compute=ray.data.ActorPoolStrategy(size=1),
+        batch_size=cfg.n_eval_samples * cfg.eval_batch_prompts,  # one generation group
+        compute=ray.data.ActorPoolStrategy(size=1),
         num_cpus=res.get("num_cpus", 0.5),
     )
     gens = pd.concat([b for b in ds.iter_batches(batch_format="pandas", batch_size=None)],

@@ -25,7 +25,7 @@ from polychromic import checkpoint
 from polychromic.config import TrialConfig
 from polychromic.data import batch_indices
 from polychromic.model import load_for_training
-from polychromic.step import StepStats, grad_share, is_diversity_step, step_gradients
+from polychromic.step import StepStats, grad_share, step_gradients
 from polychromic.tasks import get_task
 
 Reporter = Callable[[dict[str, Any], "Path | None"], None]
@@ -54,11 +54,15 @@ def train(
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
 
     start, history = 0, []
+    if resume_from is not None and (Path(resume_from) / checkpoint.ERROR_FILE).is_file():
+        report(json.loads((Path(resume_from) / checkpoint.ERROR_FILE).read_text()), None)
+        return
     if resume_from is not None:
         start, history = checkpoint.load(resume_from, model, optimizer)
     if start >= cfg.steps and history:  # restored after the last step: report the end again
         report(history[-1], None)
         return
+    restored_from = start if resume_from is not None else None
     elapsed_before = history[-1]["train_seconds"] if history else 0.0
     t_start = time.perf_counter()
     window: list[StepStats] = []
@@ -82,9 +86,13 @@ def train(
         if not math.isfinite(stats.quality_loss) or not all(
             torch.isfinite(p.grad).all() for p in params
         ):
-            report({"step": step + 1, "error": f"non-finite loss or gradient at step {step}",
-                    **_summary(history, window, cfg, elapsed_before + time.perf_counter() - t_start)},
-                   None)
+            failed = {**_summary(history, window, cfg, elapsed_before + time.perf_counter() - t_start),
+                      "step": step + 1, "error": f"non-finite loss or gradient at step {step}"}
+            # Train V2 keeps the metrics of checkpointed reports: attach a marker checkpoint
+            # so the error reaches the trial (and a restart does not train into NaN again).
+            with tempfile.TemporaryDirectory() as tmp:
+                (Path(tmp) / checkpoint.ERROR_FILE).write_text(json.dumps(failed))
+                report(failed, Path(tmp) if rank == 0 else None)
             return
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
@@ -95,6 +103,8 @@ def train(
         if done % cfg.report_every == 0 or done == cfg.steps:
             metrics = _summary(history, window, cfg, elapsed_before + time.perf_counter() - t_start)
             metrics["step"] = done
+            if restored_from is not None:
+                metrics["restored_from_step"] = restored_from
             history.append(metrics)
             window = []
             if rank == 0:
@@ -156,22 +166,31 @@ def _all_reduce_mean(grads: list[torch.Tensor]) -> list[torch.Tensor]:
 
 
 def _maybe_inject_fault(cfg: TrialConfig, step: int) -> str | None:
-    """Test hook: ``POLYCHROMIC_FAULT='{"kind": "kill"|"nan", "step": s, "lambda_": x,
-    "marker": path}'`` kills this worker (once: the marker file records it) or poisons the
-    weights at step ``s`` of the trial whose λ is ``x``. Inert unless the variable is set."""
+    """Test hook: ``POLYCHROMIC_FAULT`` holds one fault or a list of faults, each
+    ``{"kind": "kill"|"nan", "step": s, "lambda_": x, "marker": path}``: at step ``s`` of the
+    trial whose λ is ``x`` it kills this worker process (once: the marker file records it) or
+    poisons the weights with NaN. Inert unless the variable is set."""
     spec = os.environ.get("POLYCHROMIC_FAULT")
     if not spec:
         return None
-    fault = json.loads(spec)
-    if step != fault["step"] or abs(cfg.lambda_ - float(fault.get("lambda_", cfg.lambda_))) > 1e-12:
-        return None
-    marker = Path(fault["marker"])
-    if marker.exists():
-        return None
-    marker.write_text(f"step {step}")
-    if fault["kind"] == "kill":
-        os.kill(os.getpid(), signal.SIGKILL)
-    return fault["kind"]
+    faults = json.loads(spec)
+    for fault in faults if isinstance(faults, list) else [faults]:
+        if fault.get("kind") not in ("kill", "nan") or step != fault["step"]:
+            continue
+        if abs(cfg.lambda_ - float(fault.get("lambda_", cfg.lambda_))) > 1e-12:
+            continue
+        marker = Path(fault["marker"])
+        if marker.exists():
+            continue
+        marker.write_text(f"step {step}")
+        if fault["kind"] == "kill":
+            # Train V2 collects reports by polling workers: a kill within moments of a report
+            # can lose that report's checkpoint (the trial then resumes from the one before).
+            # Wait so the test sees the common case, a kill well after the last report.
+            time.sleep(float(fault.get("delay_s", 5.0)))
+            os.kill(os.getpid(), signal.SIGKILL)
+        return fault["kind"]
+    return None
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:

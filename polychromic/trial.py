@@ -16,12 +16,12 @@ from typing import Any
 
 from ray import tune
 
+from polychromic.aggregate import HEADLINE, PER_PROMPT
 from polychromic.config import TrialConfig
 from polychromic.records import read_json, trial_dir, write_json
 
 #: objective keys a failed trial reports as NaN, so searchers see a failure, not a value
-NAN_KEYS = ("pass@1", "pass@5", "pass@10", "quality_mean", "distinct_1", "distinct_2",
-            "self_bleu", "semantic_diversity")
+NAN_KEYS = (*HEADLINE, *PER_PROMPT)
 
 
 def run_trial(config: dict[str, Any], study_dir: str) -> None:

@@ -2,66 +2,111 @@
 
     python study/run.py --space smoke
     python study/run.py --space lambda_wide --set model=Qwen/Qwen3-8B --set quantize=4bit
+    python study/run.py --space my_space.yaml --check     # validate only, start nothing
     python study/run.py --resume lambda_wide
-    python study/run.py --space            # lists the shipped spaces
+    python study/run.py --space            # lists the shipped spaces (so does --help)
 
-Bad input (space, --set value, model path, data file) is refused before Ray starts:
-exit status 2 and one line ``error: <file>: <field>: <what is wrong>``.
+Bad input (space, --set value, model path, data file, arguments) is refused before Ray
+starts: exit status 2 and the single line ``error: <file>: <field>: <what is wrong>`` on
+stderr (``<file>`` is ``command line`` for arguments), never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any, NoReturn
 
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from polychromic.errors import ConfigError  # noqa: E402
-from polychromic.space import load_space, shipped_spaces  # noqa: E402
+from polychromic.space import COMMAND_LINE, load_space, shipped_spaces  # noqa: E402
 
 
 def spaces_help() -> str:
-    return "shipped spaces:\n" + "\n".join(f"  {k:<14} {v}" for k, v in shipped_spaces().items())
+    """The shipped spaces with their one-line descriptions (for ``--space`` and ``--help``)."""
+    spaces = shipped_spaces()
+    width = max((len(k) for k in spaces), default=0) + 2
+    return "shipped spaces (--space NAME, or --space path/to/space.yaml):\n" + "\n".join(
+        f"  {k:<{width}}{v}" for k, v in spaces.items())
 
 
-def parse_sets(items: list[str]) -> dict[str, object]:
-    out = {}
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line in this tool's format, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {COMMAND_LINE}: arguments: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def parse_sets(items: list[str]) -> dict[str, Any]:
+    """``--set key=value`` items → overrides; values are read as YAML scalars (``4bit``,
+    ``1e-3``, ``true``, ``[q_proj, v_proj]``)."""
+    out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
+        key = key.strip()
         if not sep or not key:
-            raise ConfigError("--set", f"expected key=value, got {item!r}", "command line")
-        out[key.strip()] = yaml.safe_load(value) if value else ""
+            raise ConfigError("--set", f"expected key=value, got {item!r}", COMMAND_LINE)
+        try:
+            out[key] = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {key}", f"cannot read the value {value!r}",
+                              COMMAND_LINE) from None
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="study/run.py",
         description="Ray Tune + Optuna study of polychromic LoRA fine-tuning.",
         epilog=spaces_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--space", nargs="?", const="", help="shipped space name or YAML path")
+    parser.add_argument("--space", nargs="?", const="",
+                        help="shipped space name or YAML path (no value: list the shipped spaces)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a fixed setting (repeatable)")
+                        help="override a fixed setting of the space, e.g. --set quantize=4bit "
+                             "(repeatable)")
     parser.add_argument("--storage-path", default="studies", help="where studies live")
     parser.add_argument("--name", help="study name (default: the space's name)")
     parser.add_argument("--resume", metavar="STUDY", help="continue an interrupted study")
     parser.add_argument("--no-wandb", action="store_true", help="do not log to W&B")
     parser.add_argument("--address", help="Ray cluster address (default: start a local one)")
-    parser.add_argument("--check", action="store_true", help="validate the space and exit")
-    args = parser.parse_args(argv)
+    parser.add_argument("--check", action="store_true",
+                        help="validate the space (with --set) and exit; starts nothing")
+    return parser
 
-    if args.space == "" or (args.space is None and not args.resume):
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    if args.space == "":
         print(spaces_help())
-        return 0 if args.space == "" else 2
+        return 0
     try:
+        if args.space is None and not args.resume:
+            print(spaces_help())
+            raise ConfigError("--space", "required (a shipped space or a YAML file), "
+                              "or --resume STUDY", COMMAND_LINE)
+        if args.space and args.resume:
+            raise ConfigError("--resume", "resumes the space a study was started with; "
+                              "do not give --space too", COMMAND_LINE)
+        if args.resume and args.set:
+            raise ConfigError("--set", "a resumed study keeps the settings it was started "
+                              "with", COMMAND_LINE)
         overrides = parse_sets(args.set)
-        if args.space:
-            load_space(args.space, overrides)  # validate before anything expensive
+        if args.resume:
+            space_ref, overrides = _saved_study(Path(args.storage_path), args.resume)
+        else:
+            space_ref = args.space
+        space = load_space(space_ref, overrides)  # validate before anything expensive
         if args.check:
-            print("ok")
+            print(f"ok: {space.source}: {space.num_trials} trials, objectives "
+                  f"{', '.join(f'{m} ({d})' for m, d in space.objectives)}")
             return 0
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
         from polychromic.leaderboard import build_leaderboard, print_table
@@ -70,20 +115,28 @@ def main(argv: list[str] | None = None) -> int:
         root = start_or_resume(args.space, overrides, Path(args.storage_path), args.name,
                                args.resume, use_wandb=not args.no_wandb, address=args.address)
     except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
-    print_table(build_leaderboard(root, load_space(args.space or _saved_space(root), overrides)),
-                title=f"study {root.name}")
+    print_table(build_leaderboard(root, space), title=f"study {root.name}")
     print(f"\nstudy folder: {root.resolve()}")
     print(f"leaderboard:  {(root / 'leaderboard.parquet').resolve()}")
     print(f"optuna:       optuna-dashboard sqlite:///{(root / 'optuna.db').resolve()}")
     return 0
 
 
-def _saved_space(root: Path) -> str:
-    from polychromic.records import read_json
-
-    return (read_json(root / "study.json") or {}).get("space", "")
+def _saved_study(storage_path: Path, name: str) -> tuple[str, dict[str, Any]]:
+    """The space and overrides a study was started with (its ``study.json``)."""
+    path = storage_path.resolve() / name / "study.json"
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("--resume", f"no study {name!r} in {storage_path} "
+                          f"({path} missing)", COMMAND_LINE) from None
+    except (OSError, ValueError) as err:
+        raise ConfigError("(file)", f"unreadable: {err}", str(path)) from None
+    if not isinstance(saved, dict) or not isinstance(saved.get("space"), str):
+        raise ConfigError("space", "missing", str(path))
+    return saved["space"], dict(saved.get("overrides") or {})
 
 
 if __name__ == "__main__":

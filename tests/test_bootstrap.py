@@ -10,7 +10,7 @@ from polychromic import metrics as M
 from polychromic.aggregate import aggregate
 from polychromic.bootstrap import compare, paired_delta, resample_weights, weighted_metrics
 
-WORDS = "the cat dog sat ran on a mat hat big small red blue fast slow home".split()
+WORDS = ["the", "cat", "dog", "sat", "ran", "on", "a", "mat", "hat", "big", "small", "red", "blue", "fast", "slow", "home"]
 
 
 def synthetic_gens(n_prompts: int, n_samples: int, quality: np.ndarray, seed: int,

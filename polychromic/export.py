@@ -1,0 +1,443 @@
+"""Export a trial's model: the LoRA adapter (peft format) or a merged transformers model, with
+the tokenizer, a model card (``README.md``) and ``trial.json``.
+
+* adapter (default): ``adapter_config.json`` + ``adapter_model.safetensors`` copied from the
+  trial's checkpoint, loadable with ``PeftModel.from_pretrained(base, DIR)``.
+* ``merge=True``: the base model is reloaded unquantized (bf16 on CUDA, fp32 on CPU:
+  ``load_base(for_merge=True)``; merging into a 4-bit model fails or erases the small LoRA
+  deltas), the adapter merged into it, and a plain folder loadable by
+  ``AutoModelForCausalLM.from_pretrained(DIR)`` saved. No ``adapter_config.json`` is written
+  there (transformers would then treat the folder as an adapter).
+
+Everything is written to a temporary sibling folder, reloaded from there and made to generate
+a few greedy tokens; only then does it replace ``DIR``. So a failed export never leaves a
+half-written or broken ``DIR``, and ``DIR`` is only replaced when it is empty or ``force``.
+For a merged export the greedy tokens of the reloaded merged model are compared with those of
+base + adapter; in fp32 they must be identical.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from polychromic.aggregate import HEADLINE
+from polychromic.errors import ConfigError
+from polychromic.records import read_json, read_jsonl, write_json
+from polychromic.review import Study, better_mode, fmt, fmt_delta, resolve_column, sort_by
+
+DEFAULT_PROMPT = "Hi, how are you doing?"
+VERIFY_TOKENS = 8
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
+SRC = "command line"
+
+#: one-line definitions for the model card (full ones: docs/metrics.md)
+DEFINITIONS = {
+    "pass@1": "probability that one sample passes the task's checker (unbiased pass@k, "
+              "Chen et al. 2021, mean over prompts)",
+    "pass@5": "probability that at least one of 5 samples passes (unbiased estimator)",
+    "pass@10": "probability that at least one of 10 samples passes (unbiased estimator)",
+    "quality_mean": "mean checker score in [0, 1] over all samples",
+    "distinct_1": "distinct unigrams / unigram occurrences over all samples (higher = more diverse)",
+    "distinct_2": "distinct bigrams / bigram occurrences over all samples (higher = more diverse)",
+    "self_bleu": "mean BLEU-4 of each sample against all others (lower = more diverse)",
+    "semantic_diversity": "1 − mean pairwise cosine similarity of all-MiniLM-L6-v2 embeddings "
+                          "(higher = more diverse)",
+}
+
+
+class ExportError(RuntimeError):
+    """The exported files were written but do not reload or generate as they should."""
+
+
+@dataclass
+class Exported:
+    """What an export wrote and how its check went."""
+
+    out: Path
+    trial_id: str
+    mode: str
+    prompt: str
+    output: str
+    warnings: list[str] = field(default_factory=list)
+
+
+# --- choosing the trial and its checkpoint ----------------------------------------------------
+
+
+def choose_trial(study: Study, trial: str | None = None, by: str | None = None) -> pd.Series:
+    """The row to export: ``trial`` (an id or a unique prefix of one), or the best trial in
+    the study's order (or by ``by``, ``METRIC[:asc|:desc]``).
+
+    The best trial must be finished: when the top-ranked trial is failed, early-stopped or still
+    running, this refuses (``ConfigError``) and says how to export it anyway (``--trial``)."""
+    df = study.frame
+    if df.empty:
+        raise ConfigError("study", f"{study.name} has no trials yet", SRC)
+    if trial is not None:
+        ids = [str(t) for t in df["trial_id"]]
+        hits = [t for t in ids if t == trial] or [t for t in ids if t.startswith(trial)]
+        if len(hits) != 1:
+            what = "is ambiguous" if hits else "does not exist"
+            shown = ", ".join(ids[:12]) + (", …" if len(ids) > 12 else "")
+            raise ConfigError("--trial", f"trial {trial!r} {what} in study {study.name} "
+                              f"(trials: {shown})", SRC)
+        return df[df["trial_id"].astype(str) == hits[0]].iloc[0]
+    if by:
+        name = by.rsplit(":", 1)[0] if by.endswith((":asc", ":desc")) else by
+        col = resolve_column(df, name, "--by")
+        if not by.endswith((":asc", ":desc")) and better_mode(col, study.objectives) is None:
+            raise ConfigError("--by", f"no better direction known for {col!r}: say "
+                              f"{col}:asc or {col}:desc", SRC)
+        ranked = sort_by(df, by, study.objectives)
+        ranked = ranked[pd.to_numeric(ranked[col], errors="coerce").notna()]
+        label = f"by {col}"
+    else:
+        ranked = df[pd.to_numeric(df[study.objectives[0][0]], errors="coerce").notna()]
+        label = "by the study's objectives"
+    if ranked.empty:
+        raise ConfigError("--best", f"no trial of study {study.name} has a value to rank "
+                          f"{label} yet; name one with --trial", SRC)
+    best = ranked.iloc[0]
+    if best["status"] != "finished":
+        done = ranked[ranked["status"] == "finished"]
+        alt = (f", or the best finished one with --trial {done.iloc[0]['trial_id']}"
+               if len(done) else "")
+        raise ConfigError("--best", f"the best trial {label} is {best['trial_id']}, which is "
+                          f"{best['status_text']}; export it explicitly with --trial "
+                          f"{best['trial_id']}{alt}", SRC)
+    return best
+
+
+def _adapter_in(folder: Path) -> Path | None:
+    for candidate in (folder / "adapter", folder):
+        if (candidate / "adapter_config.json").is_file():
+            return candidate
+    return None
+
+
+def checkpoint_adapter(study: Study, row: pd.Series) -> Path:
+    """The trial's adapter folder: its final checkpoint (result.json), else the newest
+    checkpoint its training wrote. Absolute paths from another machine are re-rooted under the
+    study folder. ``ConfigError`` when there is none."""
+    tdir = study.trial_dir(str(row["trial_id"]))
+    recorded = [row.get("checkpoint_path")]
+    recorded += [h.get("checkpoint_path") for h in reversed(read_jsonl(tdir / "history.jsonl"))
+                 if isinstance(h, dict)]
+    for path in recorded:
+        if not isinstance(path, str) or not path:
+            continue
+        for folder in (Path(path), tdir / "train" / Path(path).name):
+            if (found := _adapter_in(folder)) is not None:
+                return found
+    for folder in sorted((tdir / "train").glob("checkpoint_*"), reverse=True):
+        if (found := _adapter_in(folder)) is not None:
+            return found
+    raise ConfigError("--trial", f"trial {row['trial_id']} ({row['status_text']}) has no "
+                      f"checkpoint with an adapter under {tdir}", SRC)
+
+
+def check_out_dir(out: Path, force: bool, study: Study) -> None:
+    """Refuse a non-empty ``out`` without ``force``, and, even with it, a folder whose removal
+    would delete the study, the working directory or the home folder."""
+    out = Path(out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise ConfigError("--out", f"{out} exists and is not a folder", SRC)
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            raise ConfigError("--out", f"{out} is not empty (use --force to replace it)", SRC)
+        resolved = out.resolve()
+        for protected in (study.path, Path.cwd(), Path.home()):
+            p = Path(protected).resolve()
+            if p == resolved or resolved in p.parents:
+                raise ConfigError("--out", f"refusing to replace {out}: it contains {p}", SRC)
+
+
+# --- loading, generating ------------------------------------------------------------------------
+
+
+def pick_device(device: str = "auto") -> Any:
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("--device", f"{device} requested but CUDA is not available", SRC)
+    return torch.device(device)
+
+
+def greedy(model: Any, tok: Any, prompt: str, n_tokens: int = VERIFY_TOKENS) -> list[int]:
+    """Exactly ``n_tokens`` greedy tokens after ``prompt`` (deterministic: no sampling)."""
+    import torch
+
+    device = next(model.parameters()).device
+    inputs = tok(prompt, return_tensors="pt").to(device)
+    with torch.no_grad():
+        out = model.generate(**inputs, max_new_tokens=n_tokens, min_new_tokens=n_tokens,
+                             do_sample=False, pad_token_id=tok.pad_token_id or tok.eos_token_id)
+    return out[0, inputs["input_ids"].shape[1]:].tolist()
+
+
+def reload_adapter(cfg: Any, folder: Path, device: Any) -> tuple[Any, Any]:
+    """Base model (quantized as the trial was) + the exported adapter + the exported tokenizer."""
+    from peft import PeftModel
+
+    from polychromic.model import load_base, load_tokenizer
+
+    base, _ = load_base(cfg, device)
+    model = PeftModel.from_pretrained(base, str(folder))
+    model.eval()
+    return model, load_tokenizer(str(folder))
+
+
+def reload_merged(folder: Path, device: Any) -> tuple[Any, Any]:
+    """The exported merged folder as a plain transformers model."""
+    from transformers import AutoModelForCausalLM
+
+    from polychromic.model import load_tokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(str(folder)).to(device)
+    model.eval()
+    return model, load_tokenizer(str(folder))
+
+
+# --- the export ---------------------------------------------------------------------------------
+
+
+def export_trial(study: Study, row: pd.Series, out: Path, merge: bool = False,
+                 force: bool = False, device: str = "auto", prompt: str = DEFAULT_PROMPT,
+                 explicit: bool = False) -> Exported:
+    """Write the export of ``row``'s trial to ``out`` (see the module docstring)."""
+    import torch
+    from peft import PeftModel
+
+    from polychromic.config import TrialConfig
+    from polychromic.model import load_base, load_tokenizer, resolve_model_path
+
+    out = Path(out).expanduser()
+    check_out_dir(out, force, study)
+    tid = str(row["trial_id"])
+    warnings = []
+    if row["status"] != "finished":
+        if not explicit:
+            raise ConfigError("--trial", f"trial {tid} is {row['status_text']}; name it "
+                              f"explicitly with --trial {tid} to export it anyway", SRC)
+        warnings.append(f"trial {tid} is {row['status_text']}: exporting its last checkpoint")
+    adapter = checkpoint_adapter(study, row)
+    config_path = study.trial_dir(tid) / "config.json"
+    config = read_json(config_path)
+    if not isinstance(config, dict):
+        raise ConfigError("config.json", f"trial {tid} has no readable {config_path}", SRC)
+    cfg = TrialConfig.from_dict(config, source=str(config_path))
+    dev = pick_device(device)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the export is an ordinary folder
+    try:
+        verification: dict[str, Any] = {"prompt": prompt, "new_tokens": VERIFY_TOKENS,
+                                        "decoding": "greedy", "device": str(dev)}
+        if merge:
+            base, tok = load_base(cfg, dev, for_merge=True)
+            if getattr(base, "is_loaded_in_4bit", False) or getattr(base, "is_loaded_in_8bit", False):
+                raise ExportError("the base model loaded quantized; refusing to merge into it")
+            peft_model = PeftModel.from_pretrained(base, str(adapter))
+            peft_model.eval()
+            expected = greedy(peft_model, tok, prompt)
+            merged = peft_model.merge_and_unload()
+            merged.config.use_cache = True
+            merged.save_pretrained(str(tmp), safe_serialization=True)
+            tok.save_pretrained(str(tmp))
+            dtype = str(next(merged.parameters()).dtype).replace("torch.", "")
+            del base, peft_model, merged
+            model, tok2 = reload_merged(tmp, dev)
+            got = greedy(model, tok2, prompt)
+            verification.update({"dtype": dtype, "base_plus_adapter_ids": expected,
+                                 "merged_ids": got, "matches_base_plus_adapter": got == expected})
+            if got != expected:
+                message = (f"merged model's greedy tokens {got} differ from base + adapter "
+                           f"{expected} ({dtype})")
+                if dtype == "float32":
+                    raise ExportError(message)
+                warnings.append(message + ": rounding in 16-bit can flip near-ties")
+        else:
+            for name in ADAPTER_FILES:
+                if (adapter / name).is_file():
+                    shutil.copy2(adapter / name, tmp / name)
+            load_tokenizer(resolve_model_path(cfg.model)).save_pretrained(str(tmp))
+            model, tok2 = reload_adapter(cfg, tmp, dev)
+            got = greedy(model, tok2, prompt)
+            verification["ids"] = got
+        text = tok2.decode(got, skip_special_tokens=True)
+        verification["output"] = text
+        if not got:
+            raise ExportError("the reloaded model generated no token")
+        del model
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+        mode = "merged" if merge else "adapter"
+        record = trial_record(study, row, cfg, mode, adapter, verification, warnings)
+        write_json(tmp / "trial.json", record)
+        (tmp / "README.md").write_text(model_card(study, row, cfg, mode, record), encoding="utf-8")
+        for item in tmp.rglob("*"):  # some writers make private files; an export is shared
+            item.chmod((0o777 if item.is_dir() else 0o666) & ~umask)
+        if out.exists():  # empty, or non-empty with force (checked above)
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Exported(out, tid, mode, prompt, text, warnings)
+
+
+def baseline_metrics(study: Study) -> dict[str, Any]:
+    base = study.baseline()
+    if base is None:
+        return {}
+    return {"trial_id": str(base["trial_id"]), "status": base["status"],
+            **{m: base.get(m) for m in HEADLINE}}
+
+
+def base_model_path(model: str) -> str:
+    """What ``from_pretrained`` takes for the base: the hub id or folder, or, for an embedded
+    model, its converted folder on this machine."""
+    from polychromic.model import resolve_model_path
+
+    return resolve_model_path(model)
+
+
+def trial_record(study: Study, row: pd.Series, cfg: Any, mode: str, adapter: Path,
+                 verification: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+    """``trial.json``: where the export came from, its config, metrics, deltas and its check."""
+    tid = str(row["trial_id"])
+    result = read_json(study.trial_dir(tid) / "result.json") or {}
+    deltas = {}
+    for m in HEADLINE:
+        deltas[m] = {k: row.get(f"{p}{m}{s}") for k, p, s in (
+            ("delta", "delta_", ""), ("ci_low", "delta_", "_ci_low"),
+            ("ci_high", "delta_", "_ci_high"), ("relative_percent", "rel_delta_", ""),
+            ("significant", "significant_", ""))}
+    return {
+        "study": study.name, "study_path": str(study.path), "trial_id": tid,
+        "status": row["status"], "status_text": row["status_text"], "mode": mode,
+        "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "base_model": cfg.model, "base_model_path": base_model_path(cfg.model),
+        "source_checkpoint": str(adapter),
+        "objectives": [list(o) for o in study.objectives], "pareto_optimal": bool(row.get("pareto")),
+        "config": cfg.to_dict(),
+        "metrics": {k: v for k, v in result.items() if not isinstance(v, (dict, list))},
+        "baseline": baseline_metrics(study), "deltas_vs_baseline": deltas,
+        "verification": verification, "warnings": warnings,
+    }
+
+
+def model_card(study: Study, row: pd.Series, cfg: Any, mode: str, record: dict[str, Any]) -> str:
+    """``README.md``: base model, how to load, trial config, metrics with definitions and deltas
+    vs the baseline, data, study name and date."""
+    tid = str(row["trial_id"])
+    base = record["baseline"]
+    library = "peft" if mode == "adapter" else "transformers"
+    if mode == "adapter":
+        load = ("from peft import PeftModel\nfrom transformers import AutoModelForCausalLM, "
+                f"AutoTokenizer\n\nBASE_MODEL = {record['base_model_path']!r}\n"
+                "base = AutoModelForCausalLM.from_pretrained(BASE_MODEL)\n"
+                "model = PeftModel.from_pretrained(base, \"path/to/this/folder\")\n"
+                "tok = AutoTokenizer.from_pretrained(\"path/to/this/folder\")")
+    else:
+        load = ("from transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
+                "model = AutoModelForCausalLM.from_pretrained(\"path/to/this/folder\")\n"
+                "tok = AutoTokenizer.from_pretrained(\"path/to/this/folder\")")
+    embedded = (" (embedded in polychromic-study: `polychromic.model.resolve_model_path"
+                f"({cfg.model!r})` gives its folder)"
+                if cfg.model in ("smollm2-135m-instruct", "tiny") else "")
+    metric_rows = []
+    for m in HEADLINE:
+        value = row.get(m)
+        if pd.isna(value) and pd.isna(base.get(m)):
+            continue
+        metric_rows.append(f"| {m} | {fmt(value)} | {fmt(base.get(m))} | "
+                           f"{fmt_delta(row, m) or '—'} | {DEFINITIONS.get(m, '')} |")
+    knobs = ("lambda_", "n_generations", "compute_every_n_steps", "max_examples_for_diversity",
+             "advantage", "lora_r", "lora_alpha", "lora_target_modules", "learning_rate", "steps",
+             "batch_size", "max_length", "quantize", "seed")
+    config_rows = [f"| {k} | {', '.join(v) if isinstance(v := getattr(cfg, k), list) else fmt(v)} |"
+                   for k in knobs]
+    v = record["verification"]
+    check = f"greedy {v['new_tokens']} tokens after {v['prompt']!r}: {v.get('output', '')!r}"
+    if mode == "merged":
+        check += (f"; identical to base + adapter: {v.get('matches_base_plus_adapter')} "
+                  f"(merged in {v.get('dtype')})")
+    status_line = "" if row["status"] == "finished" else (
+        f"\n> **Warning:** this trial is {row['status_text']}; this is its last checkpoint, "
+        "not a finished run.\n")
+    if row.get("is_baseline"):
+        status_line += "\nThis is the study's baseline (λ = 0: plain SFT, no diversity term).\n"
+    return f"""---
+base_model: {cfg.model}
+library_name: {library}
+tags: [lora, polychromic, diversity, polychromic-study]
+---
+
+# {study.name} / trial {tid}: polychromic LoRA, λ = {fmt(cfg.lambda_)}
+{status_line}
+{"LoRA adapter" if mode == "adapter" else "Merged model (LoRA merged into the base weights)"}
+from trial `{tid}` of the study `{study.name}`, exported {record['exported_at']}.
+Status: {row['status_text']}; Pareto-optimal on {study.axes[0][0]} vs {study.axes[1][0]}:
+{"yes" if row.get("pareto") else "no"}. Study objectives:
+{", ".join(f"{m} ({mode_})" for m, mode_ in study.objectives)}.
+
+## Base model
+
+`{cfg.model}`{embedded}, LoRA r={cfg.lora_r}, alpha={cfg.lora_alpha} on
+{", ".join(cfg.lora_target_modules)}; trained quantize={cfg.quantize}.
+{"" if mode == "adapter" else "Merged after reloading the base unquantized (never into 4-bit)."}
+
+```python
+{load}
+```
+
+## Training configuration
+
+The polychromic objective adds λ × a diversity reward (a set-level score over
+{cfg.n_generations} samples per prompt) to the SFT loss; λ = 0 is plain SFT (the baseline).
+
+| setting | value |
+|---|---|
+{chr(10).join(config_rows)}
+
+The full configuration is `config` in `trial.json`.
+
+## Evaluation
+
+{cfg.n_eval_prompts} held-out prompts × {cfg.n_eval_samples} samples
+(temperature {cfg.eval_temperature}, top-p {cfg.eval_top_p}, ≤ {cfg.eval_max_new_tokens} new
+tokens). Baseline: trial `{base.get('trial_id', '—')}` (λ = 0). Δ = this trial − baseline
+with [CI] and (relative change %); * = significant (the CI excludes 0).
+{f"CI: {study.ci_method}." if study.ci_method else ""}
+
+| metric | this trial | baseline | Δ vs baseline | definition |
+|---|--:|--:|--:|---|
+{chr(10).join(metric_rows)}
+
+Definitions in full: `docs/metrics.md` of polychromic-study.
+
+## Data
+
+Task `{cfg.task}`{f", data file `{cfg.data}`" if cfg.data else " (embedded data)"};
+training examples: {cfg.max_train_examples or "all of the train split"}; evaluation on the
+first {cfg.n_eval_prompts} prompts of the test split.
+
+## Export check
+
+{check}
+
+Source checkpoint: `{record['source_checkpoint']}`.
+"""

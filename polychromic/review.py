@@ -1,0 +1,663 @@
+"""Reviewing a study: load it by name or folder, rank, filter, cost, and print or serialize.
+
+Everything is read from the study folder (see ``polychromic.records``) through
+``polychromic.leaderboard.build_leaderboard``, so a review works while the study runs (trials
+without a result show as ``running``), after it finished, and after it was interrupted. A
+missing or corrupt folder raises ``ConfigError`` (one line on the command line), never a
+traceback.
+
+Columns added to the leaderboard frame here:
+
+* ``pareto`` (★): not dominated on the study's two objectives, or, for a one-objective study,
+  on (its quality metric, its diversity metric): the question of every study is the
+  quality/diversity trade-off, and a one-objective "front" would only repeat the best row.
+  ``pareto_rank`` is the non-dominated sorting level (1 = front) used for ordering.
+* ``status_text``: ``finished`` / ``early-stopped`` / ``failed: <reason>`` / ``running``.
+* ``device``, ``gpus``, ``elapsed_seconds``, ``gpu_hours`` = elapsed × GPUs / 3600, and
+  ``cost_usd`` = GPU-hours × ``--gpu-hour-price`` (default :data:`DEFAULT_GPU_HOUR_PRICE`,
+  about an on-demand cloud H100/A100 hour). CPU trials have 0 GPU-hours and ``device=cpu``.
+* ``delta_M``, ``delta_M_ci_low``, ``delta_M_ci_high``, ``rel_delta_M``, ``significant_M``
+  and ``warnings`` are filled with NaN / "" when the leaderboard does not provide them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from polychromic.aggregate import HEADLINE
+from polychromic.errors import ConfigError
+from polychromic.leaderboard import KNOBS
+from polychromic.pareto import pareto_mask, pareto_rank
+from polychromic.records import read_json, read_jsonl
+
+#: USD per GPU-hour used for ``cost_usd`` unless ``--gpu-hour-price`` says otherwise
+DEFAULT_GPU_HOUR_PRICE = 2.00
+DEFAULT_STORAGE = "studies"
+FORMATS = ("table", "csv", "json", "parquet", "markdown")
+#: used when the study's search space file cannot be read
+DEFAULT_OBJECTIVES: list[tuple[str, str]] = [("pass@1", "max"), ("semantic_diversity", "max")]
+SRC = "command line"
+
+QUALITY_METRICS = re.compile(r"^(pass@\d+|quality_mean)$")
+DIVERSITY_METRICS = re.compile(r"^(distinct_\d+|self_bleu|semantic_diversity)(_per_prompt)?$")
+LOWER_IS_BETTER = re.compile(
+    r"^(self_bleu(_per_prompt)?|final_quality_loss|quality_loss|combined_loss|gpu_hours|"
+    r"cost_usd|wall_seconds|train_seconds|elapsed_seconds|pareto_rank)$"
+)
+HIGHER_IS_BETTER = re.compile(
+    r"^(pass@\d+|quality_mean|distinct_\d+(_per_prompt)?|semantic_diversity(_per_prompt)?|"
+    r"mean_diversity_score|diversity_score|poly_score|sample_quality|pareto)$"
+)
+DELTA_PARTS = ("delta_{}", "delta_{}_ci_low", "delta_{}_ci_high", "rel_delta_{}")
+STATUS_TEXT = {"finished": "finished", "early_stopped": "early-stopped", "running": "running"}
+ALIASES = {"lambda": "lambda_", "λ": "lambda_", "trial": "trial_id", "gpu_h": "gpu_hours",
+           "cost": "cost_usd"}
+
+
+@dataclass
+class Study:
+    """A loaded study: its folder, objectives and the enriched, default-ordered leaderboard."""
+
+    path: Path
+    name: str
+    objectives: list[tuple[str, str]]
+    #: (quality metric, mode), (diversity metric, mode): the ★ marker and the scatter's axes
+    axes: list[tuple[str, str]]
+    frame: pd.DataFrame
+    price: float = DEFAULT_GPU_HOUR_PRICE
+    notes: list[str] = field(default_factory=list)
+    model: str = ""
+    #: how the leaderboard computed the delta CIs (its ``attrs["bootstrap"]``), if it said
+    ci_method: str = ""
+
+    def trial_dir(self, trial_id: str) -> Path:
+        return self.path / "trials" / str(trial_id)
+
+    def baseline(self) -> pd.Series | None:
+        """The λ=0 trial (a finished one if there are several), or None."""
+        base = self.frame[self.frame["is_baseline"].fillna(False).astype(bool)]
+        if base.empty:
+            return None
+        done = base[base["status"] == "finished"]
+        return (done if len(done) else base).iloc[0]
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def resolve_study(study: str, storage_path: str | Path = DEFAULT_STORAGE) -> Path:
+    """A study folder from a folder path or a name under ``storage_path``; ``ConfigError``
+    naming what was tried (and the studies that do exist) when it is neither."""
+    if not str(study).strip():
+        raise ConfigError("study", "empty study name", SRC)
+    direct = Path(study).expanduser()
+    named = Path(storage_path).expanduser() / str(study)
+    dirs = [c for c in (direct, named) if c.is_dir()]
+    for candidate in dirs:  # a folder that looks like a study wins over one that merely exists
+        if (candidate / "study.json").is_file() or (candidate / "trials").is_dir():
+            return candidate.resolve()
+    if dirs:
+        return dirs[0].resolve()  # read_study_json says what is wrong with it
+    storage = Path(storage_path).expanduser()
+    known = sorted(p.name for p in storage.iterdir() if p.is_dir()) if storage.is_dir() else []
+    hint = f" (studies in {storage}: {', '.join(known)})" if known else f" (no studies in {storage})"
+    if direct.exists():
+        raise ConfigError("study", f"{study!r} is a file, not a study folder", SRC)
+    raise ConfigError("study", f"no study {study!r}: neither a folder nor a name under "
+                      f"{storage}{hint}", SRC)
+
+
+def read_study_json(path: Path) -> dict[str, Any]:
+    """``study.json`` (empty dict when absent); ``ConfigError`` when the folder is not a study
+    or the file is corrupt."""
+    meta_path = path / "study.json"
+    trials = path / "trials"
+    if trials.exists() and not trials.is_dir():
+        raise ConfigError("study", f"{path} is corrupt: trials is not a folder", SRC)
+    if not meta_path.exists():
+        if not trials.is_dir():
+            raise ConfigError("study", f"{path} is not a study folder (no study.json, no trials/)",
+                              SRC)
+        return {}
+    meta = read_json(meta_path)
+    if not isinstance(meta, dict):
+        raise ConfigError("study", f"{meta_path} is corrupt (not a JSON object)", SRC)
+    return meta
+
+
+def read_objectives(meta: dict[str, Any]) -> tuple[list[tuple[str, str]], str]:
+    """The study's objectives from its search space file, and a note when they had to be guessed.
+
+    The YAML is read directly (not through ``load_space``), so a study copied to a machine
+    without its model or data files can still be reviewed."""
+    space = meta.get("space")
+    fallback = "pass@1 (max), semantic_diversity (max)"
+    if not space:
+        return list(DEFAULT_OBJECTIVES), f"study.json names no search space; objectives assumed: {fallback}"
+    try:
+        raw = yaml.safe_load(Path(space).read_text())
+        objectives = [(str(o["metric"]), str(o["mode"])) for o in raw["objectives"]]
+        if not objectives or any(mode not in ("min", "max") for _, mode in objectives):
+            raise ValueError
+        return objectives, ""
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
+        return list(DEFAULT_OBJECTIVES), (f"search space {space} unreadable; objectives "
+                                          f"assumed: {fallback}")
+
+
+def _finite(df: pd.DataFrame, col: str) -> bool:
+    return col in df and pd.to_numeric(df[col], errors="coerce").notna().any()
+
+
+def quality_diversity_axes(objectives: Sequence[tuple[str, str]],
+                           df: pd.DataFrame) -> list[tuple[str, str]]:
+    """[(quality metric, mode), (diversity metric, mode)] for the ★ marker and the scatter.
+
+    Two objectives: those two (the quality-like one first when one is). One objective: it,
+    paired with the other side of the trade-off (pass@1 or quality_mean for a diversity
+    objective; semantic_diversity or distinct_2 for a quality objective)."""
+    quality = "pass@1" if _finite(df, "pass@1") or not _finite(df, "quality_mean") else "quality_mean"
+    diversity = ("semantic_diversity" if _finite(df, "semantic_diversity")
+                 or not _finite(df, "distinct_2") else "distinct_2")
+    objs = list(objectives)
+    if len(objs) >= 2:
+        a, b = objs[0], objs[1]
+        return [b, a] if DIVERSITY_METRICS.match(a[0]) and not DIVERSITY_METRICS.match(b[0]) else [a, b]
+    metric, mode = objs[0]
+    if DIVERSITY_METRICS.match(metric):
+        return [(quality, "max"), (metric, mode)]
+    if QUALITY_METRICS.match(metric):
+        return [(metric, mode), (diversity, "max")]
+    return [(quality, "max"), (diversity, "max")]
+
+
+def load_study(study: str, storage_path: str | Path = DEFAULT_STORAGE,
+               price: float = DEFAULT_GPU_HOUR_PRICE,
+               gpus_per_trial: float | None = None) -> Study:
+    """Resolve, read and enrich a study; ``ConfigError`` (one line) when it cannot be read."""
+    from polychromic.leaderboard import build_leaderboard
+
+    if not (isinstance(price, (int, float)) and math.isfinite(price) and price >= 0):
+        raise ConfigError("--gpu-hour-price", f"must be a number ≥ 0, got {price!r}", SRC)
+    path = resolve_study(study, storage_path)
+    meta = read_study_json(path)
+    objectives, note = read_objectives(meta)
+    try:
+        df = build_leaderboard(path)
+    except Exception as err:  # a corrupt trial file must not become a traceback
+        raise ConfigError("study", f"{path} is corrupt: {type(err).__name__}: "
+                          f"{str(err).splitlines()[0] if str(err) else ''}", SRC) from None
+    notes = [note] if note else []
+    ci_method = str(df.attrs.get("bootstrap", ""))
+    configs = {t: read_json(path / "trials" / str(t) / "config.json") or {} for t in df["trial_id"]}
+    models = sorted({str(c.get("model")) for c in configs.values() if c.get("model")})
+    df = enrich(df, path, objectives, price, gpus_per_trial, configs)
+    axes = quality_diversity_axes(objectives, df)
+    if len(df):
+        df["pareto"] = pareto_mask(df, axes)
+        df = default_order(df, objectives)
+    if (df["device"] == "cpu?").any():
+        notes.append("device not recorded for some trials (use_gpu: auto): counted as CPU, "
+                     "0 GPU-hours; pass --gpus-per-trial N if they ran on GPUs")
+    return Study(path, str(meta.get("name") or path.name), objectives, axes, df, float(price),
+                 notes, ", ".join(models), ci_method)
+
+
+def _gpus(result: dict[str, Any], config: dict[str, Any],
+          override: float | None) -> tuple[float, str]:
+    """GPUs one trial held and how we know: recorded > configured > 4/8-bit > override > CPU."""
+    workers = float(config.get("num_workers") or 1)
+    if isinstance(result.get("gpus"), (int, float)) and not isinstance(result.get("gpus"), bool):
+        n = float(result["gpus"])
+        return n, "gpu" if n else "cpu"
+    for source in (result, config):
+        if isinstance(source.get("use_gpu"), bool):
+            return (workers, "gpu") if source["use_gpu"] else (0.0, "cpu")
+    if config.get("quantize") in ("4bit", "8bit"):  # bitsandbytes needs CUDA
+        return workers, "gpu"
+    if override is not None:
+        return float(override), "gpu" if override else "cpu"
+    return 0.0, "cpu?"
+
+
+def enrich(df: pd.DataFrame, path: Path, objectives: Sequence[tuple[str, str]], price: float,
+           gpus_per_trial: float | None = None,
+           configs: dict[str, dict[str, Any]] | None = None) -> pd.DataFrame:
+    """Add status text, GPU-hours, cost, Pareto rank and any missing delta columns."""
+    df = df.copy()
+    for metric in HEADLINE:
+        for part in DELTA_PARTS:
+            if part.format(metric) not in df:
+                df[part.format(metric)] = np.nan
+        if f"significant_{metric}" not in df:
+            df[f"significant_{metric}"] = np.nan
+        if metric not in df:
+            df[metric] = np.nan
+    for metric, _ in objectives:
+        if metric not in df:
+            df[metric] = np.nan
+    if "warnings" not in df:
+        df["warnings"] = ""
+    texts, devices, gpus, elapsed = [], [], [], []
+    for _, row in df.iterrows():
+        tdir = path / "trials" / str(row["trial_id"])
+        status = str(row.get("status") or "running")
+        reason = str(row.get("error") or "").strip().splitlines()
+        if status == "error":  # the last line of a traceback is the useful one
+            texts.append(f"failed: {reason[-1][:200] if reason else 'unknown reason'}")
+        else:
+            texts.append(STATUS_TEXT.get(status, status))
+        result = read_json(tdir / "result.json") or {}
+        config = (configs or {}).get(row["trial_id"]) or read_json(tdir / "config.json") or {}
+        n, device = _gpus(result if isinstance(result, dict) else {},
+                          config if isinstance(config, dict) else {}, gpus_per_trial)
+        seconds = pd.to_numeric(pd.Series([row.get("wall_seconds")]), errors="coerce").iloc[0]
+        if pd.isna(seconds):
+            history = read_jsonl(tdir / "history.jsonl")
+            times = [h.get("time_total_s") for h in history
+                     if isinstance(h, dict) and isinstance(h.get("time_total_s"), (int, float))]
+            seconds = float(times[-1]) if times else np.nan
+        devices.append(device)
+        gpus.append(n)
+        elapsed.append(float(seconds))
+    df["status_text"] = pd.Series(texts, index=df.index, dtype=object)
+    df["device"] = pd.Series(devices, index=df.index, dtype=object)
+    df["gpus"] = np.asarray(gpus, dtype=float)
+    df["elapsed_seconds"] = np.asarray(elapsed, dtype=float)
+    df["gpu_hours"] = df["elapsed_seconds"] * df["gpus"] / 3600.0
+    df.loc[df["gpus"] == 0, "gpu_hours"] = 0.0  # a CPU trial used no GPU, even if time is unknown
+    df["cost_usd"] = df["gpu_hours"] * float(price)
+    df["pareto"] = False
+    df["pareto_rank"] = pareto_rank(df, list(objectives)) if len(df) else np.zeros(0)
+    return df
+
+
+# --- ordering and selection -------------------------------------------------------------------
+
+
+def default_order(df: pd.DataFrame, objectives: Sequence[tuple[str, str]]) -> pd.DataFrame:
+    """Best first by the study's objective(s): one objective → its value; two → Pareto rank
+    (non-dominated sorting), then each objective in turn. Missing values last, stable."""
+    keys, ascending = [], []
+    if len(objectives) > 1:
+        keys.append("pareto_rank")
+        ascending.append(True)
+    for metric, mode in objectives:
+        if metric in df:
+            keys.append(metric)
+            ascending.append(mode == "min")
+    if not keys or df.empty:
+        return df.reset_index(drop=True)
+    return _sort(df, keys, ascending)
+
+
+def _sort(df: pd.DataFrame, keys: list[str], ascending: list[bool]) -> pd.DataFrame:
+    """Stable multi-key sort with NaN last for every key (pandas only does it for the first)."""
+    out = df.copy()
+    order = np.arange(len(out))
+    for key, asc in reversed(list(zip(keys, ascending, strict=True))):
+        values = out[key].iloc[order]
+        numeric = pd.to_numeric(values, errors="coerce")
+        if numeric.notna().sum() >= values.notna().sum() and values.notna().any():
+            values = numeric.astype(float)
+        idx = values.reset_index(drop=True).sort_values(ascending=asc, kind="stable",
+                                                        na_position="last").index
+        order = order[np.asarray(idx)]
+    return out.iloc[order].reset_index(drop=True)
+
+
+def resolve_column(df: pd.DataFrame, name: str, option: str) -> str:
+    """The column ``name`` refers to (aliases: lambda/λ → lambda_, cost → cost_usd, …) or a
+    ``ConfigError`` suggesting close column names."""
+    name = name.strip()
+    col = ALIASES.get(name, name)
+    if col in df.columns:
+        return col
+    close = difflib.get_close_matches(name, [str(c) for c in df.columns], n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    raise ConfigError(option, f"unknown column {name!r} ({hint}columns include: "
+                      f"{', '.join(c for c in df.columns if not str(c).startswith(('delta_', 'rel_delta_', 'significant_')))})",
+                      SRC)
+
+
+def better_mode(metric: str, objectives: Sequence[tuple[str, str]]) -> str | None:
+    """``"max"``/``"min"`` when larger/smaller values of ``metric`` are better, else None.
+    Objectives decide first; ``delta_M``/``rel_delta_M`` follow ``M``."""
+    base = re.sub(r"^(rel_delta_|delta_)", "", metric)
+    base = re.sub(r"_ci_(low|high)$", "", base)
+    for name, mode in objectives:
+        if name in (metric, base):
+            return mode
+    if LOWER_IS_BETTER.match(base):
+        return "min"
+    if HIGHER_IS_BETTER.match(base):
+        return "max"
+    return None
+
+
+def sort_by(df: pd.DataFrame, spec: str, objectives: Sequence[tuple[str, str]]) -> pd.DataFrame:
+    """Sort by ``METRIC`` (best first when the metric has a better direction, else ascending)
+    or ``METRIC:asc`` / ``METRIC:desc``; ties keep the default order."""
+    name, _, direction = spec.rpartition(":") if spec.endswith((":asc", ":desc")) else (spec, "", "")
+    col = resolve_column(df, name, "--sort")
+    ascending = direction == "asc" if direction else better_mode(col, objectives) != "max"
+    return _sort(df, [col], [ascending])
+
+
+_NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
+_CONDITION = re.compile(r"^\s*(?P<col>[^\s<>=!]+)\s*(?P<op>>=|<=|==|!=|>|<)\s*(?P<value>\S+)\s*$")
+_OPS = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal,
+        "==": np.equal, "!=": np.not_equal}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One parsed ``--filter`` term: ``column op value``."""
+
+    column: str
+    op: str
+    value: float | str
+
+
+def parse_filter(text: str) -> list[Condition]:
+    """Parse ``'lambda_>0.5,pass@1>=0.3'`` (terms joined by ``,`` = AND).
+
+    Each term is ``column op number`` with op one of ``> >= < <= == !=``; ``==``/``!=`` also
+    take a word (``status==finished``, ``pareto==true``). Nothing is evaluated as code."""
+    conditions = []
+    for term in text.split(","):
+        if not term.strip():
+            raise ConfigError("--filter", f"empty term in {text!r} (join terms with ',')", SRC)
+        m = _CONDITION.match(term)
+        if not m:
+            raise ConfigError("--filter", f"cannot parse {term.strip()!r}: expected "
+                              "'column op number' with op one of > >= < <= == !=", SRC)
+        col, op, raw = m["col"], m["op"], m["value"]
+        if _NUMBER.match(raw):
+            value: float | str = float(raw)
+        elif op in ("==", "!=") and re.match(r"^[A-Za-z_][\w\-]*$", raw):
+            value = raw
+        else:
+            raise ConfigError("--filter", f"{term.strip()!r}: {raw!r} is not a number "
+                              "(words only with == or !=)", SRC)
+        conditions.append(Condition(col, op, value))
+    return conditions
+
+
+def apply_filter(df: pd.DataFrame, text: str | None) -> pd.DataFrame:
+    """Rows matching every condition of ``text`` (see :func:`parse_filter`). A missing (NaN)
+    value matches no condition, ``!=`` included: unknown is not "different"."""
+    if not text:
+        return df
+    keep = np.ones(len(df), dtype=bool)
+    for cond in parse_filter(text):
+        col = resolve_column(df, cond.column, "--filter")
+        values = df[col]
+        if isinstance(cond.value, str):
+            word = cond.value.lower()
+            if word in ("true", "false") and (values.dtype == bool or col in ("pareto", "is_baseline")
+                                              or col.startswith("significant_")):
+                target = pd.to_numeric(values, errors="coerce").astype(float)
+                hit = np.where(target.isna(), False, _OPS[cond.op](target, float(word == "true")))
+            else:
+                text_values = values.astype(object)
+                missing = text_values.isna().to_numpy()
+                hit = np.where(missing, False, _OPS[cond.op](
+                    text_values.astype(str).str.lower().to_numpy(), word))
+        else:
+            numeric = pd.to_numeric(values, errors="coerce").astype(float)
+            if numeric.isna().all() and values.notna().any():
+                raise ConfigError("--filter", f"column {col!r} is not numeric (use == or != "
+                                  "with a word)", SRC)
+            hit = np.where(numeric.isna(), False, _OPS[cond.op](numeric.to_numpy(), cond.value))
+        keep &= np.asarray(hit, dtype=bool)
+    return df[keep].reset_index(drop=True)
+
+
+def select(study: Study, sort: str | None = None, top: int | None = None,
+           filter_text: str | None = None) -> pd.DataFrame:
+    """The study's rows after ``--filter``, ``--sort`` and ``--top`` (in that order). The ★
+    marker is computed over the whole study first, so filtering never changes it."""
+    df = apply_filter(study.frame, filter_text)
+    if sort:
+        df = sort_by(df, sort, study.objectives)
+    if top is not None:
+        if top < 1:
+            raise ConfigError("--top", f"must be ≥ 1, got {top}", SRC)
+        df = df.head(top).reset_index(drop=True)
+    return df
+
+
+# --- presentation -----------------------------------------------------------------------------
+
+
+def shown_metrics(df: pd.DataFrame, wanted: Sequence[str] | None = None) -> list[str]:
+    """Headline metrics to display: ``wanted`` (validated) or every headline metric with a
+    value in some row."""
+    if wanted:
+        return [resolve_column(df, m, "--metrics") for m in wanted]
+    shown = [m for m in HEADLINE if _finite(df, m)]
+    return shown or list(HEADLINE[:1])
+
+
+def varying_knobs(df: pd.DataFrame) -> tuple[list[str], dict[str, Any]]:
+    """Knob columns that differ between trials (λ always shown) and the fixed ones' values."""
+    varying, fixed = [], {}
+    for knob in KNOBS:
+        if knob not in df:
+            continue
+        values = df[knob].dropna().unique()
+        if knob == "lambda_" or len(values) > 1:
+            varying.append(knob)
+        elif len(values) == 1:
+            fixed[knob] = values[0]
+    return varying, fixed
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """A compact cell: NaN/None → "—", floats with ``digits`` significant digits."""
+    if value is None or (isinstance(value, (float, np.floating)) and math.isnan(value)):
+        return "—"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else ""
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def delta_parts(row: pd.Series, metric: str) -> tuple[str, str, bool] | None:
+    """(``"+0.05 (+13%)"``, ``"[+0.01, +0.09]"``, significant) for ``metric``'s delta vs the
+    baseline, or None when the row has none. Any part the leaderboard lacks is left out."""
+    delta = _num(row.get(f"delta_{metric}"))
+    if math.isnan(delta):
+        return None
+    low, high = _num(row.get(f"delta_{metric}_ci_low")), _num(row.get(f"delta_{metric}_ci_high"))
+    rel = _num(row.get(f"rel_delta_{metric}"))
+    head = f"{_signed(delta)}" + ("" if math.isnan(rel) else f" ({_percent(rel)})")
+    ci = "" if math.isnan(low) or math.isnan(high) else f"[{_signed(low)}, {_signed(high)}]"
+    return head, ci, _is_true(row.get(f"significant_{metric}"))
+
+
+def _percent(value: float) -> str:
+    """A relative change with the digits that matter: +21%, +2.5%, -0.058%, 0%."""
+    if value == 0:
+        return "0%"
+    size = abs(value)
+    return f"{value:+.0f}%" if size >= 10 else f"{value:+.1f}%" if size >= 1 else f"{value:+.2g}%"
+
+
+def _signed(value: float) -> str:
+    return "0" if value == 0 else f"{value:+.3g}"
+
+
+def fmt_delta(row: pd.Series, metric: str) -> str:
+    """``+0.05 [+0.01, +0.09] (+13%)*`` (``*`` = significant), or "" when there is no delta."""
+    parts = delta_parts(row, metric)
+    if parts is None:
+        return ""
+    head, ci, significant = parts
+    value, _, rel = head.partition(" ")
+    text = " ".join(filter(None, [value, ci, rel]))
+    return text + ("*" if significant else "")
+
+
+def _num(value: Any) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+    return out
+
+
+def _is_true(value: Any) -> bool:
+    try:
+        return bool(value) and not (isinstance(value, float) and math.isnan(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def gpu_cell(row: pd.Series) -> str:
+    """GPU-hours, with the reason when it is 0 because the trial ran on CPU."""
+    if row.get("device") in ("cpu", "cpu?"):
+        return "0 (cpu)"
+    return fmt(row.get("gpu_hours"), 3)
+
+
+def captions(study: Study, df: pd.DataFrame) -> list[str]:
+    """The lines explaining a table: ordering, ★, Δ, cost, fixed knobs, notes."""
+    objs = ", ".join(f"{m} ({mode})" for m, mode in study.objectives)
+    (qm, qmode), (dm, dmode) = study.axes
+    _, fixed = varying_knobs(study.frame)
+    cpu = int(study.frame["device"].isin(["cpu", "cpu?"]).sum()) if len(study.frame) else 0
+    lines = [
+        f"objectives: {objs}; ★ = Pareto-optimal on {qm} ({qmode}) vs {dm} ({dmode}) over all "
+        f"{len(study.frame)} trials",
+        "Δ = trial − baseline (λ=0) with [CI] and (relative change %); * = significant (the CI "
+        "excludes 0)"
+        + (f"; CI: {study.ci_method}" if study.ci_method else ""),
+        f"GPU-hours = elapsed × GPUs / 3600; cost = GPU-hours × ${study.price:.2f}/GPU-hour "
+        f"(--gpu-hour-price); {cpu} trial(s) on CPU or with no recorded GPU: 0 GPU-hours",
+    ]
+    if fixed:
+        lines.append("fixed: " + ", ".join(f"{k}={fmt(v)}" for k, v in fixed.items()))
+    warnings = sorted({w for w in df.get("warnings", pd.Series(dtype=object)).fillna("")
+                       .astype(str) if w})
+    lines += [f"warning: {w}" for w in warnings] + [f"note: {n}" for n in study.notes]
+    return lines
+
+
+def print_table(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None = None,
+                console: Any = None) -> None:
+    """The review as a rich table: ★, trial, status, varying knobs, each metric with its Δ vs
+    the baseline and CI, diversity_grad_share, GPU-hours and cost."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    if console is None:
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=250)
+    shown = shown_metrics(study.frame, metrics)
+    knobs, _ = varying_knobs(study.frame)
+    counts = df["status"].value_counts().to_dict() if len(df) else {}
+    summary = ", ".join(f"{n} {STATUS_TEXT.get(s, 'failed' if s == 'error' else s)}"
+                        for s, n in counts.items())
+    table = Table(title=f"study {study.name}: {len(df)} of {len(study.frame)} trials"
+                  + (f" ({summary})" if summary else ""), title_justify="left")
+    table.add_column("★", justify="center")
+    table.add_column("trial")
+    table.add_column("status", max_width=28)
+    for knob in knobs:
+        table.add_column({"lambda_": "λ", "compute_every_n_steps": "every_n",
+                          "max_examples_for_diversity": "max_ex_div",
+                          "n_generations": "n_gen", "learning_rate": "lr"}.get(knob, knob),
+                         justify="right")
+    for metric in shown:
+        table.add_column(metric, justify="right")
+    for col in ("grad share", "GPU-h", "cost $"):
+        table.add_column(col, justify="right")
+    for _, row in df.iterrows():
+        cells: list[Any] = ["★" if row.get("pareto") else "",
+                            str(row["trial_id"]) + (" (baseline)" if row.get("is_baseline") else ""),
+                            Text(str(row["status_text"]), style=_status_style(row["status"]))]
+        cells += [fmt(row.get(k)) for k in knobs]
+        for metric in shown:
+            cell = Text(fmt(row.get(metric)))
+            parts = delta_parts(row, metric)
+            if parts and not row.get("is_baseline"):
+                head, ci, significant = parts
+                good = (_num(row.get(f"delta_{metric}")) > 0) == (
+                    better_mode(metric, study.objectives) != "min")
+                style = ("bold green" if good else "bold red") if significant else "dim"
+                cell.append(f"\nΔ {head}{'*' if significant else ''}", style=style)
+                if ci:
+                    cell.append(f"\n{ci}", style=style)
+            cells.append(cell)
+        cells += [fmt(row.get("diversity_grad_share"), 3), gpu_cell(row),
+                  fmt(row.get("cost_usd"), 3)]
+        table.add_row(*cells)
+    console.print(table)
+    for line in captions(study, df):  # below the table, not a caption: never squeezed to its width
+        console.print(line, style="dim", highlight=False, markup=False)
+
+
+def _status_style(status: str) -> str:
+    return {"finished": "green", "early_stopped": "yellow", "error": "red"}.get(status, "cyan")
+
+
+def machine_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """All columns, the review's own first: what csv/json/parquet write."""
+    first = ["trial_id", "pareto", "pareto_rank", "status", "status_text", "error", "is_baseline"]
+    first = [c for c in first if c in df]
+    return df[first + [c for c in df.columns if c not in first]]
+
+
+def markdown_table(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None = None) -> str:
+    """A GitHub/pandoc pipe table for papers: the terminal table's columns, Δ in its own column,
+    then the caption lines as a list."""
+    shown = shown_metrics(study.frame, metrics)
+    knobs, _ = varying_knobs(study.frame)
+    header = ["★", "trial_id", "status", *knobs]
+    for metric in shown:
+        header += [metric, f"Δ {metric}"]
+    header += ["diversity_grad_share", "gpu_hours", "cost_usd"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(
+        ":-:" if h == "★" else ("---" if h in ("trial_id", "status") else "--:") for h in header) + "|"]
+    for _, row in df.iterrows():
+        cells = ["★" if row.get("pareto") else "", str(row["trial_id"]), str(row["status_text"]),
+                 *[fmt(row.get(k)) for k in knobs]]
+        for metric in shown:
+            cells += [fmt(row.get(metric)), fmt_delta(row, metric)]
+        cells += [fmt(row.get("diversity_grad_share"), 3), fmt(row.get("gpu_hours"), 3),
+                  fmt(row.get("cost_usd"), 3)]
+        lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+    return "\n".join(lines) + "\n\n" + "\n".join(f"- {c}" for c in captions(study, df)) + "\n"
+
+
+def render(study: Study, df: pd.DataFrame, fmt_name: str,
+           metrics: Sequence[str] | None = None) -> str | bytes:
+    """``df`` serialized as ``csv`` / ``json`` (list of records, NaN → null) / ``parquet``
+    (bytes) / ``markdown``."""
+    if fmt_name == "csv":
+        return machine_frame(df).to_csv(index=False)
+    if fmt_name == "json":
+        return machine_frame(df).to_json(orient="records", indent=1) + "\n"
+    if fmt_name == "parquet":
+        buf = io.BytesIO()
+        machine_frame(df).to_parquet(buf, index=False)
+        return buf.getvalue()
+    if fmt_name == "markdown":
+        return markdown_table(study, df, metrics)
+    raise ConfigError("--format", f"unknown format {fmt_name!r} (known: {', '.join(FORMATS)})", SRC)

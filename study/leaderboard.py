@@ -1,0 +1,104 @@
+"""Review a study: the leaderboard in the terminal, as csv/json/parquet/markdown, or as HTML.
+
+    python study/leaderboard.py smoke                       # rich table, best first
+    python study/leaderboard.py studies/smoke --top 5 --sort pass@1
+    python study/leaderboard.py smoke --filter 'lambda_>0.5,status==finished'
+    python study/leaderboard.py smoke --format csv > smoke.csv
+    python study/leaderboard.py smoke --format parquet -o smoke.parquet
+    python study/leaderboard.py smoke --html smoke.html     # self-contained report
+
+Works while the study runs and on finished or interrupted studies. Bad input (no such study,
+corrupt folder, unknown column) is one line ``error: ...`` on stderr and exit status 2.
+See docs/review.md for the columns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from polychromic.errors import ConfigError  # noqa: E402
+from polychromic.review import (  # noqa: E402
+    DEFAULT_GPU_HOUR_PRICE,
+    DEFAULT_STORAGE,
+    FORMATS,
+    load_study,
+    print_table,
+    render,
+    select,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Leaderboard of a polychromic study (reads the study folder only).",
+        epilog="Sorting: default = the study's objective(s) (two objectives: Pareto rank, then "
+               "each objective). Filter terms: 'column op number' with op in > >= < <= == != "
+               "(== and != also take a word, e.g. status==finished), joined by ',' = AND.",
+    )
+    parser.add_argument("study", help="study name (under --storage-path) or study folder")
+    parser.add_argument("--storage-path", default=DEFAULT_STORAGE,
+                        help="where named studies live (default: %(default)s)")
+    parser.add_argument("--format", default="table", choices=FORMATS,
+                        help="table (terminal) or a machine/paper format (default: %(default)s)")
+    parser.add_argument("-o", "--output", help="write the --format output to this file "
+                        "(with --format table: a markdown table)")
+    parser.add_argument("--sort", metavar="METRIC[:asc|:desc]",
+                        help="sort by a column (best first when it has a better direction)")
+    parser.add_argument("--top", type=int, metavar="N", help="only the first N rows")
+    parser.add_argument("--filter", metavar="EXPR", help="e.g. 'lambda_>0.5,pass@1>=0.3'")
+    parser.add_argument("--metrics", metavar="M1,M2",
+                        help="headline metrics to show (default: all with a value)")
+    parser.add_argument("--gpu-hour-price", type=float, default=DEFAULT_GPU_HOUR_PRICE,
+                        metavar="USD", help="price of one GPU-hour for the cost column "
+                        "(default: $%(default).2f, an on-demand cloud A100/H100 hour)")
+    parser.add_argument("--gpus-per-trial", type=float, metavar="N",
+                        help="GPUs per trial where the study did not record the device")
+    parser.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        study = load_study(args.study, args.storage_path, args.gpu_hour_price, args.gpus_per_trial)
+        df = select(study, args.sort, args.top, args.filter)
+        metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+        if args.format == "table" and not args.output:
+            print_table(study, df, metrics)
+        else:
+            out = render(study, df, "markdown" if args.format == "table" else args.format, metrics)
+            if args.output:
+                path = Path(args.output)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if isinstance(out, bytes):
+                    path.write_bytes(out)
+                else:
+                    path.write_text(out, encoding="utf-8")
+                print(f"wrote {path}", file=sys.stderr)
+            elif isinstance(out, bytes):
+                if sys.stdout.isatty():
+                    raise ConfigError("--format", "parquet is binary: give -o FILE or redirect "
+                                      "stdout", "command line")
+                sys.stdout.buffer.write(out)
+            else:
+                sys.stdout.write(out)
+        if args.html:
+            from polychromic.report import write_report
+
+            path = write_report(study, df, Path(args.html), metrics)
+            print(f"report: {path.resolve()}", file=sys.stderr)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # unwritable --output/--html
+        print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

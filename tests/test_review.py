@@ -1,0 +1,500 @@
+"""study/leaderboard.py on a hand-built finished "tiny study": ordering, Pareto marker, cost,
+filters, every output format parsed back, the HTML report, and one-line errors.
+
+The study folder is written file by file in the layout of ``polychromic.records`` (config.json,
+history.jsonl, result.json, status.json, generations.parquet), with a constructed Pareto case:
+
+    trial     λ     pass@1  semantic_div  status          Pareto (pass@1 ↑, semantic ↑)
+    base0000  0     0.40    0.50          finished        no (dominated by aaaa1111)
+    aaaa1111  0.1   0.45    0.55          finished        yes
+    bbbb2222  1.0   0.30    0.80          finished        yes
+    cccc3333  3.0   0.30    0.70          finished        no (dominated by bbbb2222)
+    dddd4444  10    —       —             failed (OOM)    no
+    eeee5555  0.5   —       —             early-stopped   no
+    ffff6666  2.0   —       —             running         no
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import io
+import json
+import math
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from polychromic.config import TrialConfig
+from polychromic.errors import ConfigError
+from polychromic.metrics import pass_at_k
+from polychromic.pareto import pareto_mask, pareto_rank
+from polychromic.review import (
+    DEFAULT_GPU_HOUR_PRICE,
+    apply_filter,
+    load_study,
+    parse_filter,
+    render,
+    select,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+PROMPTS, SAMPLES = 4, 5
+#: trial id → (λ, pass@1, semantic_diversity, self_bleu, status, use_gpu, wall_seconds)
+TRIALS: dict[str, tuple[float, float, float, float, str, bool | None, float]] = {
+    "base0000": (0.0, 0.40, 0.50, 0.30, "finished", False, 1800.0),
+    "aaaa1111": (0.1, 0.45, 0.55, 0.25, "finished", True, 7200.0),
+    "bbbb2222": (1.0, 0.30, 0.80, 0.10, "finished", None, 3600.0),
+    "cccc3333": (3.0, 0.30, 0.70, 0.12, "finished", True, 3600.0),
+    "dddd4444": (10.0, math.nan, math.nan, math.nan, "error", True, 900.0),
+    "eeee5555": (0.5, math.nan, math.nan, math.nan, "early_stopped", True, math.nan),
+    "ffff6666": (2.0, math.nan, math.nan, math.nan, "running", True, math.nan),
+}
+DEFAULT_ORDER = ["bbbb2222", "aaaa1111", "cccc3333", "base0000", "dddd4444", "eeee5555",
+                 "ffff6666"]
+OOM = "Traceback (most recent call last):\n  ...\ntorch.OutOfMemoryError: CUDA out of memory"
+SPACE = """description: tiny study for tests
+settings: {model: tiny, steps: 6, n_eval_prompts: 4, n_eval_samples: 5}
+params:
+  lambda_: {distribution: log_uniform, low: 0.1, high: 10.0}
+objectives:
+  - {metric: semantic_diversity, mode: max}
+  - {metric: pass@1, mode: max}
+num_trials: 7
+"""
+
+
+def _json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1))
+
+
+def _generations(pass1: float, seed: int) -> pd.DataFrame:
+    """PROMPTS × SAMPLES samples whose passed flags give exactly ``pass1`` as mean pass@1."""
+    rng = np.random.default_rng(seed)
+    total = round(pass1 * PROMPTS * SAMPLES)
+    counts = [total // PROMPTS + (1 if i < total % PROMPTS else 0) for i in range(PROMPTS)]
+    rows = []
+    for p, c in enumerate(counts):
+        for s in range(SAMPLES):
+            emb = rng.normal(size=8)
+            rows.append({
+                "prompt_index": p, "prompt_id": f"p{p}", "sample_index": s,
+                "prompt": f"prompt {p}", "target": "t", "group": f"g{p}", "meta": "{}",
+                "text": f"reply {p} {s} " + " ".join(rng.choice(list("abcdefgh"), 5)),
+                "token_count": 7, "quality_score": 0.9 if s < c else 0.1, "passed": s < c,
+                "reason": "ok", "embedding": (emb / np.linalg.norm(emb)).astype(np.float32),
+                "score_error": "",
+            })
+    return pd.DataFrame(rows)
+
+
+def write_tiny_study(root: Path, name: str = "tiny", adapters: dict[str, Path] | None = None) -> Path:
+    """A study folder ``root/name`` with the trials of TRIALS; ``adapters`` maps trial ids to
+    peft adapter folders copied in as their checkpoint (``train/checkpoint_…/adapter``)."""
+    import shutil
+
+    study = root / name
+    space = root / f"{name}_space.yaml"
+    space.write_text(SPACE)
+    _json(study / "study.json", {"space": str(space), "overrides": {}, "name": name,
+                                 "wandb": False})
+    for i, (tid, (lam, p1, sd, sb, status, gpu, wall)) in enumerate(TRIALS.items()):
+        tdir = study / "trials" / tid
+        cfg = TrialConfig.from_dict({"model": "tiny", "lambda_": lam, "steps": 6,
+                                     "n_eval_prompts": PROMPTS, "n_eval_samples": SAMPLES,
+                                     "use_gpu": gpu, "lora_r": 8})
+        _json(tdir / "config.json", cfg.to_dict())
+        ckpt = None
+        if adapters and tid in adapters:
+            ckpt = tdir / "train" / "checkpoint_2026-01-01_00-00-06.000000"
+            shutil.copytree(adapters[tid], ckpt / "adapter")
+        steps = {"finished": 6, "error": 2, "early_stopped": 2, "running": 4}[status]
+        history = []
+        for k, step in enumerate(range(2, steps + 1, 2)):
+            history.append({
+                "step": step, "lambda_": lam,
+                # the early-stopped trial has the lowest training loss of all (see test_export)
+                "quality_loss": (3.0 if status == "early_stopped" else 4.0 + i / 10) - k * 0.1,
+                "diversity_score": 0.5 + 0.05 * k + lam / 100, "poly_score": 0.3,
+                "diversity_grad_share": 0.0 if lam == 0 else min(0.9, lam / 5) - 0.01 * k,
+                "mean_diversity_score": 0.5 + 0.02 * k,
+                "mean_diversity_grad_share": 0.0 if lam == 0 else min(0.9, lam / 5),
+                "time_total_s": 600.0 * (k + 1), "trial_id": tid,
+                "checkpoint_path": str(ckpt) if ckpt else None,
+            })
+        (tdir / "history.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
+        if status == "running":  # a report cut in the middle of being written
+            with open(tdir / "history.jsonl", "a") as f:
+                f.write('{"step": 6, "quality_lo')
+            continue
+        if status == "finished":
+            _generations(p1, i).to_parquet(tdir / "generations.parquet", index=False)
+            result = {**history[-1], "status": "finished", "error": "", "pass@1": p1,
+                      "pass@5": min(1.0, p1 + 0.3), "quality_mean": p1 + 0.1,
+                      "distinct_1": 0.3 + lam / 50, "distinct_2": 0.6 + lam / 50,
+                      "self_bleu": sb, "semantic_diversity": sd, "wall_seconds": wall,
+                      "train_seconds": wall / 2,
+                      "checkpoint_path": str(ckpt) if ckpt else f"/elsewhere/{tid}/ckpt"}
+            _json(tdir / "result.json", result)
+            _json(tdir / "status.json", {"status": "finished", "error": ""})
+        elif status == "error":
+            _json(tdir / "result.json", {**history[-1], "status": "error", "error": OOM,
+                                         "pass@1": None, "semantic_diversity": None,
+                                         "wall_seconds": wall})
+            _json(tdir / "status.json", {"status": "error", "error": OOM})
+        else:
+            _json(tdir / "status.json", {"status": "early_stopped", "error": ""})
+    return study
+
+
+def load_cli(name: str) -> Any:
+    """``study/<name>.py`` as a module (the scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(f"cli_{name}", ROOT / "study" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def one_line_error(err: str) -> str:
+    """The stderr of a refused command: exactly one line, starting with ``error:``."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def study_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_study(tmp_path_factory.mktemp("studies"))
+
+
+@pytest.fixture(scope="module")
+def cli() -> Any:
+    return load_cli("leaderboard")
+
+
+# --- Pareto ------------------------------------------------------------------------------------
+
+
+def test_pareto_mask_constructed_cases() -> None:
+    df = pd.DataFrame({"q": [0.40, 0.45, 0.30, 0.30, np.nan, 0.45],
+                       "d": [0.50, 0.55, 0.80, 0.70, 0.99, 0.55]})
+    # row 4 would dominate everything on d but has no q: never optimal, never dominates
+    # rows 1 and 5 tie exactly: both optimal
+    assert pareto_mask(df, [("q", "max"), ("d", "max")]).tolist() == [
+        False, True, True, False, False, True]
+    # minimizing d instead: low d is good, so row 0 (0.50) beats everything except q-better 1/5
+    assert pareto_mask(df, [("q", "max"), ("d", "min")]).tolist() == [
+        True, True, False, False, False, True]
+    # one objective: the best value (ties included)
+    assert pareto_mask(df, [("q", "max")]).tolist() == [False, True, False, False, False, True]
+    assert pareto_rank(df, [("q", "max"), ("d", "max")]).tolist() == [2, 1, 1, 2, np.inf, 1]
+    assert pareto_mask(df.iloc[:0], [("q", "max")]).tolist() == []
+    with pytest.raises(ValueError, match="mode"):
+        pareto_mask(df, [("q", "up")])
+    with pytest.raises(ValueError, match="not a column"):
+        pareto_mask(df, [("nope", "max")])
+
+
+def test_pareto_mask_equals_brute_force_definition() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        values = rng.integers(0, 4, size=(12, 3)).astype(float)
+        values[rng.random((12, 3)) < 0.1] = np.nan
+        df = pd.DataFrame(values, columns=["a", "b", "c"])
+        objectives = [("a", "max"), ("b", "min"), ("c", "max")]
+        signed = values * np.array([1, -1, 1])
+        expected = []
+        for i in range(12):
+            if np.isnan(signed[i]).any():
+                expected.append(False)
+                continue
+            others = [j for j in range(12) if j != i and not np.isnan(signed[j]).any()]
+            expected.append(not any((signed[j] >= signed[i]).all() and (signed[j] > signed[i]).any()
+                                    for j in others))
+        assert pareto_mask(df, objectives).tolist() == expected
+
+
+# --- loading, ordering, cost -------------------------------------------------------------------
+
+
+def test_table_sorted_by_objectives_with_pareto_marker(study_dir: Path) -> None:
+    study = load_study(str(study_dir))
+    df = study.frame
+    assert study.objectives == [("semantic_diversity", "max"), ("pass@1", "max")]
+    assert study.axes == [("pass@1", "max"), ("semantic_diversity", "max")]
+    assert df["trial_id"].tolist() == DEFAULT_ORDER
+    assert set(df.loc[df["pareto"], "trial_id"]) == {"aaaa1111", "bbbb2222"}
+    status = dict(zip(df["trial_id"], df["status_text"], strict=True))
+    assert status["dddd4444"] == "failed: torch.OutOfMemoryError: CUDA out of memory"
+    assert status["eeee5555"] == "early-stopped"
+    assert status["ffff6666"] == "running"
+    assert status["base0000"] == "finished"
+    # lead's delta columns may be absent: they exist (NaN) either way
+    for col in ("delta_pass@1", "delta_pass@1_ci_low", "rel_delta_pass@1", "significant_pass@1"):
+        assert col in df
+
+
+def test_single_objective_study_pairs_quality_with_diversity(tmp_path: Path) -> None:
+    study_dir = write_tiny_study(tmp_path)
+    space = Path(json.loads((study_dir / "study.json").read_text())["space"])
+    space.write_text(SPACE.replace("  - {metric: pass@1, mode: max}\n", ""))
+    study = load_study(str(study_dir))
+    assert study.objectives == [("semantic_diversity", "max")]
+    assert study.axes == [("pass@1", "max"), ("semantic_diversity", "max")]
+    assert study.frame["trial_id"].tolist()[:4] == ["bbbb2222", "cccc3333", "aaaa1111", "base0000"]
+    assert set(study.frame.loc[study.frame["pareto"], "trial_id"]) == {"aaaa1111", "bbbb2222"}
+    # the space file gone: defaults, and a note saying so
+    space.unlink()
+    study = load_study(str(study_dir))
+    assert study.objectives == [("pass@1", "max"), ("semantic_diversity", "max")]
+    assert any("unreadable" in n for n in study.notes)
+
+
+def test_gpu_hours_and_cost(study_dir: Path) -> None:
+    df = load_study(str(study_dir)).frame.set_index("trial_id")
+    assert df.loc["aaaa1111", "device"] == "gpu"
+    assert df.loc["aaaa1111", "gpu_hours"] == pytest.approx(2.0)
+    assert df.loc["aaaa1111", "cost_usd"] == pytest.approx(2.0 * DEFAULT_GPU_HOUR_PRICE)
+    assert df.loc["base0000", "device"] == "cpu"
+    assert df.loc["base0000", "gpu_hours"] == 0.0
+    assert df.loc["bbbb2222", "device"] == "cpu?"  # use_gpu: auto, not recorded
+    assert df.loc["bbbb2222", "gpu_hours"] == 0.0
+    # no result yet: elapsed time from the last training report (early-stopped, running)
+    assert df.loc["eeee5555", "gpu_hours"] == pytest.approx(600 / 3600)
+    assert df.loc["ffff6666", "gpu_hours"] == pytest.approx(1200 / 3600)
+    priced = load_study(str(study_dir), price=3.5, gpus_per_trial=2).frame.set_index("trial_id")
+    assert priced.loc["aaaa1111", "cost_usd"] == pytest.approx(7.0)
+    assert priced.loc["bbbb2222", "gpu_hours"] == pytest.approx(2.0)  # 1 h × 2 GPUs
+    assert priced.loc["base0000", "gpu_hours"] == 0.0  # recorded CPU stays CPU
+
+
+def test_reads_a_study_while_it_runs(tmp_path: Path) -> None:
+    study_dir = write_tiny_study(tmp_path)
+    late = study_dir / "trials" / "gggg7777"
+    late.mkdir()  # a trial folder whose config is not written yet: not a row yet
+    (study_dir / "trials" / "hhhh8888").mkdir()
+    _json(study_dir / "trials" / "hhhh8888" / "config.json",
+          TrialConfig.from_dict({"model": "tiny", "lambda_": 4.0}).to_dict())
+    df = load_study(str(study_dir)).frame
+    assert "gggg7777" not in set(df["trial_id"])
+    row = df[df["trial_id"] == "hhhh8888"].iloc[0]
+    assert row["status_text"] == "running"
+    assert not row["pareto"]
+
+
+# --- sort, top, filter --------------------------------------------------------------------------
+
+
+def test_sort_top_filter(study_dir: Path) -> None:
+    study = load_study(str(study_dir))
+    ids = lambda df: df["trial_id"].tolist()  # noqa: E731
+    assert ids(select(study, sort="pass@1"))[:4] == ["aaaa1111", "base0000", "bbbb2222", "cccc3333"]
+    assert ids(select(study, sort="self_bleu"))[:4] == ["bbbb2222", "cccc3333", "aaaa1111", "base0000"]
+    assert ids(select(study, sort="lambda_:desc"))[:3] == ["dddd4444", "cccc3333", "ffff6666"]
+    assert ids(select(study, sort="lambda:asc", top=2)) == ["base0000", "aaaa1111"]
+    assert ids(select(study, top=3)) == DEFAULT_ORDER[:3]
+    assert ids(select(study, filter_text="lambda_>0.5")) == [
+        "bbbb2222", "cccc3333", "dddd4444", "ffff6666"]
+    assert ids(select(study, filter_text="lambda_>0.5, pass@1>=0.3")) == ["bbbb2222", "cccc3333"]
+    assert ids(select(study, filter_text="status==finished,pareto==true")) == [
+        "bbbb2222", "aaaa1111"]
+    assert ids(select(study, filter_text="pass@1!=0.3")) == ["aaaa1111", "base0000"]  # NaN ≠ match
+    assert ids(select(study, filter_text="lambda_<=1e-1", sort="lambda_")) == ["base0000", "aaaa1111"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("lambda_>>1", "not a number"),
+    ("__import__('os').system('true')", "cannot parse"),
+    ("lambda_>abc", "not a number"),
+    ("lambda_>0.5,", "empty term"),
+    ("lamda_>0.5", "did you mean lambda_"),
+    ("status>1", "not numeric"),
+])
+def test_bad_filters_are_refused(study_dir: Path, text: str, message: str) -> None:
+    study = load_study(str(study_dir))
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        apply_filter(study.frame, text)
+
+
+def test_filter_parser_never_evaluates() -> None:
+    conds = parse_filter("pass@1>=0.5,lambda_!=0,status==finished")
+    assert [(c.column, c.op, c.value) for c in conds] == [
+        ("pass@1", ">=", 0.5), ("lambda_", "!=", 0.0), ("status", "==", "finished")]
+
+
+# --- formats -------------------------------------------------------------------------------------
+
+
+def test_every_format_parses_back(study_dir: Path, cli: Any, tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    study = load_study(str(study_dir))
+    expected = study.frame.set_index("trial_id")
+
+    def check(df: pd.DataFrame) -> None:
+        assert df["trial_id"].astype(str).tolist() == DEFAULT_ORDER
+        got = df.set_index(df["trial_id"].astype(str))
+        for tid in DEFAULT_ORDER:
+            assert bool(got.loc[tid, "pareto"]) == bool(expected.loc[tid, "pareto"])
+            a, b = float(got.loc[tid, "pass@1"]), float(expected.loc[tid, "pass@1"])
+            assert (math.isnan(a) and math.isnan(b)) or a == pytest.approx(b)
+            assert float(got.loc[tid, "cost_usd"]) == pytest.approx(expected.loc[tid, "cost_usd"])
+
+    for fmt in ("csv", "json", "parquet"):
+        out = tmp_path / f"board.{fmt}"
+        assert cli.main([str(study_dir), "--format", fmt, "-o", str(out)]) == 0
+        if fmt == "csv":
+            check(pd.read_csv(out))
+        elif fmt == "json":
+            records = json.loads(out.read_text())
+            assert isinstance(records, list) and len(records) == len(TRIALS)
+            check(pd.DataFrame(records))
+        else:
+            check(pd.read_parquet(out))
+    capsys.readouterr()
+    assert cli.main([str(study_dir), "--format", "csv"]) == 0  # stdout too
+    check(pd.read_csv(io.StringIO(capsys.readouterr().out)))
+
+    assert cli.main([str(study_dir), "--format", "markdown"]) == 0
+    text = capsys.readouterr().out
+    table = [line for line in text.splitlines() if line.startswith("|")]
+    header = [c.strip() for c in table[0].strip("|").split("|")]
+    assert re.fullmatch(r"\|(:?-+:?\|)+", table[1])
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in table[2:]]
+    assert all(len(r) == len(header) for r in rows)
+    assert [r[header.index("trial_id")] for r in rows] == DEFAULT_ORDER
+    stars = {r[header.index("trial_id")] for r in rows if r[header.index("★")] == "★"}
+    assert stars == {"aaaa1111", "bbbb2222"}
+    assert rows[1][header.index("pass@1")] == "0.45"
+    assert "$2.00/GPU-hour" in text
+
+
+def test_render_with_delta_columns(study_dir: Path) -> None:
+    """When the leaderboard provides deltas and CIs, they appear (with * when significant)."""
+    study = load_study(str(study_dir))
+    df = study.frame.copy()
+    df["delta_pass@1"] = df["pass@1"] - 0.40
+    df["delta_pass@1_ci_low"] = df["delta_pass@1"] - 0.02
+    df["delta_pass@1_ci_high"] = df["delta_pass@1"] + 0.02
+    df["significant_pass@1"] = df["delta_pass@1"].abs() > 0.03
+    df["rel_delta_pass@1"] = np.nan
+    text = render(dataclasses.replace(study, frame=df), df, "markdown", ["pass@1"])
+    line = next(row for row in text.splitlines() if "| bbbb2222 |" in row)
+    assert "-0.1 [-0.12, -0.08]*" in line
+    line = next(row for row in text.splitlines() if "| aaaa1111 |" in row)
+    assert "+0.05 [+0.03, +0.07]*" in line
+
+
+def test_terminal_table(study_dir: Path, cli: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([str(study_dir), "--top", "3", "--gpu-hour-price", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "study tiny: 3 of 7 trials" in out
+    positions = [out.index(t) for t in DEFAULT_ORDER[:3]]
+    assert positions == sorted(positions)
+    assert "eeee5555" not in out
+    assert "$4.00/GPU-hour" in out
+    assert "0 (cpu)" in out and "★" in out
+
+
+# --- HTML ----------------------------------------------------------------------------------------
+
+
+def test_html_report_is_self_contained_and_has_every_trial(study_dir: Path, cli: Any,
+                                                           tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    assert cli.main([str(study_dir), "--format", "csv", "-o", str(tmp_path / "x.csv"),
+                     "--html", str(out)]) == 0
+    page = out.read_text()
+    for tid in TRIALS:
+        assert f'<tr id="trial-{tid}"' in page
+    thead = re.search(r"<thead>(.*?)</thead>", page, flags=re.S)[1].replace("<wbr>", "")
+    for column in ("trial", "status", "λ", "pass@1", "semantic_diversity", "GPU-hours", "cost"):
+        assert column in thead
+    assert thead.count("<th") == 3 + 1 + 7 + 4
+    for forbidden in ("http://", "https://", "<script", "<link", "src=", "@import"):
+        assert forbidden not in page
+    svgs = re.findall(r"<svg.*?</svg>", page, flags=re.S)
+    # scatter + 7 headline metrics with values (no pass@10: 5 samples) + pass@k + 3 curves
+    assert len(svgs) == 1 + 7 + 1 + 3
+    for svg in svgs:
+        ET.fromstring(svg)  # well-formed
+    scatter = svgs[0]
+    assert scatter.count("<path") == 2  # two Pareto stars
+    assert "baseline" in scatter and "Pareto front" in scatter
+    passk = svgs[8]
+    for tid in ("bbbb2222", "aaaa1111", "cccc3333", "base0000"):
+        assert f"{tid} (λ=" in passk
+    # pass@1 of each curve equals the trial's pass@1 (from its generations.parquet)
+    assert "bbbb2222 (λ=1): pass@1=0.3000" in passk
+    assert f"pass@5={float(np.mean(pass_at_k(np.full(4, 5), np.array([2, 2, 1, 1]), 5))):.4f}" in passk
+    curves = "".join(svgs[9:])
+    for tid in TRIALS:  # every trial that reported has a training curve
+        assert f"{tid} (λ=" in curves
+
+
+def test_html_draws_ci_bars_when_present(study_dir: Path, tmp_path: Path) -> None:
+    from polychromic.report import render_report
+
+    study = load_study(str(study_dir))
+    df = study.frame.copy()
+    df["delta_pass@1"] = df["pass@1"] - 0.40
+    df["delta_pass@1_ci_low"] = df["delta_pass@1"] - 0.05
+    df["delta_pass@1_ci_high"] = df["delta_pass@1"] + 0.05
+    page = render_report(dataclasses.replace(study, frame=df), df, metrics=["pass@1"])
+    svg = re.findall(r"<svg.*?</svg>", page, flags=re.S)[1]
+    assert svg.count('<g stroke="') == 3  # aaaa, bbbb, cccc have λ > 0 and a value
+    assert "Δ vs baseline -0.1 [-0.15, -0.05]" in svg
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+def test_missing_and_corrupt_study_give_one_line_errors(tmp_path: Path, cli: Any,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([str(tmp_path / "nope")]) == 2
+    assert "no study" in one_line_error(capsys.readouterr().err)
+    assert cli.main(["nope", "--storage-path", str(tmp_path)]) == 2
+    one_line_error(capsys.readouterr().err)
+
+    (tmp_path / "empty").mkdir()
+    assert cli.main([str(tmp_path / "empty")]) == 2
+    assert "not a study folder" in one_line_error(capsys.readouterr().err)
+
+    bad = write_tiny_study(tmp_path, "bad")
+    (bad / "study.json").write_text("{not json")
+    assert cli.main([str(bad)]) == 2
+    assert "corrupt" in one_line_error(capsys.readouterr().err)
+
+    broken = write_tiny_study(tmp_path, "broken")
+    (broken / "trials" / "aaaa1111" / "config.json").write_text("[1, 2]")
+    code = cli.main([str(broken)])
+    _, err = capsys.readouterr()
+    assert code in (0, 2)  # refused in one line, or the broken trial skipped
+    if code == 2:
+        one_line_error(err)
+    assert "Traceback" not in err
+
+    good = write_tiny_study(tmp_path, "good")
+    assert cli.main([str(good), "--sort", "nope"]) == 2
+    assert "unknown column" in one_line_error(capsys.readouterr().err)
+    assert cli.main([str(good), "--top", "0"]) == 2
+    one_line_error(capsys.readouterr().err)
+    assert cli.main([str(good), "--filter", "pass@1>>0"]) == 2
+    one_line_error(capsys.readouterr().err)
+
+
+def test_missing_study_from_a_real_process(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, str(ROOT / "study" / "leaderboard.py"),
+                           str(tmp_path / "missing")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    one_line_error(proc.stderr)
