@@ -59,44 +59,27 @@ def _wandb_callback(study_name: str, root: Path) -> Any:
 
 def build_tuner(space: Space, root: Path, study_name: str, use_wandb: bool,
                 resume: bool = False) -> Any:
-    import optuna
+    """The Tuner of a new study, or the restored one of an interrupted study.
+
+    On resume, Tune restores the searcher (Optuna, with its SQLite study), the scheduler and
+    every trial's state from ``<study>/tune``; nothing is built anew, so no point is enqueued
+    twice and no trial is counted twice."""
     import ray
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
-    from ray.tune.search.optuna import OptunaSearch
 
     from polychromic.records import StudyRecorder
-    from polychromic.search import BaselineFirst
     from polychromic.trial import run_trial
 
-    paths = StudyPaths(root)
+    trainable = tune.with_resources(tune.with_parameters(run_trial, study_dir=str(root)),
+                                    {"CPU": TRIAL_DRIVER_CPU})
+    if resume:
+        return tune.Tuner.restore(str(StudyPaths(root).tune_dir.resolve()), trainable=trainable,
+                                  resume_unfinished=True, resume_errored=False,
+                                  restart_errored=False, param_space=space.settings)
     metrics = [m for m, _ in space.objectives]
-    modes = [m for _, m in space.objectives]
-    multi = len(metrics) > 1
-    sampler = (optuna.samplers.NSGAIISampler(seed=0) if space.sampler == "nsga2"
-               else optuna.samplers.TPESampler(seed=0, multivariate=True))
-    searcher = OptunaSearch(
-        space=space.optuna_distributions() or None,
-        metric=metrics if multi else metrics[0],
-        mode=modes if multi else modes[0],
-        points_to_evaluate=space.points or None,
-        sampler=sampler,
-        study_name=study_name,
-        storage=optuna.storages.RDBStorage(paths.optuna_url),
-    )
-    searcher = BaselineFirst(searcher, space.baseline())
-    sched = space.scheduler
-    scheduler = None
-    if sched.get("enabled", True):
-        cfg = space.trial_config(space.baseline())
-        scheduler = ASHAScheduler(time_attr="step", metric=sched["metric"], mode=sched["mode"],
-                                  max_t=cfg.steps, grace_period=sched["grace_period"],
-                                  reduction_factor=sched["reduction_factor"])
     callbacks: list[Any] = [StudyRecorder(root)]
     if use_wandb:
         callbacks.append(_wandb_callback(study_name, root))
-    trainable = tune.with_resources(tune.with_parameters(run_trial, study_dir=str(root)),
-                                    {"CPU": TRIAL_DRIVER_CPU})
     reporter = tune.CLIReporter(
         parameter_columns=["lambda_", "n_generations", "compute_every_n_steps",
                            "max_examples_for_diversity"],
@@ -109,19 +92,54 @@ def build_tuner(space: Space, root: Path, study_name: str, use_wandb: bool,
         progress_reporter=reporter,
         failure_config=tune.FailureConfig(max_failures=space.trial_config({}).max_failures),
     )
-    if resume:
-        return tune.Tuner.restore(str(paths.tune_dir.resolve()), trainable=trainable,
-                                  resume_unfinished=True, resume_errored=False,
-                                  restart_errored=False, param_space=space.settings)
     return tune.Tuner(
         trainable,
         param_space=dict(space.settings),
         tune_config=tune.TuneConfig(
-            search_alg=searcher, scheduler=scheduler, num_samples=space.num_trials,
+            search_alg=build_searcher(space, root, study_name),
+            scheduler=build_scheduler(space), num_samples=space.num_trials,
             max_concurrent_trials=concurrency(space, ray.cluster_resources()),
         ),
         run_config=run_config,
     )
+
+
+def build_searcher(space: Space, root: Path, study_name: str) -> Any:
+    """Optuna (TPE, or NSGA-II / multi-objective TPE for two objectives) with its study in
+    ``<study>/optuna.db``, behind ``BaselineFirst`` so the λ=0 baseline runs first."""
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    from polychromic.search import BaselineFirst
+
+    metrics = [m for m, _ in space.objectives]
+    modes = [m for _, m in space.objectives]
+    multi = len(metrics) > 1
+    sampler = (optuna.samplers.NSGAIISampler(seed=0) if space.sampler == "nsga2"
+               else optuna.samplers.TPESampler(seed=0, multivariate=True))
+    searcher = OptunaSearch(
+        space=space.optuna_distributions() or None,
+        metric=metrics if multi else metrics[0],
+        mode=modes if multi else modes[0],
+        points_to_evaluate=space.points or None,
+        sampler=sampler,
+        study_name=study_name,
+        storage=optuna.storages.RDBStorage(StudyPaths(root).optuna_url),
+    )
+    return BaselineFirst(searcher, space.baseline())
+
+
+def build_scheduler(space: Space) -> Any:
+    """ASHA on the space's scalar training metric, or None when the space disables it."""
+    from ray.tune.schedulers import ASHAScheduler
+
+    sched = space.scheduler
+    if not sched.get("enabled", True):
+        return None
+    return ASHAScheduler(time_attr="step", metric=sched["metric"], mode=sched["mode"],
+                         max_t=space.trial_config(space.baseline()).steps,
+                         grace_period=sched["grace_period"],
+                         reduction_factor=sched["reduction_factor"])
 
 
 def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_path: Path,
