@@ -9,9 +9,11 @@ the objective.
 
 from __future__ import annotations
 
+import math
 import pickle
 from typing import Any
 
+from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
 
@@ -36,8 +38,16 @@ class BaselineFirst(Searcher):
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
-        if trial_id != self.baseline_trial:
-            self.inner.on_trial_complete(trial_id, result=result, error=error)
+        """Forward to Optuna, telling it a trial without every objective (stopped early by
+        ASHA → PRUNED; failed, or NaN metrics → FAIL) instead of a value it would reject."""
+        if trial_id == self.baseline_trial:
+            return
+        metrics = self.inner.metric if isinstance(self.inner.metric, list) else [self.inner.metric]
+        values = [(result or {}).get(m) for m in metrics]
+        if any(v is None or not math.isfinite(float(v)) for v in values):
+            error = error or (result or {}).get("status") == "error"
+            result = None
+        self.inner.on_trial_complete(trial_id, result=result, error=error)
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as f:
@@ -50,3 +60,12 @@ class BaselineFirst(Searcher):
         self.baseline_trial = state["baseline_trial"]
         self.baseline = state["baseline"]
         self.inner.__dict__.update(state["inner"])
+
+
+class KeepBaselineASHA(ASHAScheduler):
+    """ASHA that never stops the λ=0 baseline: every delta in the leaderboard needs it."""
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+        if float(trial.config.get("lambda_", 1.0)) == 0.0:
+            return TrialScheduler.CONTINUE
+        return super().on_trial_result(tune_controller, trial, result)

@@ -130,13 +130,14 @@ def build_searcher(space: Space, root: Path, study_name: str) -> Any:
 
 
 def build_scheduler(space: Space) -> Any:
-    """ASHA on the space's scalar training metric, or None when the space disables it."""
-    from ray.tune.schedulers import ASHAScheduler
+    """ASHA on the space's scalar training metric (never stopping the λ=0 baseline), or
+    None when the space disables it."""
+    from polychromic.search import KeepBaselineASHA
 
     sched = space.scheduler
     if not sched.get("enabled", True):
         return None
-    return ASHAScheduler(time_attr="step", metric=sched["metric"], mode=sched["mode"],
+    return KeepBaselineASHA(time_attr="step", metric=sched["metric"], mode=sched["mode"],
                          max_t=space.trial_config(space.baseline()).steps,
                          grace_period=sched["grace_period"],
                          reduction_factor=sched["reduction_factor"])

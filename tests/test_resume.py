@@ -32,7 +32,7 @@ def test_driver_killed_mid_trial_resumes_every_trial_exactly_once(tmp_path: Path
     study = tmp_path / "resumable"
     cmd = [sys.executable, str(ROOT / "study" / "run.py"), "--space", str(space),
            "--storage-path", str(tmp_path), "--name", "resumable", "--no-wandb"]
-    log = open(tmp_path / "first.log", "w")
+    log = (tmp_path / "first.log").open("w")  # closed in the finally below
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     deadline = time.time() + 480

@@ -29,7 +29,9 @@ def write_space(path: Path, **extra: object) -> Path:
         "settings": dict(TINY_SETTINGS),
         "params": {"lambda_": {"distribution": "log_uniform", "low": 0.1, "high": 10.0}},
         "points": [{"lambda_": 0.5}, {"lambda_": 2.0}],
-        "objectives": [{"metric": "semantic_diversity", "mode": "max"}],
+        # two objectives: Optuna's multi-objective mode, Pareto markers in the leaderboard
+        "objectives": [{"metric": "semantic_diversity", "mode": "max"},
+                       {"metric": "pass@10", "mode": "max"}],
         "scheduler": {"enabled": False},
         "num_trials": 3,
         **extra,
@@ -122,3 +124,23 @@ def test_rescore_reproduces_the_leaderboard_then_applies_a_new_threshold(
     lenient = pd.read_parquet(copy / "leaderboard.parquet")
     assert (lenient["pass@1"] == 1.0).all()  # every scored sample passes at threshold 0
     assert lenient["warnings"].str.contains("ceiling").all()
+
+
+def test_multi_objective_leaderboard_marks_the_pareto_front(finished_study: Path) -> None:
+    import json
+
+    proc = subprocess.run([sys.executable, str(ROOT / "study" / "leaderboard.py"),
+                           str(finished_study), "--format", "json"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(proc.stdout)
+    rows = rows["trials"] if isinstance(rows, dict) else rows
+    assert len(rows) == 3
+    pts = {r["trial_id"]: (r["semantic_diversity"], r["pass@10"]) for r in rows}
+
+    def dominated(a: tuple[float, float]) -> bool:
+        return any(b[0] >= a[0] and b[1] >= a[1] and b != a for b in pts.values())
+
+    for r in rows:
+        assert bool(r["pareto"]) == (not dominated(pts[r["trial_id"]])), r["trial_id"]
+    assert any(r["pareto"] for r in rows)
