@@ -89,6 +89,10 @@ class TrialConfig:
     cpus_per_worker: float = 1.0
     torch_threads: int = 0
     """CPU threads per worker for torch; 0 = all cores of the node (Ray would otherwise pin 1)."""
+    worker_resources: dict[str, float] = field(default_factory=dict)
+    """Extra Ray resources each Train worker asks for, on top of ``cpus_per_worker`` and the
+    GPU: e.g. ``{"trainer_node": 1}`` keeps training on the nodes started with that custom
+    resource (``ray start --resources '{"trainer_node": 2}'``). Empty = CPU/GPU only."""
     max_failures: int = 2
     """Restarts of a trial from its last checkpoint after a worker or node dies."""
 
@@ -169,6 +173,12 @@ class TrialConfig:
             bad("eval_actors" if self.eval_actors < 0 else "torch_threads", "must be ≥ 0")
         if not self.lora_target_modules:
             bad("lora_target_modules", "must name at least one module")
+        for key, value in self.worker_resources.items():
+            if not key or key in ("CPU", "GPU"):
+                bad("worker_resources", "resource names must be non-empty and not CPU/GPU "
+                    "(those come from cpus_per_worker and use_gpu)")
+            if not math.isfinite(value) or value < 0:
+                bad("worker_resources", f"{key}: must be a finite number ≥ 0")
 
 
 def _coerce(name: str, value: Any, annotation: Any, source: str) -> Any:
@@ -201,11 +211,15 @@ def _coerce(name: str, value: Any, annotation: Any, source: str) -> Any:
             if not isinstance(value, list):
                 raise ValueError
             return [str(v) for v in value]
+        if ann.startswith("dict"):  # resource name → amount (YAML mapping or --set {k: v})
+            if not isinstance(value, dict) or any(isinstance(v, bool) for v in value.values()):
+                raise ValueError
+            return {str(k): float(v) for k, v in value.items()}
         if ann.startswith("str"):
             if isinstance(value, (dict, list)):
                 raise ValueError
             return str(value)
     except (TypeError, ValueError):
-        kind = ann.split(" ")[0]
+        kind = "mapping of name → number" if ann.startswith("dict") else ann.split(" ")[0]
         raise ConfigError(name, f"expected {kind}, got {value!r}", source) from None
     return value

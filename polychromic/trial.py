@@ -52,7 +52,10 @@ def run_trial(config: dict[str, Any], study_dir: str) -> None:
         train_loop_config={"trial": cfg.to_dict()},
         scaling_config=ScalingConfig(
             num_workers=cfg.num_workers, use_gpu=use_gpu,
-            resources_per_worker={"CPU": cfg.cpus_per_worker, **({"GPU": 1} if use_gpu else {})},
+            # worker_resources (e.g. {"trainer_node": 1}) pins training to the nodes that
+            # advertise that custom resource
+            resources_per_worker={"CPU": cfg.cpus_per_worker, **({"GPU": 1} if use_gpu else {}),
+                                  **cfg.worker_resources},
         ),
         run_config=RunConfig(
             name="train",
