@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from polychromic.space import Space, load_space
 
 log = logging.getLogger(__name__)
 TRIAL_DRIVER_CPU = 0.25  # the Tune trial function itself only waits on its Train run
+#: ``scheme:/…``: a URI such as ``s3://bucket/studies`` (``Path`` collapses its ``//`` to ``/``)
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
 
 
 @dataclass
@@ -143,10 +146,28 @@ def build_scheduler(space: Space) -> Any:
                          reduction_factor=sched["reduction_factor"])
 
 
+def require_local_storage(storage_path: str | Path) -> None:
+    """Refuse a URI ``--storage-path`` (``s3://``, ``gs://``) before anything is written.
+
+    The study folder (study.json, optuna.db, trials/<id>/ records, leaderboard) is written
+    with local file APIs, and the evaluation opens each trial's adapter at
+    ``result.checkpoint.path`` as a local folder. A URI would silently become a local folder
+    named ``s3:`` on the machine running the driver, and nothing would reach the bucket.
+    Multi-node studies use a folder that every node mounts at the same path (NFS, EFS,
+    Filestore, or a bucket mounted through FUSE): docs/cluster.md, "Multi-node"."""
+    if _URI.match(str(storage_path)):
+        from polychromic.errors import ConfigError
+
+        raise ConfigError("--storage-path", "URIs (s3://, gs://) are not supported yet; give "
+                          "a folder every node mounts at the same path (docs/cluster.md, "
+                          "Multi-node)", "command line")
+
+
 def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_path: Path,
                     name: str | None, resume: str | None, use_wandb: bool,
                     address: str | None = None) -> Path:
     """Validate, start Ray, run the study to the end, write the leaderboard; returns the folder."""
+    require_local_storage(storage_path)
     if resume:
         root = Path(storage_path).resolve() / resume
         saved = read_json(root / "study.json")

@@ -40,14 +40,26 @@ def test_two_actors_give_the_same_samples_and_metrics_as_one(local_ray, tmp_path
     assert sorted(set(g1["sample_index"])) == list(range(cfg.n_eval_samples))
 
 
-def test_the_same_seed_gives_the_same_samples_and_another_seed_does_not(
+def test_a_failing_scoring_batch_is_nan_with_its_reason_and_the_rest_is_kept(
         local_ray, tmp_path: Path) -> None:
-    cfg = TrialConfig.from_dict({**TINY_SETTINGS, "n_eval_prompts": 2})
-    evaluate(cfg, None, tmp_path / "a", actors=1)
-    evaluate(cfg, None, tmp_path / "b", actors=1)
-    other = TrialConfig.from_dict({**TINY_SETTINGS, "n_eval_prompts": 2, "eval_seed": 99})
-    evaluate(other, None, tmp_path / "c", actors=1)
-    a, b, c = (read_generations(tmp_path / x / "generations.parquet")["text"].tolist()
-               for x in "abc")
-    assert a == b
-    assert a != c
+    import json
+
+    import ray
+
+    ray.shutdown()  # the fault hook is read by the actors: restart Ray with it in their env
+    fault = json.dumps({"kind": "score", "prompt_index": 1})
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"POLYCHROMIC_FAULT": fault}})
+    cfg = TrialConfig.from_dict({**TINY_SETTINGS, "n_eval_prompts": 4, "eval_batch_prompts": 2})
+    metrics = evaluate(cfg, None, tmp_path / "f", actors=1)
+    gens = read_generations(tmp_path / "f" / "generations.parquet")
+    failed = (gens["score_error"] != "").to_numpy()
+    # the failing batch is one generation group (prompts 0-1); the other group is kept
+    assert set(gens.loc[failed, "prompt_index"]) == {0, 1}
+    assert set(gens.loc[~failed, "prompt_index"]) == {2, 3}
+    quality = gens["quality_score"].to_numpy(dtype=float)
+    assert np.isnan(quality[failed]).all() and np.isfinite(quality[~failed]).all()
+    assert "injected scoring failure" in metrics["metric_errors"]
+    for key in ("pass@1", "pass@10", "quality_mean", "semantic_diversity"):
+        assert np.isnan(metrics[key]), key  # never 0.0
+    assert 0 < metrics["distinct_2"] <= 1  # text metrics need no scorer: all samples count

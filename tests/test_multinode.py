@@ -69,7 +69,8 @@ class LocalCluster:
         self.logs = logs
         self.temp = Path(tempfile.mkdtemp(prefix="ray-mn-", dir="/tmp"))
         self.token = secrets.token_hex(32)
-        self.port = free_port()
+        self.taken: set[int] = set()
+        self.port = self.free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.procs: list[subprocess.Popen] = []
         env = {k: v for k, v in os.environ.items()
@@ -79,10 +80,21 @@ class LocalCluster:
             # a token of our own: nothing else can join this cluster, and every process of it
             # is recognisable by this value in its environment
             "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": self.token,
+            # Ray code that looks its cluster up (the state API in Train's
+            # PlacementGroupCleaner) must find this one, not another cluster on this machine
+            "RAY_ADDRESS": self.address,
             # notice the killed node within ~3 s instead of Ray's default ~30 s
             "RAY_health_check_period_ms": "1000", "RAY_health_check_failure_threshold": "3",
             "RAY_USAGE_STATS_ENABLED": "0",
         }
+
+    def free_port(self) -> int:
+        """A port nobody listens on now and not yet handed to a component of this cluster (the
+        OS may hand out the same free port twice, and Ray refuses a port used twice)."""
+        while (port := free_port()) in self.taken:
+            continue
+        self.taken.add(port)
+        return port
 
     def spawn(self, args: list[str], log: str, extra_env: dict[str, str] | None = None
                ) -> subprocess.Popen:
@@ -96,10 +108,10 @@ class LocalCluster:
         return ["--block", "--num-cpus", str(cpus), "--resources", json.dumps(resources),
                 "--temp-dir", str(self.temp / name), "--object-store-memory", str(300 * 2**20),
                 "--disable-usage-stats",
-                "--dashboard-agent-listen-port", str(free_port()),
-                "--dashboard-agent-grpc-port", str(free_port()),
-                "--metrics-export-port", str(free_port()),
-                "--runtime-env-agent-port", str(free_port())]
+                "--dashboard-agent-listen-port", str(self.free_port()),
+                "--dashboard-agent-grpc-port", str(self.free_port()),
+                "--metrics-export-port", str(self.free_port()),
+                "--runtime-env-agent-port", str(self.free_port())]
 
     def start_head(self, cpus: int) -> subprocess.Popen:
         # The dashboard serves the state API, which Ray Train's PlacementGroupCleaner polls to
@@ -107,8 +119,8 @@ class LocalCluster:
         # the dead run's bundles (moved to the replacement node) would block the restart.
         proc = self.spawn([RAY, "start", "--head", "--port", str(self.port),
                             "--include-dashboard", "true", "--dashboard-host", "127.0.0.1",
-                            "--dashboard-port", str(free_port()),
-                            "--ray-client-server-port", str(free_port()),
+                            "--dashboard-port", str(self.free_port()),
+                            "--ray-client-server-port", str(self.free_port()),
                             *self._node_args("head", cpus, {})], "head.log")
         deadline = time.time() + 120
         while time.time() < deadline:  # the GCS listens once the head is up

@@ -1,10 +1,17 @@
 """End to end on the tiny model: `study/run.py` runs a real local Ray cluster, Ray Train
-trials under Ray Tune with Optuna (SQLite), the Ray Data evaluation, and writes a Parquet
-leaderboard whose numbers obey the definitions."""
+trials under Ray Tune with Optuna (SQLite) and W&B (offline), the Ray Data evaluation, and
+writes a Parquet leaderboard whose numbers obey the definitions.
+
+The same study carries two injected faults, so one run shows that nothing is lost: the
+λ=0.5 trial's Train worker is SIGKILLed at step 3 (it resumes from its step-2 checkpoint and
+finishes), and a fourth trial (λ=5) turns its weights into NaN at step 1 (it is recorded as an
+error while the study goes on)."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +21,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from polychromic.records import read_jsonl
 from tests.conftest import ROOT, TINY_SETTINGS
 
 REQUIRED = ["trial_id", "status", "error", "lambda_", "n_generations", "compute_every_n_steps",
@@ -40,33 +48,46 @@ def write_space(path: Path, **extra: object) -> Path:
     return path
 
 
-def run_study(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+def run_study(*args: str, timeout: int = 600,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "study" / "run.py"), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
 
 
 @pytest.fixture(scope="module")
 def finished_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("study")
-    space = write_space(tmp / "tiny.yaml")
+    space = write_space(tmp / "tiny.yaml", num_trials=4,
+                        points=[{"lambda_": 0.5}, {"lambda_": 2.0}, {"lambda_": 5.0}])
+    faults = [{"kind": "kill", "step": 3, "lambda_": 0.5, "marker": str(tmp / "killed")},
+              {"kind": "nan", "step": 1, "lambda_": 5.0, "marker": str(tmp / "poisoned")}]
     proc = run_study("--space", str(space), "--storage-path", str(tmp), "--name", "tiny",
-                     "--no-wandb")
+                     timeout=900, env={"POLYCHROMIC_FAULT": json.dumps(faults),
+                                       "WANDB_MODE": "offline", "WANDB_API_KEY": ""})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "leaderboard:" in proc.stdout
+    assert (tmp / "killed").exists() and (tmp / "poisoned").exists()
     return tmp / "tiny"
+
+
+def finished_rows(study: Path) -> pd.DataFrame:
+    df = pd.read_parquet(study / "leaderboard.parquet")
+    return df[df["lambda_"] != 5.0]
 
 
 def test_leaderboard_has_every_trial_and_column(finished_study: Path) -> None:
     df = pd.read_parquet(finished_study / "leaderboard.parquet")
-    assert list(df.columns[: len(REQUIRED)]) != [] and set(REQUIRED) <= set(df.columns)
-    assert len(df) == 3
-    assert sorted(df["lambda_"].round(6)) == [0.0, 0.5, 2.0]
-    assert (df["status"] == "finished").all(), df[["status", "error"]]
-    assert (df["steps"] == TINY_SETTINGS["steps"]).all()
+    assert set(REQUIRED) <= set(df.columns)
+    assert len(df) == 4
+    assert sorted(df["lambda_"].round(6)) == [0.0, 0.5, 2.0, 5.0]
+    ok = finished_rows(finished_study)
+    assert (ok["status"] == "finished").all(), ok[["status", "error"]]
+    assert (ok["steps"] == TINY_SETTINGS["steps"]).all()
 
 
 def test_metrics_are_finite_bounded_and_monotone(finished_study: Path) -> None:
-    df = pd.read_parquet(finished_study / "leaderboard.parquet")
+    df = finished_rows(finished_study)
     for col in ["pass@1", "pass@5", "pass@10", "distinct_1", "distinct_2", "self_bleu",
                 "semantic_diversity", "quality_mean"]:
         vals = df[col].astype(float)
@@ -77,14 +98,52 @@ def test_metrics_are_finite_bounded_and_monotone(finished_study: Path) -> None:
 
 
 def test_grad_share_is_zero_for_baseline_and_positive_otherwise(finished_study: Path) -> None:
-    df = pd.read_parquet(finished_study / "leaderboard.parquet").set_index("lambda_")
+    df = finished_rows(finished_study).set_index("lambda_")
     assert df.loc[0.0, "diversity_grad_share"] == 0.0
     assert df.loc[0.5, "diversity_grad_share"] > 0
     assert df.loc[2.0, "diversity_grad_share"] > df.loc[0.5, "diversity_grad_share"] * 0.5
 
 
-def test_every_sample_and_checkpoint_is_on_disk(finished_study: Path) -> None:
+def test_deltas_against_the_baseline_have_confidence_intervals(finished_study: Path) -> None:
+    df = finished_rows(finished_study).set_index("lambda_")
+    for lam in (0.5, 2.0):
+        row = df.loc[lam]
+        for m in ("pass@10", "distinct_2", "semantic_diversity"):
+            d, lo, hi = row[f"delta_{m}"], row[f"delta_{m}_ci_low"], row[f"delta_{m}_ci_high"]
+            assert lo <= d <= hi, (lam, m, lo, d, hi)
+            # float32 embeddings: the bootstrap's float64 sums agree to ~1e-8
+            assert d == pytest.approx(row[m] - df.loc[0.0, m], abs=1e-6)
+            assert bool(row[f"significant_{m}"]) == (lo > 0 or hi < 0)
+    assert math.isnan(df.loc[0.0, "delta_pass@10"])
+
+
+def test_killed_worker_resumed_from_its_checkpoint(finished_study: Path) -> None:
+    row = finished_rows(finished_study).set_index("lambda_").loc[0.5]
+    history = read_jsonl(finished_study / "trials" / row["trial_id"] / "history.jsonl")
+    # reported step 2, killed at step 3, restored from the step-2 checkpoint, reported step 4:
+    # the step count continued instead of starting over
+    assert [h["step"] for h in history] == [2, 4], history
+    assert history[-1]["restored_from_step"] == 2
+    assert "restored_from_step" not in history[0]
+
+
+def test_nan_trial_is_an_error_and_the_study_goes_on(finished_study: Path) -> None:
+    df = pd.read_parquet(finished_study / "leaderboard.parquet").set_index("lambda_")
+    bad = df.loc[5.0]
+    assert bad["status"] == "error"
+    assert "non-finite" in bad["error"]
+    assert math.isnan(bad["pass@1"])
+
+
+def test_every_trial_is_a_wandb_run(finished_study: Path) -> None:
     df = pd.read_parquet(finished_study / "leaderboard.parquet")
+    runs = list((finished_study / "wandb").glob("offline-run-*"))
+    for tid in df["trial_id"]:
+        assert any(r.name.endswith(tid) for r in runs), (tid, runs)
+
+
+def test_every_sample_and_checkpoint_is_on_disk(finished_study: Path) -> None:
+    df = finished_rows(finished_study)
     for _, row in df.iterrows():
         tdir = finished_study / "trials" / row["trial_id"]
         gens = pd.read_parquet(tdir / "generations.parquet")
@@ -100,6 +159,9 @@ def test_optuna_study_is_in_sqlite(finished_study: Path) -> None:
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     # the λ=0 baseline is run outside Optuna (it lies outside the log-uniform range)
     assert sorted(round(t.params["lambda_"], 6) for t in done) == [0.5, 2.0]
+    failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+    assert [round(t.params["lambda_"], 6) for t in failed] == [5.0]
+    assert len(study.trials) == 3
 
 
 def test_rescore_reproduces_the_leaderboard_then_applies_a_new_threshold(
@@ -109,10 +171,12 @@ def test_rescore_reproduces_the_leaderboard_then_applies_a_new_threshold(
     copy = tmp_path / "copy"
     shutil.copytree(finished_study, copy)
     before = pd.read_parquet(copy / "leaderboard.parquet").set_index("trial_id").sort_index()
+    before = before[before["lambda_"] != 5.0]
     proc = subprocess.run([sys.executable, str(ROOT / "study" / "score.py"), str(copy)],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     after = pd.read_parquet(copy / "leaderboard.parquet").set_index("trial_id").sort_index()
+    after = after.loc[before.index]
     numeric = [c for c in before.columns if c.startswith(("pass@", "delta_", "distinct_",
                                                           "self_bleu", "semantic_", "quality_"))]
     pd.testing.assert_frame_equal(before[numeric], after[numeric])
@@ -121,7 +185,7 @@ def test_rescore_reproduces_the_leaderboard_then_applies_a_new_threshold(
                            "--threshold", "0"], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    lenient = pd.read_parquet(copy / "leaderboard.parquet")
+    lenient = finished_rows(copy)
     assert (lenient["pass@1"] == 1.0).all()  # every scored sample passes at threshold 0
     assert lenient["warnings"].str.contains("ceiling").all()
 
@@ -135,7 +199,10 @@ def test_multi_objective_leaderboard_marks_the_pareto_front(finished_study: Path
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = json.loads(proc.stdout)
     rows = rows["trials"] if isinstance(rows, dict) else rows
-    assert len(rows) == 3
+    assert len(rows) == 4
+    failed = [r for r in rows if r["status"] != "finished"]
+    assert len(failed) == 1 and not failed[0]["pareto"]  # no objective values: never optimal
+    rows = [r for r in rows if r["status"] == "finished"]
     pts = {r["trial_id"]: (r["semantic_diversity"], r["pass@10"]) for r in rows}
 
     def dominated(a: tuple[float, float]) -> bool:
