@@ -8,7 +8,10 @@ How the pieces fit:
 
 * The head advertises no ``trainer_node``; the worker node advertises ``trainer_node: 2`` and
   the space sets ``worker_resources: {trainer_node: 1}``, so every Train worker must run on the
-  worker node (the Tune driver, the trial drivers and usually the evaluation stay on the head).
+  worker node. The Tune driver connects to the head; trial drivers and evaluation actors go
+  where Ray places them, often the worker node, so its loss may also cost a trial its driver
+  (Tune then retries the trial, which re-attaches to its Train run and resumes from the same
+  checkpoint). Both recovery paths must end in the same place.
 * The λ=0.5 trial holds after its step-2 report: the existing ``POLYCHROMIC_FAULT`` hook
   (kind ``kill``) writes a marker at step 2 and sleeps ``delay_s`` before it would kill its
   own worker. The test waits for the marker *and* for the step-2 report in the trial's
@@ -135,19 +138,6 @@ class LocalCluster:
         return self.spawn([RAY, "start", "--address", self.address,
                             *self._node_args(name, cpus, resources)], f"{name}.log")
 
-    def wait_for_resource(self, resource: str, amount: float, timeout: float = 180) -> None:
-        """Block until the cluster advertises ``amount`` of ``resource`` (a node joined)."""
-        code = ("import sys, time, ray\n"
-                "ray.init(address=sys.argv[1], logging_level='ERROR')\n"
-                "end = time.time() + float(sys.argv[4])\n"
-                "while ray.cluster_resources().get(sys.argv[2], 0) < float(sys.argv[3]):\n"
-                "    assert time.time() < end, ray.cluster_resources()\n"
-                "    time.sleep(0.5)\n")
-        proc = subprocess.run([sys.executable, "-c", code, self.address, resource, str(amount),
-                               str(timeout)], env=self.env, capture_output=True, text=True,
-                              timeout=timeout + 60)
-        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-
     @staticmethod
     def tree(proc: subprocess.Popen) -> list[psutil.Process]:
         """``proc`` and every live descendant (for a node: raylet, agents, Ray workers)."""
@@ -228,6 +218,14 @@ def held_trial(study: Path, lam: float) -> Path | None:
     return None
 
 
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie (a killed process not reaped yet)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def fail(msg: str, log: Path) -> NoReturn:
     pytest.fail(f"{msg}\n--- study log (tail) ---\n{log.read_text()[-6000:]}")
 
@@ -235,17 +233,21 @@ def fail(msg: str, log: Path) -> NoReturn:
 @pytest.mark.timeout(900)
 def test_trials_train_on_the_worker_node_and_survive_its_loss(
         tmp_path: Path, cluster: LocalCluster) -> None:
+    """Train workers run on node_a, checkpoints land in the shared storage path, and losing
+    node_a mid-trial costs nothing: the trial finishes on node_b from its checkpoint."""
     storage = tmp_path / "shared"  # the storage path every node sees (one filesystem here)
     settings = {**TINY_SETTINGS, "worker_resources": {"trainer_node": 1}, "max_failures": 2}
     space = write_space(tmp_path / "multinode.yaml", settings=settings,
-                        points=[{"lambda_": 0.5}], num_trials=2)
+                        points=[{"lambda_": 0.5}], num_trials=2,
+                        # both trials at once, however many CPUs Ray has seen when it starts
+                        max_concurrent_trials=2)
     marker = tmp_path / "held"
     fault = {"kind": "kill", "step": 2, "lambda_": 0.5, "marker": str(marker), "delay_s": 600}
     t0 = time.time()
 
     cluster.start_head(cpus=2)
+    # no need to wait for node_a to join: Train waits for the trainer_node resource
     node_a = cluster.start_worker("node_a", cpus=3, resources={"trainer_node": 2})
-    cluster.wait_for_resource("trainer_node", 2)
     log = tmp_path / "study.log"
     study_proc = cluster.spawn(
         [sys.executable, str(ROOT / "study" / "run.py"), "--space", str(space),
@@ -261,6 +263,8 @@ def test_trials_train_on_the_worker_node_and_survive_its_loss(
     while True:
         if study_proc.poll() is not None:
             fail(f"study exited ({study_proc.returncode}) before the node was killed", log)
+        if node_a.poll() is not None:
+            fail("node_a stopped: " + (tmp_path / "node_a.log").read_text()[-3000:], log)
         if time.time() > deadline:
             fail("the λ=0.5 trial never reached its step-2 checkpoint", log)
         on_a.update(t for t in cluster.titles(node_a) if TRAIN_WORKER in t)
@@ -280,8 +284,7 @@ def test_trials_train_on_the_worker_node_and_survive_its_loss(
 
     # --- lose node_a mid-trial, bring up a replacement with the same resource -------------
     killed = cluster.kill_node(node_a)
-    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"
-                   for pid in killed), "node_a survived its kill"
+    assert not any(running(pid) for pid in killed), "node_a survived its kill"
     t_kill = time.time()
     node_b = cluster.start_worker("node_b", cpus=3, resources={"trainer_node": 2})
 
@@ -310,3 +313,22 @@ def test_trials_train_on_the_worker_node_and_survive_its_loss(
     for _, trial in df.iterrows():  # every final checkpoint lies in the shared storage path
         assert Path(trial["checkpoint_path"]).resolve().is_relative_to(storage.resolve())
         assert (Path(trial["checkpoint_path"]) / "adapter").is_dir()
+
+
+def test_uri_storage_path_is_refused_before_anything_is_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``s3://`` / ``gs://`` are not supported yet (docs/cluster.md, Multi-node): refused with
+    the CLI's one-line error instead of silently becoming a local folder named ``s3:``."""
+    from polychromic.errors import ConfigError
+    from polychromic.study import require_local_storage, start_or_resume
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="--storage-path.*URIs"):
+        # what study/run.py passes: Path() has already collapsed "s3://" to "s3:/"
+        start_or_resume("smoke", {}, Path("s3://bucket/studies"), None, None, use_wandb=False)
+    assert list(tmp_path.iterdir()) == []
+    for uri in ("gs://bucket/studies", "s3://b", "abfs://c@a.dfs.core.windows.net/x"):
+        with pytest.raises(ConfigError):
+            require_local_storage(uri)
+    for local in ("studies", "/mnt/studies", tmp_path, "./a:b/studies"):
+        require_local_storage(local)
