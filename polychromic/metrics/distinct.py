@@ -13,7 +13,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from polychromic.metrics.ngrams import TokenCorpus, encode_corpus, ngrams_of_order
+from polychromic.metrics.ngrams import (
+    TokenCorpus,
+    encode_corpus,
+    flatten_groups,
+    ngrams_of_order,
+)
 from polychromic.metrics.tokenize import as_token_lists
 
 
@@ -70,18 +75,9 @@ def distinct_n_per_prompt(groups: Sequence[Sequence[str]], n: int) -> np.ndarray
     ``np.nanmean`` of the result as ``distinct_<n>_per_prompt``.
     """
     _check_n(n)
-    if isinstance(groups, str):
-        raise TypeError("groups must be a sequence of sequences of texts")
-    flat: list = []
-    group_ids: list[int] = []
-    for g, texts in enumerate(groups):
-        if isinstance(texts, str):
-            raise TypeError(f"group {g} is a str; expected a sequence of texts")
-        items = list(texts)
-        flat.extend(items)
-        group_ids.extend([g] * len(items))
+    flat, gid = flatten_groups(groups)
     n_groups = len(groups)
-    corpus = encode_corpus(as_token_lists(flat), group=np.asarray(group_ids, dtype=np.int64))
+    corpus = encode_corpus(as_token_lists(flat), group=gid)
     out = distinct_n_groups(corpus, n)
     if out.shape[0] < n_groups:  # trailing empty groups
         out = np.concatenate([out, np.full(n_groups - out.shape[0], np.nan)])

@@ -39,6 +39,21 @@ class TokenCorpus:
         return int(self.group.max()) + 1 if self.group.size else 0
 
 
+def flatten_groups(groups: Sequence[Sequence]) -> tuple[list, np.ndarray]:
+    """Texts of all groups in order, and the group index of each (int64)."""
+    if isinstance(groups, str):
+        raise TypeError("groups must be a sequence of sequences of texts")
+    flat: list = []
+    group_ids: list[int] = []
+    for g, texts in enumerate(groups):
+        if isinstance(texts, str):
+            raise TypeError(f"group {g} is a str; expected a sequence of texts")
+        items = list(texts)
+        flat.extend(items)
+        group_ids.extend([g] * len(items))
+    return flat, np.asarray(group_ids, dtype=np.int64)
+
+
 def encode_corpus(
     token_lists: Sequence[Sequence[str]],
     group: Sequence[int] | np.ndarray | None = None,

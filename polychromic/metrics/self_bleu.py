@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from polychromic.metrics.ngrams import TokenCorpus, encode_corpus, ngram_ids
+from polychromic.metrics.ngrams import TokenCorpus, encode_corpus, flatten_groups, ngram_ids
 from polychromic.metrics.tokenize import as_token_lists
 
 EPSILON = 0.1  # nltk SmoothingFunction().method1 default
@@ -148,21 +148,11 @@ def self_bleu_per_prompt(groups: Sequence[Sequence[str]], max_n: int = 4) -> np.
     are computed in one vectorized pass.
     """
     _check_max_n(max_n)
-    if isinstance(groups, str):
-        raise TypeError("groups must be a sequence of sequences of texts")
-    flat: list = []
-    group_ids: list[int] = []
-    for g, texts in enumerate(groups):
-        if isinstance(texts, str):
-            raise TypeError(f"group {g} is a str; expected a sequence of texts")
-        items = list(texts)
-        flat.extend(items)
-        group_ids.extend([g] * len(items))
+    flat, gid = flatten_groups(groups)
     n_groups = len(groups)
     out = np.full(n_groups, np.nan)
     if not flat:
         return out
-    gid = np.asarray(group_ids, dtype=np.int64)
     scores = self_bleu_scores(encode_corpus(as_token_lists(flat), group=gid), max_n)
     sizes = np.bincount(gid, minlength=n_groups)
     sums = np.bincount(gid, weights=np.nan_to_num(scores, nan=0.0), minlength=n_groups)
