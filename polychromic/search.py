@@ -63,9 +63,13 @@ class BaselineFirst(Searcher):
 
 
 class KeepBaselineASHA(ASHAScheduler):
-    """ASHA that never stops the λ=0 baseline: every delta in the leaderboard needs it."""
+    """ASHA that never stops the λ=0 baseline (every delta in the leaderboard needs it) and
+    never stops a trial that has finished training (plain ASHA stops every trial at ``max_t``,
+    which here is the last training report: the trial would never be evaluated)."""
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
         if float(trial.config.get("lambda_", 1.0)) == 0.0:
+            return TrialScheduler.CONTINUE
+        if result.get(self._time_attr, 0) >= self._max_t:
             return TrialScheduler.CONTINUE
         return super().on_trial_result(tune_controller, trial, result)
