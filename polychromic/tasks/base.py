@@ -7,6 +7,7 @@ this interface.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -62,6 +63,15 @@ class Task(Protocol):
         completion: a bad completion is a failed ``Check`` with its reason.
         """
         ...
+
+
+def split_of(key: str, fractions: tuple[float, float] = (0.8, 0.1)) -> str:
+    """Deterministic train/validation/test assignment from a stable hash of ``key``
+    (``fractions`` = train, validation; test gets the rest). Same key, same split, always."""
+    u = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
+    if u < fractions[0]:
+        return "train"
+    return "validation" if u < fractions[0] + fractions[1] else "test"
 
 
 def chat_prompt(tokenizer: Any, user_text: str, system: str | None = None) -> str:

@@ -8,25 +8,18 @@ contributes to two splits. Pairs with a message or reply outside 2–300 charact
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
 
 from polychromic.config import TrialConfig
 from polychromic.embedded import chitchat_json
-from polychromic.tasks.base import SPLITS, Check, Example, chat_prompt
+from polychromic.tasks.base import SPLITS, Check, Example, chat_prompt, split_of
 from polychromic.tasks.quality import ReplyChecker
 
 SYSTEM = "You are chatting with a friend. Reply to their message in one or two short sentences."
 
 
-def split_of(key: str, fractions: tuple[float, float] = (0.8, 0.1)) -> str:
-    """Deterministic train/validation/test assignment from a stable hash of ``key``."""
-    u = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
-    if u < fractions[0]:
-        return "train"
-    return "validation" if u < fractions[0] + fractions[1] else "test"
 
 
 @functools.lru_cache(maxsize=1)

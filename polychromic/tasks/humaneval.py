@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import gzip
-import hashlib
 import json
 import logging
 import re
@@ -32,7 +31,7 @@ from polychromic.config import TrialConfig
 from polychromic.embedded import humaneval_jsonl
 from polychromic.errors import ConfigError
 from polychromic.sandbox import Limits, isolation_report, run_programs
-from polychromic.tasks.base import SPLITS, Check, Example, chat_prompt
+from polychromic.tasks.base import SPLITS, Check, Example, chat_prompt, split_of
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +41,13 @@ INSTRUCTION = (
 )
 #: Top-level statements kept from a completion after the function body: definitions and imports.
 #: Anything else at top level (example calls, prints, ``if __name__ == ...``) is dropped.
+HUMANEVAL_FRACTIONS = (0.6, 0.2)
+"""train, validation; test gets the rest (164 problems: ~98 / ~33 / ~33)."""
 _KEEP_TOPLEVEL = re.compile(r"(def |async def |class |import |from |@)")
 _FENCE = re.compile(r"```[^\n`]*\n?")
 _DEF_LINE = re.compile(r"^(async\s+)?def\s+(\w+)\s*\(", re.MULTILINE)
 
 
-def split_of(task_id: str, fractions: tuple[float, float] = (0.6, 0.2)) -> str:
-    """Deterministic train/validation/test assignment of a problem from a hash of its id."""
-    u = int.from_bytes(hashlib.sha256(task_id.encode()).digest()[:8], "big") / 2**64
-    if u < fractions[0]:
-        return "train"
-    return "validation" if u < fractions[0] + fractions[1] else "test"
 
 
 @functools.lru_cache(maxsize=1)
@@ -149,7 +144,7 @@ class HumanEvalTask:
     def examples(self, split: str) -> list[Example]:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        examples = [p for p in problems() if split_of(p.id) == split]
+        examples = [p for p in problems() if split_of(p.id, HUMANEVAL_FRACTIONS) == split]
         if split == "train" and self.cfg.max_train_examples:
             examples = examples[: self.cfg.max_train_examples]
         return examples

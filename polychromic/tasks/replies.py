@@ -32,7 +32,7 @@ from typing import Any
 
 from polychromic.config import TrialConfig
 from polychromic.errors import ConfigError
-from polychromic.tasks.base import SPLITS, Check, Example, chat_prompt
+from polychromic.tasks.base import SPLITS, Check, Example, chat_prompt, split_of
 from polychromic.tasks.files import MISSING, Row, field_names, iter_rows, text_columns
 
 log = logging.getLogger(__name__)
@@ -46,12 +46,6 @@ MAX_LISTED = 20
 _SKIP_HINT = "fix the row, or set skip_bad_rows: true to skip such rows"
 
 
-def split_of(key: str, fractions: tuple[float, float] = SPLIT_FRACTIONS) -> str:
-    """Deterministic train/validation/test assignment from a stable hash of ``key``."""
-    u = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
-    if u < fractions[0]:
-        return "train"
-    return "validation" if u < fractions[0] + fractions[1] else "test"
 
 
 class _BadRow(Exception):
@@ -179,7 +173,7 @@ class RepliesTask:
                 if value is MISSING or value is None or str(value).strip() == "":
                     raise _BadRow(cfg.group_field, "no group value")
                 group = str(value)
-            split = split_of(group if cfg.group_field else prompt)
+            split = split_of(group if cfg.group_field else prompt, SPLIT_FRACTIONS)
         example = Example(id=f"row{row.number}-{digest[:8]}", prompt=prompt, target=response,
                           group=group, meta={"row": row.number})
         return split, example, cut_p + cut_r
