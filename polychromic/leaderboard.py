@@ -53,7 +53,8 @@ def trial_row(tdir: Path) -> dict[str, Any] | None:
 
 def build_leaderboard(study_dir: Path, space: Any | None = None) -> pd.DataFrame:
     """All trials of a study, sorted by the first objective (best first) when known."""
-    rows = [r for t in sorted((Path(study_dir) / "trials").glob("*")) if (r := trial_row(t))]
+    rows = [r for t in sorted((Path(study_dir) / "trials").glob("*"))
+            if (r := trial_row(t)) and r["status"] != "abandoned"]  # see polychromic.resume
     df = pd.DataFrame(rows, columns=list(dict.fromkeys([*COLUMNS, *(k for r in rows for k in r)])))
     for col in df.columns:
         if col not in ("trial_id", "status", "error", "checkpoint_path", "is_baseline"):

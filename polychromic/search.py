@@ -60,6 +60,32 @@ class BaselineFirst(Searcher):
         self.baseline_trial = state["baseline_trial"]
         self.baseline = state["baseline"]
         self.inner.__dict__.update(state["inner"])
+        fail_abandoned_optuna_trials(self.inner)
+
+
+def fail_abandoned_optuna_trials(searcher: Any) -> list[int]:
+    """Mark FAIL the Optuna trials a killed driver asked for after its last snapshot.
+
+    The restored searcher does not know them, so they would stay RUNNING in optuna.db forever;
+    the configuration they held is suggested again (and continues from the abandoned trial's
+    checkpoint, see ``polychromic.resume``): its parameters are enqueued again, so the next ask
+    returns exactly that configuration. Returns their Optuna trial numbers."""
+    import optuna
+
+    study = getattr(searcher, "_ot_study", None)
+    if study is None:
+        return []
+    known = {t._trial_id for t in getattr(searcher, "_ot_trials", {}).values()}
+    failed = []
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if t._trial_id in known:
+            continue
+        study._storage.set_trial_user_attr(t._trial_id, "abandoned",
+                                           "asked after the driver's last snapshot")
+        study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+        study.enqueue_trial(t.params, user_attrs={"continues": t.number})
+        failed.append(t.number)
+    return failed
 
 
 class KeepBaselineASHA(ASHAScheduler):

@@ -15,6 +15,7 @@ from polychromic.space import Space, load_space
 
 log = logging.getLogger(__name__)
 TRIAL_DRIVER_CPU = 0.25  # the Tune trial function itself only waits on its Train run
+SNAPSHOT_SECONDS = "2"  # Tune experiment snapshots (trials, searcher) at most this far apart
 #: ``scheme:/…``: a URI such as ``s3://bucket/studies`` (``Path`` collapses its ``//`` to ``/``)
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
 
@@ -189,9 +190,16 @@ def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_p
                               "command line")
         write_json(root / "study.json", {"space": space.source, "overrides": overrides,
                                          "name": study_name, "wandb": use_wandb})
+    if resume:
+        from polychromic.resume import mark_abandoned
+
+        mark_abandoned(root, StudyPaths(root).tune_dir)
     import ray
 
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
+    # snapshot the experiment every couple of seconds (Tune's "auto" waits ≥ 10 s): a driver
+    # killed in between leaves trials the restored experiment does not know (polychromic.resume)
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", SNAPSHOT_SECONDS)
     if use_wandb:
         wandb_env(root)
     if not ray.is_initialized():

@@ -54,13 +54,16 @@ def train(
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
 
     start, history = 0, []
+    # Train V2 keeps only checkpointed reports: re-reports carry the restored checkpoint, so
+    # a run that adopted it (polychromic.resume) ends with its metrics and checkpoint
+    again = Path(resume_from) if resume_from is not None and rank == 0 else None
     if resume_from is not None and (Path(resume_from) / checkpoint.ERROR_FILE).is_file():
-        report(json.loads((Path(resume_from) / checkpoint.ERROR_FILE).read_text()), None)
+        report(json.loads((Path(resume_from) / checkpoint.ERROR_FILE).read_text()), again)
         return
     if resume_from is not None:
         start, history = checkpoint.load(resume_from, model, optimizer)
     if start >= cfg.steps and history:  # restored after the last step: report the end again
-        report(history[-1], None)
+        report({**history[-1], "restored_from_step": start}, again)
         return
     restored_from = start if resume_from is not None else None
     elapsed_before = history[-1]["train_seconds"] if history else 0.0
@@ -208,6 +211,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         ray.train.report(metrics, checkpoint=ckpt)
 
     restored = ray.train.get_checkpoint()
+    if restored is None and config.get("resume_from"):  # adopted from an abandoned trial
+        restored = ray.train.Checkpoint.from_directory(config["resume_from"])
     if restored is not None:
         with restored.as_directory() as folder:
             train(cfg, device, report, Path(folder), rank, world)

@@ -19,6 +19,7 @@ from ray import tune
 from polychromic.aggregate import HEADLINE, PER_PROMPT
 from polychromic.config import TrialConfig
 from polychromic.records import read_json, trial_dir, write_json
+from polychromic.resume import adopt
 
 #: objective keys a failed trial reports as NaN, so searchers see a failure, not a value
 NAN_KEYS = (*HEADLINE, *PER_PROMPT)
@@ -36,6 +37,13 @@ def run_trial(config: dict[str, Any], study_dir: str) -> None:
     cfg = TrialConfig.from_dict(config)
     trial_id = tune.get_context().get_trial_id()
     tdir = trial_dir(Path(study_dir), trial_id)
+    # a trial started after the last snapshot of a killed driver: continue its work
+    adopted = read_json(tdir / "adopted.json")
+    if adopted is None and not (tdir / "config.json").exists():
+        found = adopt(Path(study_dir), trial_id, cfg.to_dict())
+        if found is not None:
+            adopted = {"adopted_from": found[0], "checkpoint": str(found[1]) if found[1] else None}
+            write_json(tdir / "adopted.json", adopted)
     write_json(tdir / "config.json", cfg.to_dict())
 
     done = read_json(tdir / "result.json")
@@ -49,7 +57,8 @@ def run_trial(config: dict[str, Any], study_dir: str) -> None:
     t0 = time.time()
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"trial": cfg.to_dict()},
+        train_loop_config={"trial": cfg.to_dict(),
+                           "resume_from": (adopted or {}).get("checkpoint")},
         scaling_config=ScalingConfig(
             num_workers=cfg.num_workers, use_gpu=use_gpu,
             # worker_resources (e.g. {"trainer_node": 1}) pins training to the nodes that
@@ -69,6 +78,8 @@ def run_trial(config: dict[str, Any], study_dir: str) -> None:
     last = dict(result.metrics or {})
     last.pop("checkpoint_path", None)
     final: dict[str, Any] = {**last, "trial_id": trial_id, "wall_seconds": time.time() - t0}
+    if adopted:
+        final["adopted_from"] = adopted["adopted_from"]
     if last.get("error") or result.checkpoint is None or not math.isfinite(
         float(last.get("quality_loss", float("nan")))
     ):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import optuna
 import pandas as pd
+import pytest
 
 from polychromic.records import read_json, read_jsonl
 from tests.conftest import ROOT
@@ -27,14 +28,29 @@ def _checkpointed_trials(study: Path) -> list[Path]:
             if (t / "train").is_dir() and any((t / "train").glob("checkpoint_*/adapter"))]
 
 
-def test_driver_killed_mid_trial_resumes_every_trial_exactly_once(tmp_path: Path) -> None:
+def _continuer(study: Path, tid: str) -> str:
+    """The trial that carries ``tid``'s work: itself, or the trial that adopted it."""
+    status = read_json(study / "trials" / tid / "status.json") or {}
+    if status.get("status") == "abandoned":
+        assert status["adopted_by"], status
+        return status["adopted_by"]
+    return tid
+
+
+@pytest.mark.parametrize("snapshot_s", ["2", "3600"], ids=["in_snapshot", "after_snapshot"])
+def test_driver_killed_mid_trial_resumes_every_trial_exactly_once(tmp_path: Path,
+                                                                  snapshot_s: str) -> None:
+    """``3600``: Tune's only snapshot is its first, so the killed driver leaves trials that the
+    restored experiment does not know; their configurations come back as new trials that take
+    over their result or checkpoint (polychromic.resume)."""
     space = write_space(tmp_path / "tiny.yaml", num_trials=2, points=[{"lambda_": 0.5}])
     study = tmp_path / "resumable"
     cmd = [sys.executable, str(ROOT / "study" / "run.py"), "--space", str(space),
            "--storage-path", str(tmp_path), "--name", "resumable", "--no-wandb"]
     log = (tmp_path / "first.log").open("w")  # closed in the finally below
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                            start_new_session=True,
+                            env={**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": snapshot_s})
     deadline = time.time() + 480
     try:
         # wait until one trial has finished and a second one has written a checkpoint
@@ -53,26 +69,38 @@ def test_driver_killed_mid_trial_resumes_every_trial_exactly_once(tmp_path: Path
         proc.wait()
         log.close()
     assert not (study / "leaderboard.parquet").exists()
-    finished_before = {t.parent.name for t in (study / "trials").glob("*/result.json")}
+    finished_before = {t.parent.name: read_json(t) for t in (study / "trials").glob("*/result.json")}
 
+    env = {k: v for k, v in os.environ.items() if k != "TUNE_GLOBAL_CHECKPOINT_S"}
     resumed = subprocess.run([sys.executable, str(ROOT / "study" / "run.py"), "--resume",
                               "resumable", "--storage-path", str(tmp_path)],
-                             cwd=ROOT, capture_output=True, text=True, timeout=900)
+                             cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
 
     df = pd.read_parquet(study / "leaderboard.parquet")
-    assert len(df) == 2 and df["trial_id"].is_unique
+    assert len(df) == 2 and df["trial_id"].is_unique, df[["trial_id", "status"]]
     assert sorted(df["lambda_"].round(6)) == [0.0, 0.5]
     assert (df["status"] == "finished").all(), df[["trial_id", "status", "error"]]
-    # finished trials were not run again: their result files were written once, before
-    for tid in finished_before:
-        assert read_json(study / "trials" / tid / "result.json")["trial_id"] == tid
+    abandoned = [t.name for t in (study / "trials").iterdir()
+                 if (read_json(t / "status.json") or {}).get("status") == "abandoned"]
+    if snapshot_s == "3600":
+        assert abandoned, "the first driver's snapshot knew every trial: nothing was adopted"
+    # finished trials were not run again: their results were written once, before the kill
+    for tid, before in finished_before.items():
+        carrier = _continuer(study, tid)
+        assert carrier in set(df["trial_id"])
+        after = read_json(study / "trials" / carrier / "result.json")
+        assert after["wall_seconds"] == before["wall_seconds"]
+        assert after["pass@1"] == before["pass@1"]
     # the interrupted trial continued from its checkpoint rather than from step 0
-    history = read_jsonl(study / "trials" / interrupted / "history.jsonl")
+    history = read_jsonl(study / "trials" / _continuer(study, interrupted) / "history.jsonl")
     assert history[-1]["step"] == 4
     assert any(h.get("restored_from_step") for h in history), history
     storage = optuna.storages.RDBStorage(f"sqlite:///{study / 'optuna.db'}")
     trials = optuna.load_study(study_name="resumable", storage=storage).trials
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert [round(t.params["lambda_"], 6) for t in complete] == [0.5]
-    assert len(trials) == 1, [(t.number, t.state, t.params) for t in trials]
+    others = [t for t in trials if t.state != optuna.trial.TrialState.COMPLETE]
+    # the only other trials: ones the killed driver asked for after its snapshot, failed
+    assert all(t.state == optuna.trial.TrialState.FAIL and "abandoned" in t.user_attrs
+               for t in others), [(t.number, t.state, t.user_attrs) for t in others]

@@ -1,0 +1,128 @@
+"""Trials that a killed driver started after its last snapshot, and how a resumed study keeps
+their work.
+
+Ray Tune snapshots the experiment (trials, searcher, scheduler) every few seconds
+(``TUNE_GLOBAL_CHECKPOINT_S``, set by ``polychromic.study``). A driver killed between a trial's
+start and the next snapshot leaves that trial's folder behind, unknown to the restored
+experiment: Tune restarts from a searcher that has not yet suggested it, so the same
+configuration comes back under a new trial id. Without this module the old folder would
+stay ``running`` forever (a third leaderboard row for two trials) and the new trial would
+train from step 0.
+
+On ``--resume``, ``mark_abandoned`` marks each such folder ``abandoned`` before Tune starts.
+When a new trial has exactly the configuration of an abandoned one, ``adopt`` claims it (once,
+atomically) and hands over its newest complete checkpoint and its training history, so the
+new trial continues where the old one stopped. Abandoned folders stay on disk and out of the
+leaderboard.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from polychromic import checkpoint
+from polychromic.jsonutil import to_jsonable
+from polychromic.records import append_jsonl, read_json, read_jsonl, write_json
+
+log = logging.getLogger(__name__)
+ABANDONED = "abandoned"
+
+
+def snapshot_trial_ids(tune_dir: Path) -> set[str] | None:
+    """Trial ids in Tune's newest experiment snapshot, or None when there is none."""
+    states = sorted(Path(tune_dir).glob("experiment_state-*.json"))
+    if not states:
+        return None
+    data = json.loads(states[-1].read_text())
+    return {json.loads(state)["trial_id"] for state, _ in data.get("trial_data", [])}
+
+
+def mark_abandoned(study_dir: Path, tune_dir: Path) -> list[str]:
+    """Mark every trial folder that Tune's snapshot does not know as abandoned (finished or
+    not: the restored searcher will suggest its configuration again); returns their ids."""
+    known = snapshot_trial_ids(tune_dir)
+    trials = Path(study_dir) / "trials"
+    if known is None or not trials.is_dir():
+        return []
+    marked = []
+    for tdir in sorted(trials.iterdir()):
+        status = read_json(tdir / "status.json") or {}
+        if tdir.name in known or status.get("status") == ABANDONED:
+            continue
+        write_json(tdir / "status.json", {
+            "status": ABANDONED, "adopted_by": None, "was": status.get("status"),
+            "error": "started after the driver's last snapshot; a trial with the same "
+                     "configuration takes over its result or checkpoint"})
+        marked.append(tdir.name)
+    if marked:
+        log.warning("trials started after the last snapshot, marked abandoned: %s", marked)
+    return marked
+
+
+def latest_checkpoint(train_dir: Path) -> Path | None:
+    """The newest complete checkpoint of a Train run folder (a copy cut short by a kill is
+    skipped)."""
+    for folder in sorted(Path(train_dir).glob("checkpoint_*"), reverse=True):
+        if (folder / checkpoint.ERROR_FILE).is_file():
+            return folder
+        if ((folder / "state.pt").is_file() and (folder / "history.json").is_file()
+                and (checkpoint.adapter_dir(folder) / "adapter_model.safetensors").is_file()):
+            return folder
+    return None
+
+
+def adopt(study_dir: Path, trial_id: str, config: dict[str, Any]) -> tuple[str, Path | None] | None:
+    """Claim an abandoned trial with this exact configuration for ``trial_id``.
+
+    Returns ``(abandoned_id, checkpoint or None)`` or None when there is none to adopt. The
+    claim is an exclusive file create, so two new trials never adopt the same folder. The
+    abandoned trial's history is copied so the new trial's curves start where it stopped; a
+    result it already had (with its generations) becomes the new trial's, so a finished
+    evaluation is never redone."""
+    trials = Path(study_dir) / "trials"
+    want = json.loads(json.dumps(to_jsonable(config)))
+    for tdir in sorted(trials.iterdir()) if trials.is_dir() else []:
+        status = read_json(tdir / "status.json") or {}
+        if tdir.name == trial_id or status.get("status") != ABANDONED or status.get("adopted_by"):
+            continue
+        if read_json(tdir / "config.json") != want:
+            continue
+        try:
+            fd = os.open(tdir / "adopted_by", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            continue
+        os.write(fd, trial_id.encode())
+        os.close(fd)
+        write_json(tdir / "status.json", {**status, "adopted_by": trial_id})
+        new = trials / trial_id
+        new.mkdir(parents=True, exist_ok=True)
+        found = latest_checkpoint(tdir / "train")
+        _carry_history(tdir, found, new / "history.jsonl")
+        result = read_json(tdir / "result.json")
+        if result is not None:
+            if (tdir / "generations.parquet").is_file():
+                shutil.copyfile(tdir / "generations.parquet", new / "generations.parquet")
+            write_json(new / "result.json", {**result, "trial_id": trial_id,
+                                             "adopted_from": tdir.name})
+        log.warning("trial %s continues abandoned trial %s from %s", trial_id, tdir.name, found)
+        return tdir.name, found
+    return None
+
+
+def _carry_history(old: Path, found: Path | None, dest: Path) -> None:
+    """The abandoned trial's training reports: its history.jsonl, else the history saved in
+    its checkpoint (the killed driver may not have written the last reports)."""
+    if dest.exists():
+        return
+    rows = read_jsonl(old / "history.jsonl")
+    if found is not None and (found / "history.json").is_file():
+        saved = json.loads((found / "history.json").read_text())
+        if len(saved) > len(rows):
+            rows = saved
+    for row in rows:
+        append_jsonl(dest, row)
