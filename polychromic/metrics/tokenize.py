@@ -9,12 +9,47 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 
 from nltk.tokenize import TweetTokenizer
 
 _TOKENIZER = TweetTokenizer()
+#: Longest text matched without NLTK's wall-clock regex timeout. The timeout guards against a
+#: super-linear match on adversarial input (a ~40 KB run of digits); below this length the
+#: worst case is milliseconds, and skipping the guard's per-call set-up saves ~25% of the time.
+UNGUARDED_CHARS = 2000
+
+
+def _tweet_tokens_fn() -> Callable[[str], list[str]]:
+    """``TweetTokenizer().tokenize`` (default settings), step for step on NLTK's own compiled
+    patterns, minus per-call overheads that cannot change the result: the HTML-entity pass
+    only runs on text containing ``&`` (its pattern starts with ``&``), and short texts skip
+    the timeout wrapper. Falls back to NLTK's method if its internals ever move."""
+    try:
+        from nltk.tokenize import casual
+
+        hang = casual.HANG_RE._rx
+        words = _TOKENIZER.PHONE_WORD_RE._rx  # match_phone_numbers=True is the default
+        guarded = _TOKENIZER.PHONE_WORD_RE
+        unescape = casual._replace_html_entities
+        ok = (_TOKENIZER.preserve_case and not _TOKENIZER.reduce_len
+              and not _TOKENIZER.strip_handles and _TOKENIZER.match_phone_numbers)
+    except AttributeError:
+        ok = False
+    if not ok:
+        return _TOKENIZER.tokenize
+
+    def tweet_tokens(text: str) -> list[str]:
+        if "&" in text:
+            text = unescape(text)
+        safe = hang.sub(r"\1\1\1", text)
+        return words.findall(safe) if len(safe) <= UNGUARDED_CHARS else guarded.findall(safe)
+
+    return tweet_tokens
+
+
+_tweet_tokens = _tweet_tokens_fn()
 
 #: Texts whose tokens are remembered between calls. The evaluation computes several metrics on
 #: the same samples (corpus and per prompt); TweetTokenizer (~50 µs per chat message) dominates
@@ -24,7 +59,7 @@ TOKEN_CACHE_SIZE = 65536
 
 @lru_cache(maxsize=TOKEN_CACHE_SIZE)
 def _tokens(text: str) -> tuple[str, ...]:
-    return tuple(tok.lower() for tok in _TOKENIZER.tokenize(text))
+    return tuple(tok.lower() for tok in _tweet_tokens(text))
 
 
 def clear_token_cache() -> None:
