@@ -32,6 +32,7 @@ from polychromic.aggregate import HEADLINE
 from polychromic.errors import ConfigError
 from polychromic.records import read_json, read_jsonl, write_json
 from polychromic.review import Study, better_mode, fmt, fmt_delta, resolve_column, sort_by
+from polychromic.storage import download, is_uri, join
 
 DEFAULT_PROMPT = "Hi, how are you doing?"
 VERIFY_TOKENS = 8
@@ -133,6 +134,14 @@ def checkpoint_adapter(study: Study, row: pd.Series) -> Path:
                  if isinstance(h, dict)]
     for path in recorded:
         if not isinstance(path, str) or not path:
+            continue
+        if is_uri(path):  # a URI study (polychromic.storage): fetch the adapter
+            try:
+                found = _adapter_in(download(join(path, "adapter")))
+            except OSError:
+                found = None
+            if found is not None:
+                return found
             continue
         for folder in (Path(path), tdir / "train" / Path(path).name):
             if (found := _adapter_in(folder)) is not None:

@@ -69,8 +69,21 @@ class StudyRecorder(Callback):
     """Tune callback (runs in the driver) that records what only Tune knows: training
     reports as they arrive, early stops and errors."""
 
-    def __init__(self, study_dir: Path) -> None:
+    def __init__(self, study_dir: Path, remote: str | None = None) -> None:
         self.study_dir = Path(study_dir)
+        self.remote = remote  # a URI study: mirror the records there as trials end
+
+    def _mirror(self) -> None:
+        if self.remote:
+            from polychromic.storage import upload_records
+
+            try:
+                upload_records(self.study_dir, self.remote)
+            except OSError as err:  # the bucket is a copy; the study goes on without it
+                import logging
+
+                logging.getLogger(__name__).warning("could not mirror records to %s: %s",
+                                                    self.remote, err)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
                         **info: Any) -> None:
@@ -83,6 +96,7 @@ class StudyRecorder(Callback):
         result = read_json(tdir / "result.json")
         status = result["status"] if result else "early_stopped"
         write_json(tdir / "status.json", {"status": status, "error": (result or {}).get("error", "")})
+        self._mirror()
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         message = ""
@@ -91,3 +105,4 @@ class StudyRecorder(Callback):
             message = lines[-1] if lines else ""
         write_json(trial_dir(self.study_dir, trial.trial_id) / "status.json",
                    {"status": "error", "error": message[:1000] or "trial failed"})
+        self._mirror()

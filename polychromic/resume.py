@@ -25,7 +25,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from polychromic import checkpoint
+from polychromic import checkpoint, storage
 from polychromic.jsonutil import to_jsonable
 from polychromic.records import append_jsonl, read_json, read_jsonl, write_json
 
@@ -33,16 +33,22 @@ log = logging.getLogger(__name__)
 ABANDONED = "abandoned"
 
 
-def snapshot_trial_ids(tune_dir: Path) -> set[str] | None:
-    """Trial ids in Tune's newest experiment snapshot, or None when there is none."""
-    states = sorted(Path(tune_dir).glob("experiment_state-*.json"))
-    if not states:
+def snapshot_trial_ids(tune_dir: str | Path) -> set[str] | None:
+    """Trial ids in Tune's newest experiment snapshot (a folder or a URI), or None when
+    there is none."""
+    if storage.is_uri(tune_dir):
+        names = [n for n in storage.list_dir(str(tune_dir)) if n.startswith("experiment_state-")]
+        text = storage.read_text(storage.join(str(tune_dir), sorted(names)[-1])) if names else None
+    else:
+        states = sorted(Path(tune_dir).glob("experiment_state-*.json"))
+        text = states[-1].read_text() if states else None
+    if text is None:
         return None
-    data = json.loads(states[-1].read_text())
+    data = json.loads(text)
     return {json.loads(state)["trial_id"] for state, _ in data.get("trial_data", [])}
 
 
-def mark_abandoned(study_dir: Path, tune_dir: Path) -> list[str]:
+def mark_abandoned(study_dir: Path, tune_dir: str | Path) -> list[str]:
     """Mark every trial folder that Tune's snapshot does not know as abandoned (finished or
     not: the restored searcher will suggest its configuration again); returns their ids."""
     known = snapshot_trial_ids(tune_dir)
@@ -64,22 +70,32 @@ def mark_abandoned(study_dir: Path, tune_dir: Path) -> list[str]:
     return marked
 
 
-def latest_checkpoint(train_dir: Path) -> Path | None:
-    """The newest complete checkpoint of a Train run folder (a copy cut short by a kill is
-    skipped)."""
-    for folder in sorted(Path(train_dir).glob("checkpoint_*"), reverse=True):
-        if (folder / checkpoint.ERROR_FILE).is_file():
+def latest_checkpoint(train_dir: str | Path) -> str | None:
+    """The newest complete checkpoint of a Train run folder or URI (a copy cut short by a
+    kill is skipped)."""
+    if storage.is_uri(train_dir):
+        names = [n for n in storage.list_dir(str(train_dir)) if n.startswith("checkpoint_")]
+        folders = [storage.join(str(train_dir), n) for n in names]
+        has = storage.exists
+    else:
+        folders = [str(f) for f in Path(train_dir).glob("checkpoint_*")]
+        has = os.path.exists  # type: ignore[assignment]
+    for folder in sorted(folders, reverse=True):
+        if has(storage.join(folder, checkpoint.ERROR_FILE)):
             return folder
-        if ((folder / "state.pt").is_file() and (folder / "history.json").is_file()
-                and (checkpoint.adapter_dir(folder) / "adapter_model.safetensors").is_file()):
+        if all(has(storage.join(folder, f)) for f in
+               ("state.pt", "history.json", "adapter/adapter_model.safetensors")):
             return folder
     return None
 
 
-def adopt(study_dir: Path, trial_id: str, config: dict[str, Any]) -> tuple[str, Path | None] | None:
+def adopt(study_dir: Path, trial_id: str, config: dict[str, Any],
+          train_root: str | None = None) -> tuple[str, str | None] | None:
     """Claim an abandoned trial with this exact configuration for ``trial_id``.
 
-    Returns ``(abandoned_id, checkpoint or None)`` or None when there is none to adopt. The
+    ``train_root`` is where the trials' Train runs live when that is not the study folder (a
+    URI study: ``<uri>/<study>/trials``). Returns ``(abandoned_id, checkpoint or None)`` or
+    None when there is none to adopt. The
     claim is an exclusive file create, so two new trials never adopt the same folder. The
     abandoned trial's history is copied so the new trial's curves start where it stopped; a
     result it already had (with its generations) becomes the new trial's, so a finished
@@ -101,7 +117,8 @@ def adopt(study_dir: Path, trial_id: str, config: dict[str, Any]) -> tuple[str, 
         write_json(tdir / "status.json", {**status, "adopted_by": trial_id})
         new = trials / trial_id
         new.mkdir(parents=True, exist_ok=True)
-        found = latest_checkpoint(tdir / "train")
+        found = latest_checkpoint(storage.join(train_root, tdir.name, "train") if train_root
+                                  else tdir / "train")
         _carry_history(tdir, found, new / "history.jsonl")
         result = read_json(tdir / "result.json")
         if result is not None:
@@ -114,14 +131,17 @@ def adopt(study_dir: Path, trial_id: str, config: dict[str, Any]) -> tuple[str, 
     return None
 
 
-def _carry_history(old: Path, found: Path | None, dest: Path) -> None:
+def _carry_history(old: Path, found: str | None, dest: Path) -> None:
     """The abandoned trial's training reports: its history.jsonl, else the history saved in
     its checkpoint (the killed driver may not have written the last reports)."""
     if dest.exists():
         return
     rows = read_jsonl(old / "history.jsonl")
-    if found is not None and (found / "history.json").is_file():
-        saved = json.loads((found / "history.json").read_text())
+    where = storage.join(found, "history.json") if found else None
+    text = (storage.read_text(where) if storage.is_uri(where) else
+            Path(where).read_text() if os.path.isfile(where) else None) if where else None
+    if text is not None:
+        saved = json.loads(text)
         if len(saved) > len(rows):
             rows = saved
     for row in rows:

@@ -5,19 +5,17 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from polychromic import storage
 from polychromic.records import read_json, write_json
 from polychromic.space import Space, load_space
 
 log = logging.getLogger(__name__)
 TRIAL_DRIVER_CPU = 0.25  # the Tune trial function itself only waits on its Train run
 SNAPSHOT_SECONDS = "2"  # Tune experiment snapshots (trials, searcher) at most this far apart
-#: ``scheme:/…``: a URI such as ``s3://bucket/studies`` (``Path`` collapses its ``//`` to ``/``)
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
 
 
 @dataclass
@@ -62,26 +60,29 @@ def _wandb_callback(study_name: str, root: Path) -> Any:
 
 
 def build_tuner(space: Space, root: Path, study_name: str, use_wandb: bool,
-                resume: bool = False) -> Any:
+                resume: bool = False, remote: str | None = None) -> Any:
     """The Tuner of a new study, or the restored one of an interrupted study.
 
     On resume, Tune restores the searcher (Optuna, with its SQLite study), the scheduler and
     every trial's state from ``<study>/tune``; nothing is built anew, so no point is enqueued
-    twice and no trial is counted twice."""
+    twice and no trial is counted twice. ``remote``: the study's URI when ``--storage-path`` is
+    one (polychromic.storage): Tune and Train write there, and the trial drivers, which write
+    the records into the local study folder, are pinned to the head."""
     import ray
     from ray import tune
 
     from polychromic.records import StudyRecorder
     from polychromic.trial import run_trial
 
-    trainable = tune.with_resources(tune.with_parameters(run_trial, study_dir=str(root)),
-                                    {"CPU": TRIAL_DRIVER_CPU})
+    driver = {"CPU": TRIAL_DRIVER_CPU, **({"node:__internal_head__": 0.001} if remote else {})}
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, study_dir=str(root), storage=remote), driver)
     if resume:
-        return tune.Tuner.restore(str(StudyPaths(root).tune_dir.resolve()), trainable=trainable,
+        return tune.Tuner.restore(tune_location(root, remote), trainable=trainable,
                                   resume_unfinished=True, resume_errored=False,
                                   restart_errored=False, param_space=space.settings)
     metrics = [m for m, _ in space.objectives]
-    callbacks: list[Any] = [StudyRecorder(root)]
+    callbacks: list[Any] = [StudyRecorder(root, remote)]
     if use_wandb:
         callbacks.append(_wandb_callback(study_name, root))
     reporter = tune.CLIReporter(
@@ -92,7 +93,7 @@ def build_tuner(space: Space, root: Path, study_name: str, use_wandb: bool,
         max_report_frequency=30,
     )
     run_config = tune.RunConfig(
-        name="tune", storage_path=str(root.resolve()), callbacks=callbacks,
+        name="tune", storage_path=remote or str(root.resolve()), callbacks=callbacks,
         progress_reporter=reporter,
         failure_config=tune.FailureConfig(max_failures=space.trial_config({}).max_failures),
     )
@@ -147,30 +148,42 @@ def build_scheduler(space: Space) -> Any:
                          reduction_factor=sched["reduction_factor"])
 
 
-def require_local_storage(storage_path: str | Path) -> None:
-    """Refuse a URI ``--storage-path`` (``s3://``, ``gs://``) before anything is written.
-
-    The study folder (study.json, optuna.db, trials/<id>/ records, leaderboard) is written
-    with local file APIs, and the evaluation opens each trial's adapter at
-    ``result.checkpoint.path`` as a local folder. A URI would silently become a local folder
-    named ``s3:`` on the machine running the driver, and nothing would reach the bucket.
-    Multi-node studies use a folder that every node mounts at the same path (NFS, EFS,
-    Filestore, or a bucket mounted through FUSE): docs/cluster.md, "Multi-node"."""
-    if _URI.match(str(storage_path)):
-        from polychromic.errors import ConfigError
-
-        raise ConfigError("--storage-path", "URIs (s3://, gs://) are not supported yet; give "
-                          "a folder every node mounts at the same path (docs/cluster.md, "
-                          "Multi-node)", "command line")
+def tune_location(root: Path, remote: str | None) -> str:
+    """Tune's experiment folder: ``<study>/tune`` locally or at the study's URI."""
+    return storage.join(remote, "tune") if remote else str(StudyPaths(root).tune_dir.resolve())
 
 
-def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_path: Path,
+def study_locations(storage_path: str | Path, local_dir: str | Path,
+                    study_name: str) -> tuple[Path, str | None]:
+    """``(local study folder, study URI or None)``. A URI ``--storage-path`` keeps the records
+    in ``<local_dir>/<study>`` on the head and Ray's files at ``<uri>/<study>``."""
+    if storage.is_uri(storage_path):
+        return Path(local_dir).resolve() / study_name, storage.join(str(storage_path), study_name)
+    return Path(storage_path).resolve() / study_name, None
+
+
+def reachable(uri: str) -> None:
+    """Refuse a URI that cannot be listed (unknown scheme, no credentials, no bucket) before
+    Ray starts."""
+    from polychromic.errors import ConfigError
+
+    try:
+        storage.list_dir(uri)
+    except (OSError, ValueError, ImportError) as err:
+        raise ConfigError("--storage-path", f"cannot use {uri}: {err}", "command line") from None
+
+
+def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_path: str | Path,
                     name: str | None, resume: str | None, use_wandb: bool,
-                    address: str | None = None) -> Path:
-    """Validate, start Ray, run the study to the end, write the leaderboard; returns the folder."""
-    require_local_storage(storage_path)
+                    address: str | None = None, local_dir: str | Path = "studies") -> Path:
+    """Validate, start Ray, run the study to the end, write the leaderboard; returns the
+    local study folder."""
+    if storage.is_uri(storage_path):
+        reachable(str(storage_path))
     if resume:
-        root = Path(storage_path).resolve() / resume
+        root, remote = study_locations(storage_path, local_dir, resume)
+        if remote and not (root / "study.json").exists():  # a new head: fetch the records
+            storage.fetch_records(remote, root)
         saved = read_json(root / "study.json")
         if saved is None:
             from polychromic.errors import ConfigError
@@ -181,19 +194,22 @@ def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_p
     else:
         space = load_space(space_name or "", overrides)
         study_name = name or f"{space.name}"
-        root = Path(storage_path).resolve() / study_name
-        if (root / "tune").exists():
+        root, remote = study_locations(storage_path, local_dir, study_name)
+        if (root / "tune").exists() or (remote and storage.exists(tune_location(root, remote))):
             from polychromic.errors import ConfigError
 
             raise ConfigError("--name", f"a study named {study_name!r} already exists in "
                               f"{storage_path} (use --resume {study_name} or another --name)",
                               "command line")
         write_json(root / "study.json", {"space": space.source, "overrides": overrides,
-                                         "name": study_name, "wandb": use_wandb})
+                                         "name": study_name, "wandb": use_wandb,
+                                         "storage": remote or str(root)})
+        if remote:
+            storage.upload_records(root, remote)  # a new head can --resume from the URI alone
     if resume:
         from polychromic.resume import mark_abandoned
 
-        mark_abandoned(root, StudyPaths(root).tune_dir)
+        mark_abandoned(root, tune_location(root, remote))
     import ray
 
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
@@ -207,9 +223,11 @@ def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_p
                  runtime_env={"env_vars": {k: v for k, v in os.environ.items()
                                            if k.startswith(("POLYCHROMIC_", "WANDB_MODE",
                                                             "WANDB_DIR", "WANDB_SILENT"))}})
-    tuner = build_tuner(space, root, study_name, use_wandb, resume=bool(resume))
+    tuner = build_tuner(space, root, study_name, use_wandb, resume=bool(resume), remote=remote)
     tuner.fit()
     from polychromic.leaderboard import build_leaderboard, write_leaderboard
 
     write_leaderboard(root, build_leaderboard(root, space))
+    if remote:
+        storage.upload_records(root, remote)
     return root

@@ -212,7 +212,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
     restored = ray.train.get_checkpoint()
     if restored is None and config.get("resume_from"):  # adopted from an abandoned trial
-        restored = ray.train.Checkpoint.from_directory(config["resume_from"])
+        restored = ray.train.Checkpoint(config["resume_from"])  # a folder or a URI
     if restored is not None:
         with restored.as_directory() as folder:
             train(cfg, device, report, Path(folder), rank, world)

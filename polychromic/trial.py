@@ -20,13 +20,15 @@ from polychromic.aggregate import HEADLINE, PER_PROMPT
 from polychromic.config import TrialConfig
 from polychromic.records import read_json, trial_dir, write_json
 from polychromic.resume import adopt
+from polychromic.storage import join, with_scheme
 
 #: objective keys a failed trial reports as NaN, so searchers see a failure, not a value
 NAN_KEYS = (*HEADLINE, *PER_PROMPT)
 
 
-def run_trial(config: dict[str, Any], study_dir: str) -> None:
-    """Tune function trainable. ``config`` is a full ``TrialConfig`` dict."""
+def run_trial(config: dict[str, Any], study_dir: str, storage: str | None = None) -> None:
+    """Tune function trainable. ``config`` is a full ``TrialConfig`` dict; ``storage`` is the
+    study's URI when Ray's files live there (polychromic.storage), else None."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
@@ -40,7 +42,8 @@ def run_trial(config: dict[str, Any], study_dir: str) -> None:
     # a trial started after the last snapshot of a killed driver: continue its work
     adopted = read_json(tdir / "adopted.json")
     if adopted is None and not (tdir / "config.json").exists():
-        found = adopt(Path(study_dir), trial_id, cfg.to_dict())
+        found = adopt(Path(study_dir), trial_id, cfg.to_dict(),
+                      train_root=join(storage, "trials") if storage else None)
         if found is not None:
             adopted = {"adopted_from": found[0], "checkpoint": str(found[1]) if found[1] else None}
             write_json(tdir / "adopted.json", adopted)
@@ -68,7 +71,7 @@ def run_trial(config: dict[str, Any], study_dir: str) -> None:
         ),
         run_config=RunConfig(
             name="train",
-            storage_path=str(tdir),
+            storage_path=join(storage, "trials", trial_id) if storage else str(tdir),
             callbacks=[TuneReportCallback()],
             failure_config=FailureConfig(max_failures=cfg.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
@@ -90,8 +93,9 @@ def run_trial(config: dict[str, Any], study_dir: str) -> None:
         tune.report(final)
         return
 
-    final["checkpoint_path"] = result.checkpoint.path
-    metrics = evaluate(cfg, str(Path(result.checkpoint.path) / "adapter"), tdir)
+    final["checkpoint_path"] = with_scheme(storage, result.checkpoint.path) if storage else (
+        result.checkpoint.path)
+    metrics = evaluate(cfg, join(final["checkpoint_path"], "adapter"), tdir)
     final.update(metrics)
     final["status"] = "finished"
     final["error"] = metrics.get("metric_errors", "")

@@ -71,7 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a fixed setting of the space, e.g. --set quantize=4bit "
                              "(repeatable)")
-    parser.add_argument("--storage-path", default="studies", help="where studies live")
+    parser.add_argument("--storage-path", default="studies",
+                        help="where studies live: a folder (every node must mount it at the same "
+                             "path on a multi-node cluster) or a URI such as s3://bucket/studies")
+    parser.add_argument("--local-dir", default="studies",
+                        help="with a URI --storage-path: the head's folder for the study records "
+                             "(mirrored to the URI as trials end)")
     parser.add_argument("--name", help="study name (default: the space's name)")
     parser.add_argument("--resume", metavar="STUDY", help="continue an interrupted study")
     parser.add_argument("--no-wandb", action="store_true", help="do not log to W&B")
@@ -100,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                               "with", COMMAND_LINE)
         overrides = parse_sets(args.set)
         if args.resume:
-            space_ref, overrides = _saved_study(Path(args.storage_path), args.resume)
+            space_ref, overrides = _saved_study(args.storage_path, args.local_dir, args.resume)
         else:
             space_ref = args.space
         space = load_space(space_ref, overrides)  # validate before anything expensive
@@ -112,8 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         from polychromic.leaderboard import build_leaderboard, print_table
         from polychromic.study import start_or_resume
 
-        root = start_or_resume(args.space, overrides, Path(args.storage_path), args.name,
-                               args.resume, use_wandb=not args.no_wandb, address=args.address)
+        root = start_or_resume(args.space, overrides, args.storage_path, args.name,
+                               args.resume, use_wandb=not args.no_wandb, address=args.address,
+                               local_dir=args.local_dir)
     except ConfigError as err:
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
@@ -124,11 +130,23 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _saved_study(storage_path: Path, name: str) -> tuple[str, dict[str, Any]]:
-    """The space and overrides a study was started with (its ``study.json``)."""
-    path = storage_path.resolve() / name / "study.json"
+def _saved_study(storage_path: str, local_dir: str, name: str) -> tuple[str, dict[str, Any]]:
+    """The space and overrides a study was started with (its ``study.json``, fetched from a
+    URI ``--storage-path`` when this head does not have it)."""
+    from polychromic import storage
+    from polychromic.study import study_locations
+
+    root, remote = study_locations(storage_path, local_dir, name)
+    path: str | Path = root / "study.json"
     try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
+        if remote and not Path(path).exists():
+            path = storage.join(remote, "study.json")
+            text = storage.read_text(path)
+            if text is None:
+                raise FileNotFoundError(path)
+            saved = json.loads(text)
+        else:
+            saved = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError("--resume", f"no study {name!r} in {storage_path} "
                           f"({path} missing)", COMMAND_LINE) from None

@@ -59,7 +59,7 @@ def test_unknown_trials_are_marked_and_adopted_once(tmp_path: Path) -> None:
     # the same configuration takes over the newest checkpoint and the history, once
     got = adopt(study, "new_a", dict(CONFIG))
     assert got is not None and got[0] == "lost_a"
-    assert got[1] is not None and got[1].name.endswith("-02.000000")
+    assert got[1] is not None and got[1].endswith("-02.000000")
     assert [h["step"] for h in read_jsonl(study / "trials" / "new_a" / "history.jsonl")] == [2]
     assert read_json(study / "trials" / "lost_a" / "status.json")["adopted_by"] == "new_a"
     assert adopt(study, "new_a2", dict(CONFIG)) is None
@@ -96,7 +96,7 @@ def test_latest_checkpoint_skips_one_cut_short(tmp_path: Path) -> None:
     tdir = _trial(tmp_path, "t", CONFIG, 4)
     cut = tdir / "train" / "checkpoint_2026-01-01_00-00-09.000000"
     (cut / "adapter").mkdir(parents=True)  # the copy was killed before its files arrived
-    assert latest_checkpoint(tdir / "train").name.endswith("-04.000000")
+    assert str(latest_checkpoint(tdir / "train")).endswith("-04.000000")
     assert latest_checkpoint(tmp_path / "nothing") is None
 
 

@@ -1,6 +1,7 @@
 """Multi-node, on one machine: a head and a worker node started with ``ray start`` on this
 host, a tiny study run against them with ``study/run.py --address``, Train workers placed on
-the worker node by a custom resource, checkpoints in the shared storage path, then the worker
+the worker node by a custom resource, checkpoints at a storage URI (``file://``, through the
+same pyarrow filesystem layer as ``s3://``), records on the head, then the worker
 node killed mid-trial and the interrupted trial finished on a replacement node from its
 checkpoint (nothing lost).
 
@@ -233,9 +234,16 @@ def fail(msg: str, log: Path) -> NoReturn:
 @pytest.mark.timeout(900)
 def test_trials_train_on_the_worker_node_and_survive_its_loss(
         tmp_path: Path, cluster: LocalCluster) -> None:
-    """Train workers run on node_a, checkpoints land in the shared storage path, and losing
-    node_a mid-trial costs nothing: the trial finishes on node_b from its checkpoint."""
-    storage = tmp_path / "shared"  # the storage path every node sees (one filesystem here)
+    """Train workers run on node_a, checkpoints land in the storage URI, and losing node_a
+    mid-trial costs nothing: the trial finishes on node_b from its checkpoint.
+
+    Storage is laid out as on a cloud cluster with a bucket: ``--storage-path`` is a URI
+    (``file://`` here, read and written through pyarrow's filesystem layer exactly as
+    ``s3://`` would be), Ray's files (Tune snapshots, checkpoints) live there, and the
+    records live in ``--local-dir`` on the head, mirrored to the URI."""
+    bucket = tmp_path / "bucket"  # what the URI names (one filesystem here)
+    uri = f"file://{bucket}"
+    local = tmp_path / "head-records"
     settings = {**TINY_SETTINGS, "worker_resources": {"trainer_node": 1}, "max_failures": 2}
     space = write_space(tmp_path / "multinode.yaml", settings=settings,
                         points=[{"lambda_": 0.5}], num_trials=2,
@@ -251,10 +259,10 @@ def test_trials_train_on_the_worker_node_and_survive_its_loss(
     log = tmp_path / "study.log"
     study_proc = cluster.spawn(
         [sys.executable, str(ROOT / "study" / "run.py"), "--space", str(space),
-         "--storage-path", str(storage), "--name", "multinode", "--no-wandb",
-         "--address", cluster.address],
+         "--storage-path", uri, "--local-dir", str(local), "--name", "multinode",
+         "--no-wandb", "--address", cluster.address],
         "study.log", {"POLYCHROMIC_FAULT": json.dumps(fault)})
-    study = storage / "multinode"
+    study = local / "multinode"
 
     # --- the λ=0.5 trial reported step 2 (checkpoint registered) and now holds at step 2 ---
     on_a: set[str] = set()
@@ -278,9 +286,9 @@ def test_trials_train_on_the_worker_node_and_survive_its_loss(
     elsewhere = [t for p in cluster.procs if p is not node_a for t in cluster.titles(p)]
     assert not any(TRAIN_WORKER in t for t in elsewhere), "a Train worker ran off node_a"
     assert tdir is not None
-    checkpoints = sorted((tdir / "train").glob("checkpoint_*"))
-    assert checkpoints, f"no checkpoint in the shared storage: {list(tdir.rglob('*'))[:20]}"
-    assert checkpoints[0].resolve().is_relative_to(storage.resolve())
+    in_bucket = bucket / "multinode" / "trials" / tdir.name / "train"
+    assert sorted(in_bucket.glob("checkpoint_*")), f"no checkpoint at the URI: {in_bucket}"
+    assert not (tdir / "train").exists(), "Train wrote into the head's record folder"
 
     # --- lose node_a mid-trial, bring up a replacement with the same resource -------------
     killed = cluster.kill_node(node_a)
@@ -310,25 +318,26 @@ def test_trials_train_on_the_worker_node_and_survive_its_loss(
     assert "restored_from_step" not in history[0]
     assert history[-1]["restored_from_step"] == 2  # continued, did not start over at 0
     assert row["steps"] == TINY_SETTINGS["steps"]
-    for _, trial in df.iterrows():  # every final checkpoint lies in the shared storage path
-        assert Path(trial["checkpoint_path"]).resolve().is_relative_to(storage.resolve())
-        assert (Path(trial["checkpoint_path"]) / "adapter").is_dir()
+    for _, trial in df.iterrows():  # every final checkpoint lies at the URI, named by it
+        assert trial["checkpoint_path"].startswith(f"{uri}/multinode/trials/"), trial
+        assert (Path(trial["checkpoint_path"].removeprefix("file://")) / "adapter").is_dir()
+        # the records are mirrored next to Ray's files, so a new head can --resume from there
+        mirrored = bucket / "multinode" / "trials" / trial["trial_id"]
+        assert read_json(mirrored / "result.json")["status"] == "finished"
+        assert (mirrored / "generations.parquet").is_file()
+    assert (bucket / "multinode" / "leaderboard.parquet").is_file()
+    assert (bucket / "multinode" / "tune").is_dir() and not (study / "tune").exists()
 
 
-def test_uri_storage_path_is_refused_before_anything_is_written(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``s3://`` / ``gs://`` are not supported yet (docs/cluster.md, Multi-node): refused with
-    the CLI's one-line error instead of silently becoming a local folder named ``s3:``."""
-    from polychromic.errors import ConfigError
-    from polychromic.study import require_local_storage, start_or_resume
-
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(ConfigError, match="--storage-path.*URIs"):
-        # what study/run.py passes: Path() has already collapsed "s3://" to "s3:/"
-        start_or_resume("smoke", {}, Path("s3://bucket/studies"), None, None, use_wandb=False)
-    assert list(tmp_path.iterdir()) == []
-    for uri in ("gs://bucket/studies", "s3://b", "abfs://c@a.dfs.core.windows.net/x"):
-        with pytest.raises(ConfigError):
-            require_local_storage(uri)
-    for local in ("studies", "/mnt/studies", tmp_path, "./a:b/studies"):
-        require_local_storage(local)
+def test_unusable_storage_uri_is_refused_before_ray_starts(tmp_path: Path) -> None:
+    """A URI that cannot be listed (unknown scheme here; no credentials or no bucket on a
+    cluster) is the CLI's one-line error with exit status 2, and nothing is written."""
+    proc = subprocess.run([sys.executable, str(ROOT / "study" / "run.py"), "--space", "smoke",
+                           "--storage-path", "nosuchfs://bucket/studies",
+                           "--local-dir", str(tmp_path / "records")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: command line: --storage-path: "), lines
+    assert "nosuchfs://bucket/studies" in lines[0]
+    assert not (tmp_path / "records").exists()
