@@ -50,6 +50,8 @@ class TrialConfig:
     # --- SFT -----------------------------------------------------------------------------
     steps: int = 200
     batch_size: int = 8
+    """Examples per micro-batch on one worker; the effective batch of an optimizer step is
+    ``batch_size × grad_accum`` whatever ``num_workers`` is (each worker takes its share)."""
     grad_accum: int = 1
     learning_rate: float = 2e-4
     weight_decay: float = 0.0
@@ -84,6 +86,8 @@ class TrialConfig:
 
     # --- resources ---------------------------------------------------------------------
     num_workers: int = 1
+    """Data-parallel Train workers per trial; they split the effective batch and the diversity
+    prompts, and average the LoRA gradients with one all-reduce."""
     use_gpu: bool | None = None
     """``None``: use GPUs when the cluster has them."""
     cpus_per_worker: float = 1.0
@@ -144,6 +148,12 @@ class TrialConfig:
             bad("n_generations", "must be ≥ 2 (diversity needs at least two samples per prompt)")
         if self.max_examples_for_diversity < 1:
             bad("max_examples_for_diversity", "must be ≥ 1")
+        if (self.batch_size * self.grad_accum) % self.num_workers:
+            bad("num_workers", f"must divide the effective batch batch_size × grad_accum = "
+                f"{self.batch_size * self.grad_accum} (each worker takes an equal share)")
+        if self.max_examples_for_diversity < self.num_workers:
+            bad("max_examples_for_diversity", f"must be ≥ num_workers={self.num_workers} "
+                "(each worker scores at least one prompt's samples)")
         if self.n_eval_samples < 1:
             bad("n_eval_samples", "must be ≥ 1")
         if self.subset_size is not None and not 2 <= self.subset_size <= self.n_generations:

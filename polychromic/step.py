@@ -101,14 +101,17 @@ def diversity_term(
 def step_gradients(
     model: Any, tokenizer: Any, task: Task, encoder: Any, examples: Sequence[Example],
     cfg: TrialConfig, step: int, params: Sequence[torch.nn.Parameter],
+    n_diversity: int | None = None,
 ) -> tuple[list[torch.Tensor], list[torch.Tensor] | None, StepStats]:
     """Gradients of CE (averaged over ``grad_accum`` micro-batches) and, on a diversity step
-    with λ > 0, of −λ·term. Returns ``(g_ce, g_div or None, stats)``; nothing touches ``.grad``."""
+    with λ > 0, of −λ·term over the first ``n_diversity`` examples (default
+    ``max_examples_for_diversity``; a data-parallel worker scores its share). Returns
+    ``(g_ce, g_div or None, stats)``; nothing touches ``.grad``."""
     t0 = time.perf_counter()
     g_ce = [torch.zeros_like(p) for p in params]
     ce_total = 0.0
     device = next(model.parameters()).device
-    micro = np.array_split(np.arange(len(examples)), cfg.grad_accum)
+    micro = np.array_split(np.arange(len(examples)), min(cfg.grad_accum, len(examples)))
     for idx in micro:
         if len(idx) == 0:
             continue
@@ -124,7 +127,8 @@ def step_gradients(
         return g_ce, None, StepStats(ce_total, ce_total, seconds={"sft": sft_seconds})
 
     term, stats = diversity_term(
-        model, tokenizer, task, encoder, examples[: cfg.max_examples_for_diversity], cfg
+        model, tokenizer, task, encoder,
+        examples[: cfg.max_examples_for_diversity if n_diversity is None else n_diversity], cfg
     )
     g_div = None
     if cfg.lambda_ > 0:

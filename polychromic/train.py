@@ -70,18 +70,25 @@ def train(
     t_start = time.perf_counter()
     window: list[StepStats] = []
 
+    # data parallel: this worker's share of the effective batch and of the diversity prompts
+    per_worker = cfg.batch_size * cfg.grad_accum // world
+    n_div = len(range(rank, cfg.max_examples_for_diversity, world))
     for step in range(start, cfg.steps):
         if _maybe_inject_fault(cfg, step) == "nan":
             with torch.no_grad():
                 params[0].fill_(float("nan"))
-        torch.manual_seed(cfg.seed * 1_000_003 + step)  # sampling/dropout: a function of step
-        idx = batch_indices(len(examples), cfg.batch_size * cfg.grad_accum, step, cfg.seed, rank, world)
+        # sampling/dropout: a function of (step, rank), so a resumed trial samples the same
+        torch.manual_seed(cfg.seed * 1_000_003 + step + 7_919 * rank)
+        idx = batch_indices(len(examples), per_worker, step, cfg.seed, rank, world)
         g_ce, g_div, stats = step_gradients(
-            model, tokenizer, task, encoder, [examples[i] for i in idx], cfg, step, params
+            model, tokenizer, task, encoder, [examples[i] for i in idx], cfg, step, params,
+            n_diversity=n_div,
         )
         if world > 1:  # data parallel: average both parts over workers, then measure the share
             g_ce = _all_reduce_mean(g_ce)
-            g_div = _all_reduce_mean(g_div) if g_div is not None else None
+            if g_div is not None:  # weight by prompts scored here: the mean over all prompts
+                g_div = _all_reduce_mean([g * (n_div * world / cfg.max_examples_for_diversity)
+                                          for g in g_div])
             if stats.diversity_step:
                 stats.diversity_grad_share = grad_share(g_ce, g_div)
         for p, gc, gd in zip(params, g_ce, g_div or [None] * len(params)):
