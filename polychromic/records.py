@@ -72,13 +72,14 @@ class StudyRecorder(Callback):
     def __init__(self, study_dir: Path, remote: str | None = None) -> None:
         self.study_dir = Path(study_dir)
         self.remote = remote  # a URI study: mirror the records there as trials end
+        self._sent: dict[str, tuple[int, int]] = {}
 
     def _mirror(self) -> None:
         if self.remote:
             from polychromic.storage import upload_records
 
             try:
-                upload_records(self.study_dir, self.remote)
+                upload_records(self.study_dir, self.remote, self._sent)
             except OSError as err:  # the bucket is a copy; the study goes on without it
                 import logging
 

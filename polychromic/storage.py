@@ -91,9 +91,11 @@ def download(uri: str, dest: Path | None = None) -> Path:
     return dest
 
 
-def upload_records(local_root: Path, uri: str) -> None:
+def upload_records(local_root: Path, uri: str,
+                   seen: dict[str, tuple[int, int]] | None = None) -> None:
     """Mirror the study's record files (not Ray's ``tune/`` and ``train/`` folders, which
-    are already at the URI) to ``uri``."""
+    are already at the URI) to ``uri``. With ``seen`` (updated in place), files whose size and
+    mtime have not changed since the last call are not sent again."""
     import pyarrow.fs as pafs
 
     fs, base = _fs(uri)
@@ -104,6 +106,12 @@ def upload_records(local_root: Path, uri: str) -> None:
             continue
         if file.name.startswith("."):  # half-written temp files of the atomic writes
             continue
+        stat = file.stat()
+        stamp = (stat.st_size, stat.st_mtime_ns)
+        if seen is not None:
+            if seen.get(str(rel)) == stamp:
+                continue
+            seen[str(rel)] = stamp
         target = join(base, *rel.parts)
         fs.create_dir(target.rsplit("/", 1)[0], recursive=True)  # type: ignore[attr-defined]
         pafs.copy_files(str(file), target, source_filesystem=local, destination_filesystem=fs)

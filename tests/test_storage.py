@@ -49,6 +49,17 @@ def test_records_round_trip_without_ray_folders(tmp_path: Path) -> None:
     assert not (bucket / "tune").exists() and not (bucket / "trials" / "t1" / "train").exists()
     assert not (bucket / "trials" / "t1" / ".result.json.123.tmp").exists()
 
+    seen: dict = {}
+    storage.upload_records(local, uri, seen)
+    (bucket / "study.json").unlink()  # unchanged locally: not sent again
+    storage.upload_records(local, uri, seen)
+    assert not (bucket / "study.json").exists()
+    write_json(local / "study.json", {"space": "smoke", "ok": False})  # changed: sent
+    storage.upload_records(local, uri, seen)
+    assert read_json(bucket / "study.json") == {"space": "smoke", "ok": False}
+    write_json(local / "study.json", {"space": "smoke", "ok": True})
+    storage.upload_records(local, uri, seen)
+
     fresh = tmp_path / "new-head" / "s1"
     storage.fetch_records(uri, fresh)
     assert read_json(fresh / "trials" / "t1" / "result.json") == {"status": "finished"}
