@@ -328,6 +328,20 @@ def test_trials_train_on_the_worker_node_and_survive_its_loss(
     assert (bucket / "multinode" / "leaderboard.parquet").is_file()
     assert (bucket / "multinode" / "tune").is_dir() and not (study / "tune").exists()
 
+    # --- the best trial's adapter is exported from the URI (downloaded, reloaded, generates) -
+    export = subprocess.run([sys.executable, str(ROOT / "study" / "export.py"), str(study),
+                             "--out", str(tmp_path / "export")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert export.returncode == 0, export.stdout[-2000:] + export.stderr[-2000:]
+    best = read_json(tmp_path / "export" / "trial.json")["trial_id"]
+    source = df.reset_index().set_index("trial_id").loc[best, "checkpoint_path"]
+    from safetensors.torch import load_file
+
+    weights = "adapter_model.safetensors"
+    got = load_file(str(tmp_path / "export" / weights))
+    want = load_file(str(Path(source.removeprefix("file://")) / "adapter" / weights))
+    assert got.keys() == want.keys() and all((got[k] == want[k]).all() for k in want)
+
 
 def test_unusable_storage_uri_is_refused_before_ray_starts(tmp_path: Path) -> None:
     """A URI that cannot be listed (unknown scheme here; no credentials or no bucket on a
