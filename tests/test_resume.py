@@ -92,10 +92,14 @@ def test_driver_killed_mid_trial_resumes_every_trial_exactly_once(tmp_path: Path
         after = read_json(study / "trials" / carrier / "result.json")
         assert after["wall_seconds"] == before["wall_seconds"]
         assert after["pass@1"] == before["pass@1"]
-    # the interrupted trial continued from its checkpoint rather than from step 0
+    # the interrupted trial continued from its checkpoint rather than from step 0: every step
+    # was trained once (a restart from 0 would report steps 2 and 4 again without
+    # restored_from_step; a restore re-reporting its last step carries restored_from_step = step)
     history = read_jsonl(study / "trials" / _continuer(study, interrupted) / "history.jsonl")
     assert history[-1]["step"] == 4
-    assert any(h.get("restored_from_step") for h in history), history
+    trained = [h["step"] for h in history if h.get("restored_from_step", 0) < h["step"]]
+    assert trained == [2, 4], history
+    assert all(h["restored_from_step"] >= 2 for h in history if "restored_from_step" in h)
     storage = optuna.storages.RDBStorage(f"sqlite:///{study / 'optuna.db'}")
     trials = optuna.load_study(study_name="resumable", storage=storage).trials
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]

@@ -190,7 +190,10 @@ def test_resources_block_maps_onto_settings_and_can_be_set() -> None:
     cfg = space.trial_config(space.baseline())
     assert (cfg.num_workers, cfg.cpus_per_worker, cfg.use_gpu) == (2, 0.5, None)
     assert parse(space_dict(resources={"num_workers": 2}),
-                 {"num_workers": 3}).trial_config({}).num_workers == 3
+                 {"num_workers": 4}).trial_config({}).num_workers == 4
+    # 3 workers cannot split an effective batch of 4 equally: refused, naming the field
+    with pytest.raises(ConfigError, match="num_workers.*effective batch"):
+        parse(space_dict(resources={"num_workers": 2}), {"num_workers": 3})
     assert refused(space_dict(resources={"gpus": 1})).field == "resources.gpus"
     err = refused(space_dict(resources={"num_workers": 2},
                              settings={**SETTINGS, "num_workers": 1}))
