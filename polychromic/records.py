@@ -52,6 +52,22 @@ def append_jsonl(path: Path, row: dict[str, Any]) -> None:
         f.write(json.dumps(to_jsonable(row)) + "\n")
 
 
+def backfill_history(path: Path, reports: list[dict[str, Any]]) -> int:
+    """Add to a trial's ``history.jsonl`` the training reports it lacks (by step and
+    ``restored_from_step``), in step order; returns how many were added."""
+    have = read_jsonl(path)
+    seen = {(h.get("step"), h.get("restored_from_step")) for h in have}
+    missing = [r for r in reports if (r.get("step"), r.get("restored_from_step")) not in seen]
+    if not missing:
+        return 0
+    rows = sorted([*have, *missing], key=lambda h: (h.get("step") or 0,
+                                                    h.get("restored_from_step") or 0))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text("".join(json.dumps(to_jsonable(r)) + "\n" for r in rows))
+    tmp.replace(path)
+    return len(missing)
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     rows = []
     try:

@@ -68,6 +68,12 @@ def list_dir(uri: str) -> list[str]:
 
 
 def read_text(uri: str) -> str | None:
+    """A text file at a URI or a local path, or None when it does not exist."""
+    if not is_uri(uri):
+        try:
+            return Path(uri).read_text()
+        except FileNotFoundError:
+            return None
     fs, path = _fs(uri)
     try:
         with fs.open_input_stream(path) as f:  # type: ignore[attr-defined]

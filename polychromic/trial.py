@@ -9,6 +9,7 @@ continues from its latest checkpoint instead of starting over.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -18,9 +19,9 @@ from ray import tune
 
 from polychromic.aggregate import HEADLINE, PER_PROMPT
 from polychromic.config import TrialConfig
-from polychromic.records import read_json, trial_dir, write_json
+from polychromic.records import backfill_history, read_json, trial_dir, write_json
 from polychromic.resume import adopt
-from polychromic.storage import join, with_scheme
+from polychromic.storage import join, read_text, with_scheme
 
 #: objective keys a failed trial reports as NaN, so searchers see a failure, not a value
 NAN_KEYS = (*HEADLINE, *PER_PROMPT)
@@ -95,6 +96,11 @@ def run_trial(config: dict[str, Any], study_dir: str, storage: str | None = None
 
     final["checkpoint_path"] = with_scheme(storage, result.checkpoint.path) if storage else (
         result.checkpoint.path)
+    # the final checkpoint holds every training report; a driver killed before it recorded
+    # some of them (reports reach it by polling) left gaps in history.jsonl
+    saved = read_text(join(final["checkpoint_path"], "history.json"))
+    if saved is not None:
+        backfill_history(tdir / "history.jsonl", json.loads(saved))
     metrics = evaluate(cfg, join(final["checkpoint_path"], "adapter"), tdir)
     final.update(metrics)
     final["status"] = "finished"

@@ -121,3 +121,18 @@ def test_optuna_trials_asked_after_the_snapshot_fail_and_come_back(tmp_path: Pat
     assert trials[1].state == optuna.trial.TrialState.FAIL and "abandoned" in trials[1].user_attrs
     # the same configuration is asked next
     assert searcher.suggest("t3") == lost
+
+
+def test_history_gaps_are_filled_from_the_checkpoint(tmp_path: Path) -> None:
+    """A driver killed before it recorded a report: the final checkpoint's history fills the
+    gap, in step order, without duplicating what history.jsonl has."""
+    from polychromic.records import backfill_history
+
+    path = tmp_path / "history.jsonl"
+    append_jsonl(path, {"step": 4, "restored_from_step": 2, "trial_id": "t"})
+    saved = [{"step": 2, "quality_loss": 1.0}, {"step": 4, "restored_from_step": 2}]
+    assert backfill_history(path, saved) == 1
+    rows = read_jsonl(path)
+    assert [(r["step"], r.get("restored_from_step")) for r in rows] == [(2, None), (4, 2)]
+    assert rows[1]["trial_id"] == "t"  # the row the driver wrote is kept as it was
+    assert backfill_history(path, saved) == 0
