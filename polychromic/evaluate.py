@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from polychromic.aggregate import aggregate
 from polychromic.config import TrialConfig
-from polychromic.storage import download, is_uri
+from polychromic.storage import download
 from polychromic.tasks.base import Example
 
 SAMPLING_COLUMNS = ("eval_temperature", "eval_top_p", "eval_max_new_tokens", "eval_seed")
@@ -53,7 +53,7 @@ class Generate:
         torch.set_num_threads(max(1, threads))
         self.cfg = TrialConfig.from_dict(cfg)
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        if adapter_dir is not None and is_uri(adapter_dir):  # a URI study: fetch it here
+        if adapter_dir is not None:  # a URI study's adapter is fetched here; a folder is used as is
             adapter_dir = str(download(adapter_dir))
         self.model, self.tok = load_for_inference(self.cfg, adapter_dir, device)
         self.task = get_task(self.cfg)

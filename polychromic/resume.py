@@ -36,12 +36,8 @@ ABANDONED = "abandoned"
 def snapshot_trial_ids(tune_dir: str | Path) -> set[str] | None:
     """Trial ids in Tune's newest experiment snapshot (a folder or a URI), or None when
     there is none."""
-    if storage.is_uri(tune_dir):
-        names = [n for n in storage.list_dir(str(tune_dir)) if n.startswith("experiment_state-")]
-        text = storage.read_text(storage.join(str(tune_dir), sorted(names)[-1])) if names else None
-    else:
-        states = sorted(Path(tune_dir).glob("experiment_state-*.json"))
-        text = states[-1].read_text() if states else None
+    names = [n for n in storage.list_dir(str(tune_dir)) if n.startswith("experiment_state-")]
+    text = storage.read_text(storage.join(str(tune_dir), names[-1])) if names else None
     if text is None:
         return None
     data = json.loads(text)
@@ -73,17 +69,11 @@ def mark_abandoned(study_dir: Path, tune_dir: str | Path) -> list[str]:
 def latest_checkpoint(train_dir: str | Path) -> str | None:
     """The newest complete checkpoint of a Train run folder or URI (a copy cut short by a
     kill is skipped)."""
-    if storage.is_uri(train_dir):
-        names = [n for n in storage.list_dir(str(train_dir)) if n.startswith("checkpoint_")]
-        folders = [storage.join(str(train_dir), n) for n in names]
-        has = storage.exists
-    else:
-        folders = [str(f) for f in Path(train_dir).glob("checkpoint_*")]
-        has = os.path.exists  # type: ignore[assignment]
-    for folder in sorted(folders, reverse=True):
-        if has(storage.join(folder, checkpoint.ERROR_FILE)):
+    names = [n for n in storage.list_dir(str(train_dir)) if n.startswith("checkpoint_")]
+    for folder in (storage.join(str(train_dir), n) for n in reversed(names)):
+        if storage.exists(storage.join(folder, checkpoint.ERROR_FILE)):
             return folder
-        if all(has(storage.join(folder, f)) for f in
+        if all(storage.exists(storage.join(folder, f)) for f in
                ("state.pt", "history.json", "adapter/adapter_model.safetensors")):
             return folder
     return None
@@ -95,8 +85,8 @@ def adopt(study_dir: Path, trial_id: str, config: dict[str, Any],
 
     ``train_root`` is where the trials' Train runs live when that is not the study folder (a
     URI study: ``<uri>/<study>/trials``). Returns ``(abandoned_id, checkpoint or None)`` or
-    None when there is none to adopt. The
-    claim is an exclusive file create, so two new trials never adopt the same folder. The
+    None when there is none to adopt. The claim is an exclusive file create, so two new
+    trials never adopt the same folder. The
     abandoned trial's history is copied so the new trial's curves start where it stopped; a
     result it already had (with its generations) becomes the new trial's, so a finished
     evaluation is never redone."""
@@ -137,9 +127,7 @@ def _carry_history(old: Path, found: str | None, dest: Path) -> None:
     if dest.exists():
         return
     rows = read_jsonl(old / "history.jsonl")
-    where = storage.join(found, "history.json") if found else None
-    text = (storage.read_text(where) if storage.is_uri(where) else
-            Path(where).read_text() if os.path.isfile(where) else None) if where else None
+    text = storage.read_text(storage.join(found, "history.json")) if found else None
     if text is not None:
         saved = json.loads(text)
         if len(saved) > len(rows):

@@ -10,19 +10,19 @@ Split of a URI study (docs/cluster.md, "Multi-node"):
   driver and the trial drivers run; mirrored to ``<uri>/<study>`` as trials end and when the
   study ends, and fetched back by ``--resume`` on a head that does not have them.
 
-Everything here takes plain strings: a ``Path`` would turn ``s3://b`` into ``s3:/b``.
+Everything here takes plain strings (a ``Path`` would turn ``s3://b`` into ``s3:/b``), and
+the readers take a local path as well as a URI, so callers need not tell them apart.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 from pathlib import Path
 
 #: ``scheme://…`` (a Windows drive letter ``C:\\`` has no ``//``)
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
-#: record files mirrored to the URI (Ray's own folders are already there)
-RECORD_SKIP = ("tune", "train")
 
 
 def is_uri(path: str | Path) -> bool:
@@ -40,18 +40,17 @@ def _fs(uri: str) -> tuple[object, str]:
     return pafs.FileSystem.from_uri(uri)
 
 
-def scheme_of(uri: str) -> str:
-    return str(uri).split("://", 1)[0] + "://"
-
-
-def with_scheme(storage: str, fs_path: str) -> str:
-    """A path that Ray returned without its scheme (``result.checkpoint.path``) as a URI."""
-    if not is_uri(storage) or is_uri(fs_path):
+def with_scheme(storage: str | None, fs_path: str) -> str:
+    """A path that Ray returned without its scheme (``result.checkpoint.path``) as a URI when
+    the study's ``storage`` is one; unchanged otherwise."""
+    if storage is None or not is_uri(storage) or is_uri(fs_path):
         return fs_path
-    return scheme_of(storage) + fs_path  # file:// + /abs/path is file:///abs/path
+    return storage.split("://", 1)[0] + "://" + fs_path  # file:// + /abs is file:///abs
 
 
 def exists(uri: str) -> bool:
+    if not is_uri(uri):
+        return os.path.exists(uri)
     import pyarrow.fs as pafs
 
     fs, path = _fs(uri)
@@ -60,6 +59,8 @@ def exists(uri: str) -> bool:
 
 def list_dir(uri: str) -> list[str]:
     """Names of the entries directly under ``uri`` (empty when it does not exist)."""
+    if not is_uri(uri):
+        return sorted(os.listdir(uri)) if os.path.isdir(uri) else []
     import pyarrow.fs as pafs
 
     fs, path = _fs(uri)
@@ -97,6 +98,14 @@ def download(uri: str, dest: Path | None = None) -> Path:
     return dest
 
 
+def _is_record(parts: tuple[str, ...] | list[str]) -> bool:
+    """A study record (relative path parts), as opposed to Ray's own files, which are already
+    at the URI (``tune/``, ``trials/<id>/train/``), or a half-written temp file of an atomic
+    write (``.name.pid.tmp``)."""
+    return (parts[0] != "tune" and not parts[-1].startswith(".")
+            and not (len(parts) > 2 and parts[0] == "trials" and parts[2] == "train"))
+
+
 def upload_records(local_root: Path, uri: str,
                    seen: dict[str, tuple[int, int]] | None = None) -> None:
     """Mirror the study's record files (not Ray's ``tune/`` and ``train/`` folders, which
@@ -108,9 +117,7 @@ def upload_records(local_root: Path, uri: str,
     local = pafs.LocalFileSystem()
     for file in sorted(Path(local_root).rglob("*")):
         rel = file.relative_to(local_root)
-        if not file.is_file() or rel.parts[0] in RECORD_SKIP or "train" in rel.parts[:3]:
-            continue
-        if file.name.startswith("."):  # half-written temp files of the atomic writes
+        if not file.is_file() or not _is_record(rel.parts):
             continue
         stat = file.stat()
         stamp = (stat.st_size, stat.st_mtime_ns)
@@ -132,7 +139,7 @@ def fetch_records(uri: str, local_root: Path) -> None:
     for info in infos:
         rel = info.path[len(base.rstrip("/")) + 1:]
         parts = rel.split("/")
-        if info.type != pafs.FileType.File or parts[0] in RECORD_SKIP or "train" in parts[:3]:
+        if info.type != pafs.FileType.File or not _is_record(parts):
             continue
         target = Path(local_root, *parts)
         if target.exists():
@@ -140,3 +147,23 @@ def fetch_records(uri: str, local_root: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         pafs.copy_files(info.path, str(target), source_filesystem=fs,
                         destination_filesystem=pafs.LocalFileSystem())
+
+
+def study_locations(storage_path: str | Path, local_dir: str | Path,
+                    study_name: str) -> tuple[Path, str | None]:
+    """``(local study folder, study URI or None)``. A URI ``--storage-path`` keeps the records
+    in ``<local_dir>/<study>`` on the head and Ray's files at ``<uri>/<study>``."""
+    if is_uri(storage_path):
+        return Path(local_dir).resolve() / study_name, join(str(storage_path), study_name)
+    return Path(storage_path).resolve() / study_name, None
+
+
+def reachable(uri: str) -> None:
+    """Refuse a URI that cannot be listed (unknown scheme, no credentials, no bucket) before
+    Ray starts."""
+    from polychromic.errors import ConfigError
+
+    try:
+        list_dir(uri)
+    except (OSError, ValueError, ImportError) as err:
+        raise ConfigError("--storage-path", f"cannot use {uri}: {err}", "command line") from None

@@ -153,35 +153,15 @@ def tune_location(root: Path, remote: str | None) -> str:
     return storage.join(remote, "tune") if remote else str(StudyPaths(root).tune_dir.resolve())
 
 
-def study_locations(storage_path: str | Path, local_dir: str | Path,
-                    study_name: str) -> tuple[Path, str | None]:
-    """``(local study folder, study URI or None)``. A URI ``--storage-path`` keeps the records
-    in ``<local_dir>/<study>`` on the head and Ray's files at ``<uri>/<study>``."""
-    if storage.is_uri(storage_path):
-        return Path(local_dir).resolve() / study_name, storage.join(str(storage_path), study_name)
-    return Path(storage_path).resolve() / study_name, None
-
-
-def reachable(uri: str) -> None:
-    """Refuse a URI that cannot be listed (unknown scheme, no credentials, no bucket) before
-    Ray starts."""
-    from polychromic.errors import ConfigError
-
-    try:
-        storage.list_dir(uri)
-    except (OSError, ValueError, ImportError) as err:
-        raise ConfigError("--storage-path", f"cannot use {uri}: {err}", "command line") from None
-
-
 def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_path: str | Path,
                     name: str | None, resume: str | None, use_wandb: bool,
                     address: str | None = None, local_dir: str | Path = "studies") -> Path:
     """Validate, start Ray, run the study to the end, write the leaderboard; returns the
     local study folder."""
     if storage.is_uri(storage_path):
-        reachable(str(storage_path))
+        storage.reachable(str(storage_path))
     if resume:
-        root, remote = study_locations(storage_path, local_dir, resume)
+        root, remote = storage.study_locations(storage_path, local_dir, resume)
         if remote and not (root / "study.json").exists():  # a new head: fetch the records
             storage.fetch_records(remote, root)
         saved = read_json(root / "study.json")
@@ -194,8 +174,8 @@ def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_p
     else:
         space = load_space(space_name or "", overrides)
         study_name = name or f"{space.name}"
-        root, remote = study_locations(storage_path, local_dir, study_name)
-        if (root / "tune").exists() or (remote and storage.exists(tune_location(root, remote))):
+        root, remote = storage.study_locations(storage_path, local_dir, study_name)
+        if storage.exists(tune_location(root, remote)):
             from polychromic.errors import ConfigError
 
             raise ConfigError("--name", f"a study named {study_name!r} already exists in "

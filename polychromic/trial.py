@@ -94,8 +94,7 @@ def run_trial(config: dict[str, Any], study_dir: str, storage: str | None = None
         tune.report(final)
         return
 
-    final["checkpoint_path"] = with_scheme(storage, result.checkpoint.path) if storage else (
-        result.checkpoint.path)
+    final["checkpoint_path"] = with_scheme(storage, result.checkpoint.path)
     # the final checkpoint holds every training report; a driver killed before it recorded
     # some of them (reports reach it by polling) left gaps in history.jsonl
     saved = read_text(join(final["checkpoint_path"], "history.json"))

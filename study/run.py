@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -134,19 +135,18 @@ def _saved_study(storage_path: str, local_dir: str, name: str) -> tuple[str, dic
     """The space and overrides a study was started with (its ``study.json``, fetched from a
     URI ``--storage-path`` when this head does not have it)."""
     from polychromic import storage
-    from polychromic.study import study_locations
 
-    root, remote = study_locations(storage_path, local_dir, name)
-    path: str | Path = root / "study.json"
+    root, remote = storage.study_locations(storage_path, local_dir, name)
+    if remote:
+        storage.reachable(remote)
+    path = str(root / "study.json")
+    if remote and not os.path.exists(path):  # a new head: the copy mirrored to the URI
+        path = storage.join(remote, "study.json")
     try:
-        if remote and not Path(path).exists():
-            path = storage.join(remote, "study.json")
-            text = storage.read_text(path)
-            if text is None:
-                raise FileNotFoundError(path)
-            saved = json.loads(text)
-        else:
-            saved = json.loads(Path(path).read_text(encoding="utf-8"))
+        text = storage.read_text(path)
+        if text is None:
+            raise FileNotFoundError(path)
+        saved = json.loads(text)
     except FileNotFoundError:
         raise ConfigError("--resume", f"no study {name!r} in {storage_path} "
                           f"({path} missing)", COMMAND_LINE) from None

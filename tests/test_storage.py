@@ -10,7 +10,6 @@ import pytest
 from polychromic import storage
 from polychromic.records import append_jsonl, read_json, write_json
 from polychromic.resume import latest_checkpoint, snapshot_trial_ids
-from polychromic.study import study_locations
 
 
 def test_uri_rules() -> None:
@@ -24,9 +23,9 @@ def test_uri_rules() -> None:
 
 
 def test_study_locations_split_records_and_ray_files(tmp_path: Path) -> None:
-    root, remote = study_locations("s3://bucket/studies", tmp_path / "heads", "s1")
+    root, remote = storage.study_locations("s3://bucket/studies", tmp_path / "heads", "s1")
     assert root == (tmp_path / "heads" / "s1").resolve() and remote == "s3://bucket/studies/s1"
-    root, remote = study_locations(tmp_path / "shared", "ignored", "s1")
+    root, remote = storage.study_locations(tmp_path / "shared", "ignored", "s1")
     assert root == (tmp_path / "shared" / "s1").resolve() and remote is None
 
 
@@ -100,7 +99,6 @@ def test_snapshot_ids_from_a_uri(tmp_path: Path) -> None:
 
 def test_unreachable_uri_is_a_config_error() -> None:
     from polychromic.errors import ConfigError
-    from polychromic.study import reachable
 
     with pytest.raises(ConfigError, match="--storage-path.*nosuchfs://x"):
-        reachable("nosuchfs://x/y")
+        storage.reachable("nosuchfs://x/y")
