@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class ConfigError(ValueError):
     """Bad user input: a config value, a search space entry, a data file, a model path.
@@ -11,10 +13,21 @@ class ConfigError(ValueError):
     """
 
     def __init__(self, field: str, message: str, source: str = "config") -> None:
-        self.field = field
-        self.message = message
-        self.source = source
-        super().__init__(f"{source}: {field}: {message}")
+        self.field = one_line(field)
+        self.message = one_line(message)
+        self.source = one_line(source)
+        super().__init__(f"{self.source}: {self.field}: {self.message}")
+
+
+#: characters that end a line for ``str.splitlines`` or drive a terminal
+_BREAKS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+
+
+def one_line(text: object) -> str:
+    """``text`` on one line: line breaks become spaces and other control characters ``\\xNN``,
+    so a hostile file name, YAML key or parser message cannot add lines to an error."""
+    return _BREAKS.sub(lambda m: " " if m.group() in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+                       else f"\\x{ord(m.group()):02x}", str(text))
 
 
 class MetricError(RuntimeError):

@@ -40,10 +40,26 @@ def check_model_name(model: str) -> None:
     """Refuse a model value that can never load, before anything expensive starts."""
     if model in EMBEDDED_MODELS:
         return
-    path = Path(model).expanduser()
-    if path.exists():
-        if not (path / "config.json").is_file():
+    from polychromic.inputs import expand_path, read_text
+
+    path = expand_path(model, "model", "config")  # ~user, NUL, over-long names: one line
+    if os.path.lexists(path):
+        if not path.is_dir():
+            raise ConfigError("model", f"{model!r} is a path but not a folder")
+        config = path / "config.json"
+        if not config.is_file():
             raise ConfigError("model", f"{model!r} is a path but has no config.json")
+        import json
+
+        try:  # a folder whose config.json is garbage would only fail inside a trial
+            meta = json.loads(read_text(config, "model", "config", 1 << 20))
+        except ConfigError as err:
+            raise ConfigError("model", f"{config}: {err.message}") from None
+        except (ValueError, RecursionError):
+            meta = None
+        if not isinstance(meta, dict):
+            raise ConfigError("model", f"{config} is not a JSON object (not a transformers "
+                              "model folder)")
         return
     if model.startswith((".", "/", "~")):
         raise ConfigError("model", f"no such model folder: {model!r}")

@@ -17,24 +17,33 @@ from polychromic.errors import ConfigError  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    """Rescore a study; 0 on success, 2 with one ``error:`` line for any bad input (the study
+    is then left exactly as it was)."""
+    from polychromic.cli import OneLineParser, parse
+
+    parser = OneLineParser(prog="study/score.py", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("study", help="study folder, or a name under --storage-path")
     parser.add_argument("--storage-path", default="studies")
     parser.add_argument("--threshold", type=float, help="new pass/fail quality threshold")
     parser.add_argument("--recheck", action="store_true",
                         help="re-run the task's quality checker on every stored sample")
-    args = parser.parse_args(argv)
-    root = Path(args.study)
-    if not (root / "study.json").is_file():
-        root = Path(args.storage_path) / args.study
+    args = parse(parser, argv)
+    if isinstance(args, int):
+        return args
     try:
         from polychromic.leaderboard import print_table
         from polychromic.rescore import rescore_study
+        from polychromic.review import resolve_study
 
+        root = resolve_study(args.study, args.storage_path)
         path = rescore_study(root, args.threshold, args.recheck)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # e.g. a read-only study folder: nothing was changed
+        print(f"error: {err.filename or args.study}: (file): {err.strerror or err}",
+              file=sys.stderr)
         return 2
     import pandas as pd
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from polychromic.errors import ConfigError
+from polychromic.inputs import compressed, regular_file
 
 #: File extension → format.
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet",
@@ -26,6 +27,8 @@ FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": 
 BATCH_ROWS = 4096
 _CSV_BLOCK = 1 << 20
 _CSV_MAX_BLOCK = 1 << 30
+#: the longest JSONL line read (longer ones are a bad row; memory stays bounded)
+MAX_LINE_BYTES = 64 << 20
 
 MISSING = object()
 """Value of a requested field that a (JSONL) row does not have."""
@@ -56,9 +59,16 @@ def data_format(path: Path, key: str = "data") -> str:
         known = ", ".join(sorted(FORMATS))
         raise ConfigError(key, f"unknown data format {path.suffix or '(no extension)'!r} "
                           f"(use one of {known})", str(path))
-    if not path.is_file():
-        raise ConfigError(key, "file not found" if not path.exists() else "not a file",
-                          str(path))
+    regular_file(path, key, str(path))  # not a folder, device, FIFO or socket
+    try:
+        with path.open("rb") as f:
+            head = f.read(8)
+    except OSError as err:
+        raise ConfigError(key, f"cannot read: {err.strerror or err}", str(path)) from None
+    kind = compressed(head)
+    if kind:
+        raise ConfigError(key, f"is {kind}-compressed, not a plain {fmt} file (decompress it "
+                          "first)", str(path))
     return fmt
 
 
@@ -72,16 +82,23 @@ def field_names(path: Path, key: str = "data") -> list[str]:
             raise ConfigError(key, "empty file (no rows)", str(path))
         return list(pf.schema_arrow.names)
     if fmt == "csv":
+        import pyarrow as pa
+
         reader = _csv_reader(path, key, None, _CSV_BLOCK)
         names = list(reader.schema.names)
-        if not any(batch.num_rows for batch in _first(reader)):
-            raise ConfigError(key, "empty file (no rows)", str(path))
+        try:
+            if not any(batch.num_rows for batch in _first(reader)):
+                raise ConfigError(key, "empty file (no rows)", str(path))
+        except pa.ArrowException as e:
+            raise ConfigError(key, f"not a readable CSV file ({e})", str(path)) from None
         return names
+    first = None
     for row in _jsonl_rows(path, None):
         if row.problem is None:
             return list(row.values)
+        first = first or f"{row.where}: {row.problem}"
     raise ConfigError(key, "empty file (no rows)" if not _has_content(path)
-                      else "no line holds a JSON object", str(path))
+                      else f"no line holds a JSON object (first: {first})", str(path))
 
 
 def text_columns(path: Path, names: list[str]) -> dict[str, str]:
@@ -109,12 +126,7 @@ def iter_rows(path: Path, names: list[str]) -> Iterator[Row]:
     if fmt == "jsonl":
         yield from _jsonl_rows(path, names)
     elif fmt == "parquet":
-        number = 0
-        for batch in _parquet(path, "data").iter_batches(batch_size=BATCH_ROWS, columns=names):
-            columns = [batch.column(n).to_pylist() for n in names]
-            for values in zip(*columns):
-                number += 1
-                yield Row(number, dict(zip(names, values)))
+        yield from _parquet_rows(path, names)
     else:
         yield from _csv_rows(path, names)
 
@@ -124,20 +136,62 @@ def iter_rows(path: Path, names: list[str]) -> Iterator[Row]:
 
 def _has_content(path: Path) -> bool:
     with path.open("rb") as f:
-        return any(line.strip() for line in f)
+        return any(line is None or line.strip() for line in _lines(f))
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads`` hook: a key given twice in one object is an error, not "last wins"."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key[:80]!r}")
+        out[key] = value
+    return out
+
+
+def _lines(f: Any) -> Iterator[bytes | None]:
+    """The lines of a binary file, each at most ``MAX_LINE_BYTES``; a longer line is consumed
+    in pieces and yielded as None (a bad row), so one huge line cannot exhaust memory."""
+    while True:
+        raw = f.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):
+                raw = f.readline(MAX_LINE_BYTES)
+            yield None
+            continue
+        yield raw
 
 
 def _jsonl_rows(path: Path, names: list[str] | None) -> Iterator[Row]:
     number = 0
     with path.open("rb") as f:
-        for line_no, raw in enumerate(f, start=1):
+        for line_no, raw in enumerate(_lines(f), start=1):
+            if raw is None:
+                number += 1
+                yield Row(number, line=line_no,
+                          problem=f"line longer than {MAX_LINE_BYTES:,} bytes")
+                continue
             if not raw.strip():
                 continue
             number += 1
             try:
-                obj = json.loads(raw)
-            except ValueError as e:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                yield Row(number, line=line_no, problem=f"not UTF-8 text (byte "
+                          f"0x{raw[e.start]:02x} at column {e.start + 1})")
+                continue
+            try:
+                obj = json.loads(text, object_pairs_hook=_unique_keys)
+            except json.JSONDecodeError as e:
                 yield Row(number, line=line_no, problem=f"invalid JSON ({e.msg})")
+                continue
+            except ValueError as e:
+                yield Row(number, line=line_no, problem=f"invalid JSON ({e})")
+                continue
+            except RecursionError:
+                yield Row(number, line=line_no, problem="invalid JSON (nested too deeply)")
                 continue
             if not isinstance(obj, dict):
                 yield Row(number, line=line_no,
@@ -145,6 +199,22 @@ def _jsonl_rows(path: Path, names: list[str] | None) -> Iterator[Row]:
                 continue
             values = obj if names is None else {n: obj.get(n, MISSING) for n in names}
             yield Row(number, values, line=line_no)
+
+
+def _parquet_rows(path: Path, names: list[str]) -> Iterator[Row]:
+    """Parquet records; a file that breaks mid-way (a corrupt page) is one ``ConfigError``."""
+    import pyarrow as pa
+
+    number = 0
+    try:
+        for batch in _parquet(path, "data").iter_batches(batch_size=BATCH_ROWS, columns=names):
+            columns = [batch.column(n).to_pylist() for n in names]
+            for values in zip(*columns):
+                number += 1
+                yield Row(number, dict(zip(names, values)))
+    except (pa.ArrowException, OSError, KeyError) as e:
+        raise ConfigError("data", f"unreadable Parquet after row {number} ({e})",
+                          str(path)) from None
 
 
 def _parquet(path: Path, key: str) -> Any:

@@ -27,11 +27,11 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from polychromic.config import TrialConfig
 from polychromic.errors import ConfigError
+from polychromic.inputs import expand_path
 from polychromic.tasks.base import SPLITS, Check, Example, chat_prompt, split_of
 from polychromic.tasks.files import MISSING, Row, field_names, iter_rows, text_columns
 
@@ -66,7 +66,7 @@ class RepliesTask:
             raise ConfigError("data", "the replies task needs a data file "
                               "(data: path/to/replies.jsonl|.parquet|.csv)", "config")
         self.cfg = cfg
-        self.path = Path(cfg.data).expanduser()
+        self.path = expand_path(cfg.data, "data", "config")  # ~user, NUL, ENAMETOOLONG
         self.max_chars = cfg.max_length * CHARS_PER_TOKEN
         self.skipped_rows = 0
         """Rows skipped by ``skip_bad_rows``."""
@@ -100,8 +100,12 @@ class RepliesTask:
         names = field_names(self.path)
         for setting, column in self._columns():
             if column not in names:
+                shown = ", ".join(map(str, names[:40])) + (", …" if len(names) > 40 else "")
                 raise ConfigError(setting, f"no field {column!r} in the file "
-                                  f"(its fields: {', '.join(map(str, names))})", source)
+                                  f"(its fields: {shown})", source)
+            if names.count(column) > 1:  # which of the columns would be the prompt?
+                raise ConfigError(setting, f"the file has {names.count(column)} columns named "
+                                  f"{column!r}; rename all but one", source)
         text = [c for s, c in self._columns() if s != "group_field"]
         not_text = text_columns(self.path, text)
         if not_text:
