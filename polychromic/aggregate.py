@@ -18,13 +18,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from polychromic import columns
 from polychromic import metrics as M
+from polychromic.metrics.semantic import DEFAULT_CLASS_THRESHOLD
 
-PASS_KS = (1, 5, 10)
-HEADLINE = ("pass@1", "pass@5", "pass@10", "quality_mean", "distinct_1", "distinct_2",
-            "self_bleu", "semantic_diversity")
-PER_PROMPT = ("distinct_1_per_prompt", "distinct_2_per_prompt", "self_bleu_per_prompt",
-              "semantic_diversity_per_prompt")
+PASS_KS = columns.PASS_KS
+#: what the review leads with: quality, then the within-prompt diversity the objective is about
+HEADLINE = (*(f"pass@{k}" for k in PASS_KS), "quality_mean", *columns.HEADLINE_DIVERSITY)
+#: every evaluation metric compared against the λ=0 baseline (deltas, CIs, MDE)
+COMPARED = (*(f"pass@{k}" for k in PASS_KS), *columns.EVAL_METRICS)
+PER_PROMPT = columns.names(stage="evaluation", level="per_prompt")
 
 
 def _embeddings_ok(gens: pd.DataFrame) -> bool:
@@ -34,10 +37,13 @@ def _embeddings_ok(gens: pd.DataFrame) -> bool:
     return not ("score_error" in gens and (gens["score_error"].fillna("") != "").any())
 
 
-def per_prompt(gens: pd.DataFrame, threshold: float | None = None) -> pd.DataFrame:
+def per_prompt(gens: pd.DataFrame, threshold: float | None = None, *,
+               class_threshold: float = DEFAULT_CLASS_THRESHOLD) -> pd.DataFrame:
     """One row per prompt: n, passed count, quality and within-prompt diversity.
 
-    With ``threshold``, ``passed`` is recomputed as ``quality_score ≥ threshold``."""
+    With ``threshold``, ``passed`` is recomputed as ``quality_score ≥ threshold``.
+    ``distinct_classes`` is the number of equivalence classes among the prompt's samples
+    (embedding cosine ≥ ``class_threshold`` joins two samples; ``TrialConfig.class_threshold``)."""
     gens = gens.sort_values(["prompt_index", "sample_index"])
     passed = gens["quality_score"] >= threshold if threshold is not None else gens["passed"]
     gens = gens.assign(passed=passed & gens["quality_score"].notna())
@@ -54,23 +60,27 @@ def per_prompt(gens: pd.DataFrame, threshold: float | None = None) -> pd.DataFra
         "self_bleu": M.self_bleu_per_prompt(texts),
     })
     if _embeddings_ok(gens):
-        out["semantic_diversity"] = M.semantic_diversity_per_prompt(
-            [np.stack(g["embedding"].to_numpy()) for g in groups]
-        )
+        embs = [np.stack(g["embedding"].to_numpy()) for g in groups]
+        out["semantic_diversity"] = M.semantic_diversity_per_prompt(embs)
+        out["distinct_classes"] = M.distinct_classes_per_prompt(embs, class_threshold)
     else:
         out["semantic_diversity"] = np.nan
+        out["distinct_classes"] = np.nan
     return out
 
 
-def aggregate(gens: pd.DataFrame, threshold: float | None = None) -> dict[str, Any]:
-    """Headline and per-prompt metrics of one trial's generations (see module docstring)."""
+def aggregate(gens: pd.DataFrame, threshold: float | None = None, *,
+              class_threshold: float = DEFAULT_CLASS_THRESHOLD) -> dict[str, Any]:
+    """Headline and per-prompt metrics of one trial's generations (see module docstring);
+    ``class_threshold`` is the embedding cosine that joins two samples in ``distinct_classes``
+    (``TrialConfig.class_threshold`` where a config is at hand)."""
     errors: list[str] = []
     if "score_error" in gens:
         failed = gens["score_error"].fillna("") != ""
         if failed.any():
             first = gens.loc[failed, "score_error"].iloc[0]
             errors.append(f"scoring failed for {int(failed.sum())} samples: {first}")
-    pp = per_prompt(gens, threshold)
+    pp = per_prompt(gens, threshold, class_threshold=class_threshold)
     n_min = int(pp["n"].min())
     out: dict[str, Any] = {"eval_prompts": len(pp), "eval_samples": int(pp["n"].sum())}
     scored = not errors
@@ -87,9 +97,11 @@ def aggregate(gens: pd.DataFrame, threshold: float | None = None) -> dict[str, A
     out["self_bleu"] = M.self_bleu(texts)
     if _embeddings_ok(gens):
         out["semantic_diversity"] = M.semantic_diversity(np.stack(gens["embedding"].to_numpy()))
+        # mean over prompts of the number of equivalence classes (cosine ≥ class_threshold)
+        out["distinct_classes"] = float(pp["distinct_classes"].mean())
     else:
-        out["semantic_diversity"] = float("nan")
-        errors.append("semantic_diversity: embeddings missing for some samples")
+        out["semantic_diversity"] = out["distinct_classes"] = float("nan")
+        errors.append("semantic_diversity, distinct_classes: embeddings missing for some samples")
     for col in ("distinct_1", "distinct_2", "self_bleu", "semantic_diversity"):
         out[f"{col}_per_prompt"] = float(np.nanmean(pp[col])) if pp[col].notna().any() else float("nan")
     out["mean_tokens"] = float(gens["token_count"].mean()) if "token_count" in gens else float("nan")

@@ -8,6 +8,7 @@ so bad input is refused before Ray or a model is started.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,12 @@ from polychromic.errors import ConfigError
 
 QUANTIZE = ("auto", "none", "4bit", "8bit")
 ADVANTAGES = ("leave_one_out", "subsets")
+EVAL_SPLITS = ("test", "validation")
+ROLES = ("search", "confirm")
+#: the set diversity d(S) the polychromic objective rewards (implemented in polychromic.objective)
+DIVERSITY_MEASURES = ("semantic", "semantic_classes", "distinct_2", "self_bleu")
+#: who samples completions (diversity steps and evaluation); see polychromic.generation
+GENERATION_BACKENDS = ("auto", "hf", "vllm")
 
 
 @dataclass
@@ -68,9 +75,23 @@ class TrialConfig:
     advantage: str = "leave_one_out"
     subset_size: int | None = None
     """Only for ``advantage: subsets``: size of the scored subsets (default ⌈n/2⌉, at least 2)."""
+    diversity_measure: str = "semantic"
+    """d(S) in f(S) = mean quality × d(S): ``semantic`` (1 − mean pairwise cosine, clipped to
+    [0, 1]), ``semantic_classes`` ((classes − 1)/(n − 1), samples joined when their embedding
+    cosine ≥ ``class_threshold``), ``distinct_2`` (distinct bigrams / bigrams of the set) or
+    ``self_bleu`` (1 − the set's Self-BLEU-4). See polychromic/objective.py."""
+    class_threshold: float = 0.8
+    """Embedding cosine at or above which two samples are the same equivalence class: used by
+    ``diversity_measure: semantic_classes`` and by the ``distinct_classes`` evaluation metric."""
     max_new_tokens: int = 32
     temperature: float = 1.0
     top_p: float = 1.0
+    generation_backend: str = "auto"
+    """Who samples completions, on diversity steps and in evaluation: ``hf`` (transformers
+    ``generate``), ``vllm`` (a colocated vLLM engine in the Train worker, vLLM actors in the
+    evaluation pipeline; needs the ``[vllm]`` extra) or ``auto`` (vLLM where CUDA and vLLM are
+    both present, else HF). The sampling distribution is the same; the log-probabilities of
+    the surrogate always come from the trained model."""
 
     # --- evaluation --------------------------------------------------------------------
     n_eval_prompts: int = 32
@@ -83,6 +104,10 @@ class TrialConfig:
     """Prompts per generation call in evaluation (each gives ``n_eval_samples`` sequences)."""
     eval_actors: int = 0
     """Generation actors in the evaluation pipeline; 0 = sized from the cluster's resources."""
+    eval_split: str = "test"
+    """Where the held-out prompts come from: ``test`` (selection: every study trial) or
+    ``validation`` (the confirmation split, disjoint from training and selection; set by
+    ``study/confirm.py``)."""
 
     # --- resources ---------------------------------------------------------------------
     num_workers: int = 1
@@ -102,6 +127,10 @@ class TrialConfig:
 
     # --- derived / bookkeeping -----------------------------------------------------------
     wandb: bool = True
+    role: str = "search"
+    """``search`` (a study trial) or ``confirm`` (a retraining by ``study/confirm.py``)."""
+    confirm_of: str | None = None
+    """``role: confirm``: the study trial this run re-trains (or whose baseline it is)."""
 
     @classmethod
     def field_names(cls) -> set[str]:
@@ -137,6 +166,20 @@ class TrialConfig:
             bad("quantize", f"must be one of {', '.join(QUANTIZE)}")
         if self.advantage not in ADVANTAGES:
             bad("advantage", f"must be one of {', '.join(ADVANTAGES)}")
+        if self.eval_split not in EVAL_SPLITS:
+            bad("eval_split", f"must be one of {', '.join(EVAL_SPLITS)}")
+        if self.role not in ROLES:
+            bad("role", f"must be one of {', '.join(ROLES)}")
+        if self.diversity_measure not in DIVERSITY_MEASURES:
+            bad("diversity_measure", f"must be one of {', '.join(DIVERSITY_MEASURES)}")
+        if self.generation_backend not in GENERATION_BACKENDS:
+            bad("generation_backend", f"must be one of {', '.join(GENERATION_BACKENDS)}")
+        if self.generation_backend == "vllm" and importlib.util.find_spec("vllm") is None:
+            bad("generation_backend", "vllm is not installed here (pip install "
+                "'polychromic-study[vllm]' on a GPU machine, or use hf / auto)")
+        if not math.isfinite(self.class_threshold) or not 0 < self.class_threshold <= 1:
+            bad("class_threshold", "must be in (0, 1] (a cosine similarity above which two "
+                "samples count as the same class)")
         for name in ("lora_r", "lora_alpha", "steps", "batch_size", "grad_accum", "report_every",
                      "max_new_tokens", "n_eval_prompts", "eval_max_new_tokens", "num_workers",
                      "eval_batch_prompts", "compute_every_n_steps"):
@@ -192,12 +235,20 @@ class TrialConfig:
 
 
 def _coerce(name: str, value: Any, annotation: Any, source: str) -> Any:
-    """Turn YAML/``--set`` values into the field's type, or raise naming the field."""
+    """Turn YAML/``--set`` values into the field's type, or raise naming the field.
+
+    Every value is typed all the way down, so nothing odd reaches ``validate`` or a trial:
+    ints fit in 64 bits (``10**400`` is refused, not carried into a seed or a step count),
+    floats are finite (``1e999``, ``.inf`` and ``.nan`` are refused), list fields hold
+    non-empty strings only (``[1, 2]``, ``[[a]]``, ``[{x: 1}]``, ``[null]`` are refused),
+    mapping fields map names to finite numbers, and text holds no NUL byte and at most
+    :data:`MAX_TEXT` characters."""
     ann = str(annotation)
     if value is None:
         if "None" in ann:
             return None
         raise ConfigError(name, "must not be empty", source)
+    kind = ann.split(" ")[0]
     try:
         if ann.startswith("bool"):
             if "None" in ann and isinstance(value, str) and value.lower() in ("auto", "none"):
@@ -210,26 +261,88 @@ def _coerce(name: str, value: Any, annotation: Any, source: str) -> Any:
         if ann.startswith("int"):
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError
-            return int(value)
-        if ann.startswith("float"):
-            if isinstance(value, bool):
-                raise ValueError
-            return float(value)
-        if ann.startswith("list"):
-            if isinstance(value, str):
-                return [v.strip() for v in value.split(",") if v.strip()]
-            if not isinstance(value, list):
-                raise ValueError
-            return [str(v) for v in value]
-        if ann.startswith("dict"):  # resource name → amount (YAML mapping or --set {k: v})
-            if not isinstance(value, dict) or any(isinstance(v, bool) for v in value.values()):
-                raise ValueError
-            return {str(k): float(v) for k, v in value.items()}
-        if ann.startswith("str"):
             if isinstance(value, (dict, list)):
                 raise ValueError
-            return str(value)
+            number = int(value)
+            if not -MAX_INT <= number <= MAX_INT:
+                raise ConfigError(name, f"{_short(value)} is too large (the limit is ±2^63)",
+                                  source)
+            return number
+        if ann.startswith("float"):
+            return _finite(name, value, source)
+        if ann.startswith("list"):
+            kind = "list of strings"
+            if isinstance(value, str):
+                items = [v.strip() for v in value.split(",") if v.strip()]
+            elif isinstance(value, list):
+                items = value
+            else:
+                raise ValueError
+            for i, item in enumerate(items):
+                if not isinstance(item, str) or not item.strip():
+                    raise ConfigError(name, f"item {i} must be a non-empty string, got "
+                                      f"{_short(item)} (expected a list of strings, e.g. "
+                                      "[q_proj, v_proj])", source)
+                _text(name, item, source)
+            return [item.strip() for item in items]
+        if ann.startswith("dict"):  # resource name → amount (YAML mapping or --set {k: v})
+            kind = "mapping of name → number"
+            if not isinstance(value, dict):
+                raise ValueError
+            out = {}
+            for key, amount in value.items():
+                if not isinstance(key, str) or not key.strip():
+                    raise ConfigError(name, f"key {_short(key)} must be a non-empty name",
+                                      source)
+                out[_text(name, key, source)] = _finite(f"{name}", amount, source, key)
+            return out
+        if ann.startswith("str"):
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                raise ValueError
+            return _text(name, str(value), source)
+    except (TypeError, ValueError, OverflowError) as err:
+        if isinstance(err, ConfigError):
+            raise
+        raise ConfigError(name, f"expected {kind}, got {_short(value)}", source) from None
+    return value
+
+
+#: the largest whole number a setting takes (64-bit signed)
+MAX_INT = 2**63 - 1
+#: the longest text a setting takes (names, paths, hub ids)
+MAX_TEXT = 4096
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters (a hostile value can be megabytes long)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int with more digits than Python will print
+        return f"<a {type(value).__name__} too large to print>"
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _finite(name: str, value: Any, source: str, key: Any = None) -> float:
+    """``value`` as a finite float (not a bool, not inf/nan, not a number beyond a float)."""
+    where = f" ({key}: {_short(value)})" if key is not None else f", got {_short(value)}"
+    if isinstance(value, (bool, dict, list)) or value is None:
+        raise ConfigError(name, f"expected a number{where}", source)
+    try:
+        number = float(value)
     except (TypeError, ValueError):
-        kind = "mapping of name → number" if ann.startswith("dict") else ann.split(" ")[0]
-        raise ConfigError(name, f"expected {kind}, got {value!r}", source) from None
+        raise ConfigError(name, f"expected a number{where}", source) from None
+    except OverflowError:
+        raise ConfigError(name, f"must be a finite number{where}", source) from None
+    if not math.isfinite(number):
+        raise ConfigError(name, f"must be a finite number{where}", source)
+    return number
+
+
+def _text(name: str, value: str, source: str) -> str:
+    """Text without a NUL byte and at most ``MAX_TEXT`` characters."""
+    if "\0" in value:
+        raise ConfigError(name, "contains a NUL byte", source)
+    if len(value) > MAX_TEXT:
+        raise ConfigError(name, f"is {len(value):,} characters long (the limit is "
+                          f"{MAX_TEXT:,})", source)
     return value

@@ -19,6 +19,7 @@ base + adapter; in fp32 they must be identical.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -28,10 +29,21 @@ from typing import Any
 
 import pandas as pd
 
+from polychromic import columns
 from polychromic.aggregate import HEADLINE
 from polychromic.errors import ConfigError
+from polychromic.headroom import LOW_HEADROOM
+from polychromic.inputs import expand_path, protected_folders
 from polychromic.records import read_json, read_jsonl, write_json
-from polychromic.review import Study, better_mode, fmt, fmt_delta, resolve_column, sort_by
+from polychromic.review import (
+    Study,
+    better_mode,
+    compared_metrics,
+    fmt,
+    fmt_delta,
+    resolve_column,
+    sort_by,
+)
 from polychromic.storage import download, is_uri, join
 
 DEFAULT_PROMPT = "Hi, how are you doing?"
@@ -39,19 +51,36 @@ VERIFY_TOKENS = 8
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
 SRC = "command line"
 
-#: one-line definitions for the model card (full ones: docs/metrics.md)
-DEFINITIONS = {
-    "pass@1": "probability that one sample passes the task's checker (unbiased pass@k, "
-              "Chen et al. 2021, mean over prompts)",
-    "pass@5": "probability that at least one of 5 samples passes (unbiased estimator)",
-    "pass@10": "probability that at least one of 10 samples passes (unbiased estimator)",
-    "quality_mean": "mean checker score in [0, 1] over all samples",
-    "distinct_1": "distinct unigrams / unigram occurrences over all samples (higher = more diverse)",
-    "distinct_2": "distinct bigrams / bigram occurrences over all samples (higher = more diverse)",
-    "self_bleu": "mean BLEU-4 of each sample against all others (lower = more diverse)",
-    "semantic_diversity": "1 − mean pairwise cosine similarity of all-MiniLM-L6-v2 embeddings "
-                          "(higher = more diverse)",
-}
+def definition(metric: str) -> str:
+    """One-line definition for the model card, from the column catalog (full ones:
+    docs/metrics.md), with the better direction of diversity metrics in words."""
+    col = columns.column(metric)
+    if col is None:
+        return ""
+    if col.family == "diversity" and "more diverse" not in col.definition:
+        return col.definition + ("; lower = more diverse" if col.better == "min"
+                                 else "; higher = more diverse")
+    return col.definition
+
+
+def card_metrics(study: Study, row: pd.Series) -> list[str]:
+    """The metrics the card and ``trial.json`` report: the headline ones, then every other
+    metric the leaderboard compared against the baseline, each if the trial or the baseline
+    has it."""
+    base = study.baseline()
+    names = list(dict.fromkeys([*HEADLINE, *compared_metrics(study.frame)]))
+    return [m for m in names if not (pd.isna(_value(row, m))
+                                     and pd.isna(_value(base, m)) and pd.isna(_value(row, f"delta_{m}")))]
+
+
+def _value(row: pd.Series | dict[str, Any] | None, key: str) -> Any:
+    """``row[key]``, NaN when missing or text (a number or NaN, for ``pd.isna``)."""
+    value = None if row is None else row.get(key)
+    return float("nan") if value is None or isinstance(value, str) else value
+
+
+def _pct(value: Any) -> str:
+    return "—" if pd.isna(value) else f"{100 * value:.0f}%"
 
 
 class ExportError(RuntimeError):
@@ -91,6 +120,14 @@ def choose_trial(study: Study, trial: str | None = None, by: str | None = None) 
             raise ConfigError("--trial", f"trial {trial!r} {what} in study {study.name} "
                               f"(trials: {shown})", SRC)
         return df[df["trial_id"].astype(str) == hits[0]].iloc[0]
+    corrupt = df[df["status"].astype(str) == "corrupt"]
+    if len(corrupt):  # its rank is unknown: never fall back silently to the runner-up
+        first = corrupt.iloc[0]
+        others = f" (and {len(corrupt) - 1} more)" if len(corrupt) > 1 else ""
+        raise ConfigError("--best", f"trial {first['trial_id']}{others} of study {study.name} "
+                          f"is corrupt ({str(first.get('error') or '')[:160]}), so the best "
+                          "trial is unknown; fix or remove it, or name a trial with --trial",
+                          SRC)
     if by:
         name = by.rsplit(":", 1)[0] if by.endswith((":asc", ":desc")) else by
         col = resolve_column(df, name, "--by")
@@ -114,6 +151,30 @@ def choose_trial(study: Study, trial: str | None = None, by: str | None = None) 
         raise ConfigError("--best", f"the best trial {label} is {best['trial_id']}, which is "
                           f"{best['status_text']}; export it explicitly with --trial "
                           f"{best['trial_id']}{alt}", SRC)
+    if not by:  # a trial confirmed on fresh prompts and seeds beats an unconfirmed one
+        best = prefer_confirmed(ranked, best, study.objectives[0][0])
+    return best
+
+
+def prefer_confirmed(ranked: pd.DataFrame, best: pd.Series, metric: str) -> pd.Series:
+    """The best-ranked finished trial whose objective gain ``study/confirm.py`` confirmed
+    (``confirmed_<metric>``), else ``best``; ``chosen_because`` says which and why."""
+    col = f"confirmed_{metric}"
+    best = best.copy()
+    if col in ranked:
+        ok = ranked[(ranked["status"] == "finished")
+                    & ranked[col].map(lambda v: v is True or v == 1.0)]
+        if len(ok):
+            pick = ok.iloc[0].copy()
+            pick["chosen_because"] = (
+                f"confirmed on fresh prompts and seeds ({metric}; {pick.get('confirmation')})"
+                + ("" if pick["trial_id"] == best["trial_id"] else
+                   f"; preferred over the unconfirmed top trial {best['trial_id']}"))
+            return pick
+    tried = "confirm_seeds" in best and pd.notna(best.get("confirm_seeds"))
+    best["chosen_because"] = (f"best by {metric}; its gain was not confirmed on fresh prompts "
+                              "and seeds" if tried else
+                              f"best by {metric}; not confirmed (study/confirm.py --best)")
     return best
 
 
@@ -153,20 +214,43 @@ def checkpoint_adapter(study: Study, row: pd.Series) -> Path:
                       f"checkpoint with an adapter under {tdir}", SRC)
 
 
-def check_out_dir(out: Path, force: bool, study: Study) -> None:
-    """Refuse a non-empty ``out`` without ``force``, and, even with it, a folder whose removal
-    would delete the study, the working directory or the home folder."""
-    out = Path(out).expanduser()
-    if out.exists() and not out.is_dir():
+def check_out_dir(out: Path, force: bool, study: Study | Path, storage: Any = None) -> Path:
+    """``out`` expanded and checked before anything is loaded; ``ConfigError`` when the export
+    would damage a study or something else: ``out`` inside the study folder (links resolved),
+    containing it, or looking like a study folder itself (``study.json``, ``trials/``); an
+    existing ``out`` that is not a folder; a non-empty ``out`` without ``force``; and, even
+    with it, replacing the storage root, the working directory, the home folder or ``/``."""
+    out = expand_path(out, "--out", SRC)  # ~user, NUL, over-long names: one line
+    resolved, root = out.resolve(), Path(getattr(study, "path", study)).resolve()
+    if resolved == root or root in resolved.parents:
+        raise ConfigError("--out", f"refusing to write into {out}: it is inside the study "
+                          f"{root} (export somewhere else)", SRC)
+    if resolved in root.parents:
+        raise ConfigError("--out", f"refusing to replace {out}: it contains the study {root}",
+                          SRC)
+    if os.path.lexists(out) and not out.is_dir():
         raise ConfigError("--out", f"{out} exists and is not a folder", SRC)
-    if out.is_dir() and any(out.iterdir()):
-        if not force:
+    if out.is_dir():
+        if (out / "study.json").exists() or (out / "trials").is_dir():
+            raise ConfigError("--out", f"refusing to replace {out}: it is a study folder", SRC)
+        if any(out.iterdir()) and not force:
             raise ConfigError("--out", f"{out} is not empty (use --force to replace it)", SRC)
-        resolved = out.resolve()
-        for protected in (study.path, Path.cwd(), Path.home()):
-            p = Path(protected).resolve()
+        for p in protected_folders(root, storage):
             if p == resolved or resolved in p.parents:
                 raise ConfigError("--out", f"refusing to replace {out}: it contains {p}", SRC)
+    return out
+
+
+DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,3})?)$")
+
+
+def check_device(device: str) -> str:
+    """``--device`` is ``auto``, ``cpu``, ``mps`` or ``cuda[:N]``; anything else is one line
+    (before torch is imported, not a RuntimeError from ``torch.device`` after loading)."""
+    if not isinstance(device, str) or not DEVICE.match(device):
+        raise ConfigError("--device", f"unknown device {str(device)[:40]!r} (use auto, cpu, "
+                          "cuda or cuda:N)", SRC)
+    return device
 
 
 # --- loading, generating ------------------------------------------------------------------------
@@ -175,10 +259,17 @@ def check_out_dir(out: Path, force: bool, study: Study) -> None:
 def pick_device(device: str = "auto") -> Any:
     import torch
 
+    check_device(device)
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("--device", f"{device} requested but CUDA is not available", SRC)
+    if device.startswith("cuda:") and int(device[5:]) >= torch.cuda.device_count():
+        raise ConfigError("--device", f"{device} requested but there are only "
+                          f"{torch.cuda.device_count()} CUDA devices", SRC)
+    if device == "mps" and not (getattr(torch.backends, "mps", None)
+                                and torch.backends.mps.is_available()):
+        raise ConfigError("--device", "mps requested but it is not available", SRC)
     return torch.device(device)
 
 
@@ -230,8 +321,7 @@ def export_trial(study: Study, row: pd.Series, out: Path, merge: bool = False,
     from polychromic.config import TrialConfig
     from polychromic.model import load_base, load_tokenizer, resolve_model_path
 
-    out = Path(out).expanduser()
-    check_out_dir(out, force, study)
+    out = check_out_dir(out, force, study)
     tid = str(row["trial_id"])
     warnings = []
     if row["status"] != "finished":
@@ -311,8 +401,11 @@ def baseline_metrics(study: Study) -> dict[str, Any]:
     base = study.baseline()
     if base is None:
         return {}
+    names = list(dict.fromkeys([*HEADLINE, *(m for m in columns.EVAL_METRICS if m in base)]))
     return {"trial_id": str(base["trial_id"]), "status": base["status"],
-            **{m: base.get(m) for m in HEADLINE}}
+            **{m: base.get(m) for m in names},
+            "headroom": {m: {k: base.get(f"{k}_{m}") for k in ("floor", "ceiling", "headroom")}
+                         for m in columns.DIVERSITY if f"headroom_{m}" in base}}
 
 
 def base_model_path(model: str) -> str:
@@ -329,11 +422,12 @@ def trial_record(study: Study, row: pd.Series, cfg: Any, mode: str, adapter: Pat
     tid = str(row["trial_id"])
     result = read_json(study.trial_dir(tid) / "result.json") or {}
     deltas = {}
-    for m in HEADLINE:
+    for m in card_metrics(study, row):
         deltas[m] = {k: row.get(f"{p}{m}{s}") for k, p, s in (
             ("delta", "delta_", ""), ("ci_low", "delta_", "_ci_low"),
             ("ci_high", "delta_", "_ci_high"), ("relative_percent", "rel_delta_", ""),
-            ("significant", "significant_", ""))}
+            ("significant", "significant_", ""), ("mde", "mde_", ""),
+            ("headroom", "headroom_", ""))}
     return {
         "study": study.name, "study_path": str(study.path), "trial_id": tid,
         "status": row["status"], "status_text": row["status_text"], "mode": mode,
@@ -344,6 +438,7 @@ def trial_record(study: Study, row: pd.Series, cfg: Any, mode: str, adapter: Pat
         "config": cfg.to_dict(),
         "metrics": {k: v for k, v in result.items() if not isinstance(v, (dict, list))},
         "baseline": baseline_metrics(study), "deltas_vs_baseline": deltas,
+        "verdict": row.get("verdict") if isinstance(row.get("verdict"), str) else "",
         "verification": verification, "warnings": warnings,
     }
 
@@ -368,12 +463,28 @@ def model_card(study: Study, row: pd.Series, cfg: Any, mode: str, record: dict[s
                 f"({cfg.model!r})` gives its folder)"
                 if cfg.model in ("smollm2-135m-instruct", "tiny") else "")
     metric_rows = []
-    for m in HEADLINE:
-        value = row.get(m)
-        if pd.isna(value) and pd.isna(base.get(m)):
+    for m in card_metrics(study, row):
+        mde = _value(row, f"mde_{m}")
+        metric_rows.append(f"| {m} | {fmt(_value(row, m))} | {fmt(base.get(m))} | "
+                           f"{fmt_delta(row, m) or '—'} | {'—' if pd.isna(mde) else f'±{mde:.2g}'}"
+                           f" | {definition(m)} |")
+    verdict = record.get("verdict") or (
+        "This is the baseline: every other trial is compared with it." if row.get("is_baseline")
+        else "No verdict: the trial or the baseline has no evaluation to compare.")
+    headroom_rows = []
+    for m in columns.HEADLINE_DIVERSITY:
+        h = base.get("headroom", {}).get(m, {})
+        room, mine = _value(h, "headroom"), _value(row, f"headroom_{m}")
+        if pd.isna(room) and pd.isna(mine):
             continue
-        metric_rows.append(f"| {m} | {fmt(value)} | {fmt(base.get(m))} | "
-                           f"{fmt_delta(row, m) or '—'} | {DEFINITIONS.get(m, '')} |")
+        note = ("at ceiling: no gain on it can be shown" if not pd.isna(room)
+                and room < LOW_HEADROOM else "")
+        headroom_rows.append(f"| {m} | {fmt(_value(h, 'floor'))} | {fmt(_value(h, 'ceiling'))} "
+                             f"| {_pct(room)} | {_pct(mine)} | {note} |")
+    headroom_text = ("| metric | floor | ceiling | headroom (baseline) | headroom (this trial) "
+                     "| |\n|---|--:|--:|--:|--:|---|\n" + "\n".join(headroom_rows)
+                     if headroom_rows else "Not measured: the baseline has no floor and ceiling "
+                     "sets (`headroom.parquet`).")
     knobs = ("lambda_", "n_generations", "compute_every_n_steps", "max_examples_for_diversity",
              "advantage", "lora_r", "lora_alpha", "lora_target_modules", "learning_rate", "steps",
              "batch_size", "max_length", "quantize", "seed")
@@ -432,9 +543,22 @@ tokens). Baseline: trial `{base.get('trial_id', '—')}` (λ = 0). Δ = this tri
 with [CI] and (relative change %); * = significant (the CI excludes 0).
 {f"CI: {study.ci_method}." if study.ci_method else ""}
 
-| metric | this trial | baseline | Δ vs baseline | definition |
-|---|--:|--:|--:|---|
+**Verdict** (vs the λ = 0 baseline): {verdict}
+
+| metric | this trial | baseline | Δ vs baseline | MDE | definition |
+|---|--:|--:|--:|--:|---|
 {chr(10).join(metric_rows)}
+
+MDE = minimum detectable effect: the smallest true change this study finds significant with 80%
+power; a CI inside ±MDE means no change this study could have seen.
+
+### Headroom of the diversity metrics
+
+Headroom = (ceiling − value) / (ceiling − floor), with the floor = every sample of a prompt
+identical and the ceiling = unrelated texts of the task of the same lengths; below
+{100 * LOW_HEADROOM:.0f}% the baseline is at the ceiling and no diversity gain can be shown.
+
+{headroom_text}
 
 Definitions in full: `docs/metrics.md` of polychromic-study.
 

@@ -10,9 +10,12 @@ written as they happen, so nothing is lost when a trial, a node or the driver di
         train/              Ray Train run: checkpoints (adapter + optimizer + step)
         history.jsonl       every training report, appended as it arrives
         generations.parquet every evaluation sample with its scores
+        headroom.parquet    (λ=0 baseline) floor and ceiling sample sets (polychromic.headroom)
         result.json         final metrics + status (finished / error) when the trial ends
         status.json         what Tune decided (finished / early_stopped / error + reason)
       leaderboard.parquet   one row per trial
+      plan/                 `study/run.py --plan`: the base model's evaluation, its headroom
+                            sets and plan.json (headroom, MDE, cost estimate)
 """
 
 from __future__ import annotations
@@ -39,11 +42,35 @@ def write_json(path: Path, data: Any) -> None:
     tmp.replace(path)
 
 
-def read_json(path: Path) -> dict[str, Any] | None:
+def load_json(path: Path) -> tuple[Any, str | None]:
+    """``(value, None)`` for a JSON file; ``(None, None)`` when there is no file; ``(None,
+    why)`` when there is one but it is not a readable JSON document: not a regular file (a
+    folder, FIFO or device is never opened), over ``MAX_RECORD_BYTES``, not UTF-8, or invalid
+    or too deeply nested JSON. Reading is bounded, so a hostile study folder cannot hang it."""
+    from polychromic.errors import ConfigError
+    from polychromic.inputs import MAX_RECORD_BYTES, read_text
+
+    path = Path(path)
     try:
-        return json.loads(Path(path).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
+        if not os.path.lexists(path):
+            return None, None
+        text = read_text(path, path.name, str(path), MAX_RECORD_BYTES)
+    except ConfigError as err:
+        return None, err.message
+    except (OSError, ValueError) as err:  # a parent that is a file, an over-long name
+        return None, f"cannot read: {getattr(err, 'strerror', None) or err}"
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as err:
+        return None, f"invalid JSON ({err.msg} at line {err.lineno})"
+    except (ValueError, RecursionError):
+        return None, "invalid JSON (nested too deeply)"
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """The JSON value in ``path``, or None when it is missing or unreadable (see
+    :func:`load_json` for a reader that says why)."""
+    return load_json(path)[0]
 
 
 def append_jsonl(path: Path, row: dict[str, Any]) -> None:
@@ -69,16 +96,32 @@ def backfill_history(path: Path, reports: list[dict[str, Any]]) -> int:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
+    """The JSON objects of a JSONL file, one per line; a line cut by a crash, a non-UTF-8 or
+    too deeply nested line and a line that is not an object are skipped. A missing,
+    unreadable or over-large (``MAX_HISTORY_BYTES``) file gives ``[]``."""
+    from polychromic.errors import ConfigError
+    from polychromic.inputs import read_bytes
+
+    path = Path(path)
     try:
-        for line in Path(path).read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line cut by a crash
-    except FileNotFoundError:
-        pass
+        if not os.path.lexists(path):
+            return []
+        data = read_bytes(path, path.name, str(path), MAX_HISTORY_BYTES)
+    except (ConfigError, OSError, ValueError):
+        return []
+    rows = []
+    for line in data.splitlines():
+        try:
+            row = json.loads(line.decode("utf-8"))
+        except (ValueError, RecursionError):
+            continue  # a line cut by a crash, or garbage
+        if isinstance(row, dict):
+            rows.append(row)
     return rows
+
+
+#: the largest ``history.jsonl`` read (about a million training reports)
+MAX_HISTORY_BYTES = 1 << 30
 
 
 class StudyRecorder(Callback):

@@ -2,7 +2,13 @@
 
 No JavaScript, no external CSS, fonts or images: the file opens offline in any browser and can
 be mailed or attached to a paper's supplement. Plots are drawn here as plain SVG (no plotting
-dependency):
+dependency).
+
+Above the plots: one verdict line per trial against the λ=0 baseline (the leaderboard's
+``verdict``), the leaderboard (objectives and the headline metrics, each delta with its CI and
+minimum detectable effect), and the headroom of every diversity metric (the baseline's value
+between the floor of identical samples and the ceiling of unrelated texts; below 10% the study
+cannot show a gain on it). The plots:
 
 * quality vs diversity (the study's two axes, see ``Study.axes``), Pareto front and baseline;
 * each headline metric vs λ (log axis), the baseline as a dashed line; the bars are the CI of
@@ -29,6 +35,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from polychromic import columns
+from polychromic.headroom import LOW_HEADROOM, headroom
 from polychromic.records import read_jsonl
 from polychromic.review import (
     STATUS_TEXT,
@@ -40,6 +48,7 @@ from polychromic.review import (
     fmt_delta,
     shown_metrics,
     varying_knobs,
+    verdicts,
 )
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -414,13 +423,16 @@ white-space:normal;min-width:130px;max-width:220px}.st-running{color:#1565c0}
 margin:6px 0 10px;font-size:12.5px}.sw{display:inline-block;width:12px;height:12px;
 border-radius:2px;margin-right:5px;vertical-align:-1px}
 ul.cap{color:#444;font-size:12.5px;margin:8px 0;padding-left:18px}
+ul.verdict{font-size:13.5px;margin:6px 0 4px;padding-left:18px;max-width:1100px}
+ul.verdict li{margin:3px 0}td.low{color:#c62828;font-weight:600}
 p.help{color:#555;font-size:12.5px;max-width:1100px;margin:4px 0 10px}
 """
 
 
 def table_html(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None) -> str:
-    """The leaderboard as an HTML table (one ``<tr id="trial-ID">`` per trial)."""
-    shown = shown_metrics(study.frame, metrics)
+    """The leaderboard as an HTML table (one ``<tr id="trial-ID">`` per trial); under each
+    value its Δ vs the baseline, the CI and the minimum detectable effect."""
+    shown = shown_metrics(study.frame, metrics, study.objectives)
     knobs, _ = varying_knobs(study.frame)
     head = ['<th title="Pareto-optimal">★</th>', '<th class="l">trial</th>',
             '<th class="l">status</th>']
@@ -444,8 +456,11 @@ def table_html(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None) ->
                 good = (_f(row.get(f"delta_{metric}")) > 0) == (
                     better_mode(metric, study.objectives) != "min")
                 kind = (" good" if good else " bad") if significant else ""
+                mde = _f(row.get(f"mde_{metric}"))
                 extra = (f'<span class="d{kind}">Δ {esc(change)}{"*" if significant else ""}</span>'
-                         + (f'<span class="d{kind}">{esc(ci)}</span>' if ci else ""))
+                         + (f'<span class="d{kind}">{esc(ci)}</span>' if ci else "")
+                         + (f'<span class="d" title="minimum detectable effect (80% power)">'
+                            f"MDE ±{mde:.2g}</span>" if math.isfinite(mde) else ""))
             cells.append(f"<td>{esc(fmt(row.get(metric)))}{extra}</td>")
         gpu = "0 (cpu)" if row.get("device") in ("cpu", "cpu?") else fmt(row.get("gpu_hours"), 3)
         cells += [f"<td>{esc(fmt(row.get('diversity_grad_share'), 3))}</td>",
@@ -454,6 +469,68 @@ def table_html(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None) ->
         body.append(f'<tr id="trial-{esc(tid)}"{cls}>' + "".join(cells) + "</tr>")
     return ('<div class="wrap"><table><thead><tr>' + "".join(head) + "</tr></thead><tbody>"
             + "".join(body) + "</tbody></table></div>")
+
+
+def verdict_html(study: Study, df: pd.DataFrame) -> str:
+    """One line per trial against the baseline (the leaderboard's ``verdict``), linked to its
+    row of the table; failed trials with their reason."""
+    lines = dict(verdicts(df))
+    items = []
+    for _, row in df.iterrows():
+        tid = str(row["trial_id"])
+        if tid in lines:
+            items.append(f'<li><a href="#trial-{esc(tid)}">{esc(tid)}</a> {esc(lines[tid])}</li>')
+        elif row.get("status") == "error":
+            items.append(f'<li><a href="#trial-{esc(tid)}">{esc(tid)}</a> '
+                         f'<span class="st-error">{esc(row.get("status_text"))}</span></li>')
+    if not items:
+        return ('<p class="help">No verdict yet: it needs the finished λ=0 baseline and a '
+                "finished trial to compare with it.</p>")
+    base = study.baseline()
+    which = f" (trial {esc(base['trial_id'])})" if base is not None else ""
+    return (f'<p class="help">Each trial against the λ=0 baseline{which}: ↑/↓ a significant '
+            "gain/loss with its 95% CI; <i>no detectable change</i>: the CI lies within ± the "
+            "minimum detectable effect (MDE); <i>cannot tell</i>: the study is too small to "
+            "say; <i>at ceiling</i>: the baseline has under "
+            f"{100 * LOW_HEADROOM:.0f}% headroom on that metric.</p>"
+            '<ul class="verdict">' + "".join(items) + "</ul>")
+
+
+def headroom_html(study: Study) -> str:
+    """Per diversity metric: the baseline's value, floor (identical samples), ceiling
+    (unrelated texts) and headroom, with a plain sentence where it is below 10%."""
+    base = study.baseline()
+    rows = []
+    for m in columns.DIVERSITY:
+        if base is None:
+            break
+        value, floor, ceiling = (_f(base.get(m)), _f(base.get(f"floor_{m}")),
+                                 _f(base.get(f"ceiling_{m}")))
+        room = _f(base.get(f"headroom_{m}"))
+        if not math.isfinite(room):
+            room = headroom(value, floor, ceiling)
+        if not (math.isfinite(floor) or math.isfinite(ceiling)):
+            continue
+        note = ""
+        if math.isfinite(room) and room < LOW_HEADROOM:
+            note = ("at ceiling: the baseline is already about as diverse as unrelated texts on "
+                    "this metric, so no gain on it can be shown")
+        lower = " (lower = more diverse)" if columns.better(m) == "min" else ""
+        low = ' class="low"' if note else ""
+        room_text = f"{100 * room:.0f}%" if math.isfinite(room) else "—"
+        rows.append(f'<tr><td class="l" title="{esc(m)}">{esc(columns.short(m))}{lower}</td>'
+                    f"<td>{esc(fmt(value))}</td><td>{esc(fmt(floor))}</td>"
+                    f"<td>{esc(fmt(ceiling))}</td><td{low}>{esc(room_text)}</td>"
+                    f'<td class="l">{esc(note)}</td></tr>')
+    if not rows:
+        return ('<p class="help">No floor and ceiling for this study (the baseline has no '
+                "<code>headroom.parquet</code>), so the headroom is unknown.</p>")
+    return ('<p class="help">Headroom = (ceiling − baseline) / (ceiling − floor): 100% at the '
+            "floor (every sample of a prompt identical), 0% at the ceiling (unrelated texts of "
+            "the task, same lengths).</p>"
+            '<table class="headroom"><thead><tr><th class="l">metric</th><th>baseline</th>'
+            '<th>floor</th><th>ceiling</th><th>headroom</th><th class="l"></th></tr></thead>'
+            "<tbody>" + "".join(rows) + "</tbody></table>")
 
 
 def _wrap(name: str) -> str:
@@ -470,7 +547,7 @@ def legend_html(df: pd.DataFrame, colors: dict[str, str]) -> str:
 def render_report(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None = None) -> str:
     """The whole page as a string (see the module docstring for its contents)."""
     colors = trial_colors(df)
-    shown = shown_metrics(study.frame, metrics)
+    shown = shown_metrics(study.frame, metrics, study.objectives)
     counts = ", ".join(f"{n} {STATUS_TEXT.get(s, 'failed' if s == 'error' else s)}"
                        for s, n in df["status"].value_counts().items())
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -483,8 +560,10 @@ def render_report(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None 
         f'<p class="meta">{len(df)} of {len(study.frame)} trials ({esc(counts or "none yet")}) · '
         f"model {esc(study.model or '?')} · folder <code>{esc(study.path)}</code> · "
         f"report written {esc(when)}</p>",
+        "<h2>Verdict</h2>", verdict_html(study, df),
         "<h2>Leaderboard</h2>", table_html(study, df, metrics),
         '<ul class="cap">' + "".join(f"<li>{esc(c)}</li>" for c in captions(study, df)) + "</ul>",
+        "<h2>Headroom</h2>", headroom_html(study),
         "<h2>Quality vs diversity</h2>",
         f'<p class="help">Each trial with both metrics; ★ = Pareto-optimal on {esc(qm)} vs '
         f"{esc(dm)} (dashed line: the front); black square = the λ=0 baseline.</p>",
@@ -517,6 +596,9 @@ def write_report(study: Study, df: pd.DataFrame, out: Path,
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(render_report(study, df, metrics), encoding="utf-8")
-    tmp.replace(out)
+    try:
+        tmp.write_text(render_report(study, df, metrics), encoding="utf-8")
+        tmp.replace(out)
+    finally:  # a failed write or rename (e.g. out is a folder) leaves no temporary file
+        tmp.unlink(missing_ok=True)
     return out

@@ -44,8 +44,9 @@ def snapshot_trial_ids(tune_dir: str | Path) -> set[str] | None:
     return {json.loads(state)["trial_id"] for state, _ in data.get("trial_data", [])}
 
 
-def mark_abandoned(study_dir: Path, tune_dir: str | Path) -> list[str]:
-    """Mark every trial folder that Tune's snapshot does not know as abandoned (finished or
+def mark_abandoned(study_dir: Path, tune_dir: str | Path, role: str = "search") -> list[str]:
+    """Mark every trial folder of ``role`` (the study's own trials, or ``confirm`` runs: each
+    has its own Tune experiment) that Tune's snapshot does not know as abandoned (finished or
     not: the restored searcher will suggest its configuration again); returns their ids."""
     known = snapshot_trial_ids(tune_dir)
     trials = Path(study_dir) / "trials"
@@ -55,6 +56,8 @@ def mark_abandoned(study_dir: Path, tune_dir: str | Path) -> list[str]:
     for tdir in sorted(trials.iterdir()):
         status = read_json(tdir / "status.json") or {}
         if tdir.name in known or status.get("status") == ABANDONED:
+            continue
+        if ((read_json(tdir / "config.json") or {}).get("role") or "search") != role:
             continue
         write_json(tdir / "status.json", {
             "status": ABANDONED, "adopted_by": None, "was": status.get("status"),
@@ -112,8 +115,9 @@ def adopt(study_dir: Path, trial_id: str, config: dict[str, Any],
         _carry_history(tdir, found, new / "history.jsonl")
         result = read_json(tdir / "result.json")
         if result is not None:
-            if (tdir / "generations.parquet").is_file():
-                shutil.copyfile(tdir / "generations.parquet", new / "generations.parquet")
+            for name in ("generations.parquet", "headroom.parquet"):
+                if (tdir / name).is_file():
+                    shutil.copyfile(tdir / name, new / name)
             write_json(new / "result.json", {**result, "trial_id": trial_id,
                                              "adopted_from": tdir.name})
         log.warning("trial %s continues abandoned trial %s from %s", trial_id, tdir.name, found)

@@ -1,4 +1,5 @@
-"""Reviewing a study: load it by name or folder, rank, filter, cost, and print or serialize.
+"""Reviewing a study: load it by name or folder, rank, filter, cost, and serialize (the
+terminal views are in ``polychromic.terminal``, the HTML report in ``polychromic.report``).
 
 Everything is read from the study folder (see ``polychromic.records``) through
 ``polychromic.leaderboard.build_leaderboard``, so a review works while the study runs (trials
@@ -35,6 +36,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from polychromic import columns
 from polychromic.aggregate import HEADLINE
 from polychromic.errors import ConfigError
 from polychromic.leaderboard import KNOBS
@@ -49,16 +51,10 @@ FORMATS = ("table", "csv", "json", "parquet", "markdown")
 DEFAULT_OBJECTIVES: list[tuple[str, str]] = [("pass@1", "max"), ("semantic_diversity", "max")]
 SRC = "command line"
 
-QUALITY_METRICS = re.compile(r"^(pass@\d+|quality_mean)$")
-DIVERSITY_METRICS = re.compile(r"^(distinct_\d+|self_bleu|semantic_diversity)(_per_prompt)?$")
-LOWER_IS_BETTER = re.compile(
-    r"^(self_bleu(_per_prompt)?|final_quality_loss|quality_loss|combined_loss|gpu_hours|"
-    r"cost_usd|wall_seconds|train_seconds|elapsed_seconds|pareto_rank)$"
-)
-HIGHER_IS_BETTER = re.compile(
-    r"^(pass@\d+|quality_mean|distinct_\d+(_per_prompt)?|semantic_diversity(_per_prompt)?|"
-    r"mean_diversity_score|diversity_score|poly_score|sample_quality|pareto)$"
-)
+#: the other side of the trade-off for a one-objective study, first one with a value wins
+QUALITY_AXIS = ("pass@1", "quality_mean")
+DIVERSITY_AXIS = ("semantic_diversity_per_prompt", "semantic_diversity", "distinct_2_per_prompt",
+                  "distinct_2")
 DELTA_PARTS = ("delta_{}", "delta_{}_ci_low", "delta_{}_ci_high", "rel_delta_{}")
 STATUS_TEXT = {"finished": "finished", "early_stopped": "early-stopped", "running": "running"}
 ALIASES = {"lambda": "lambda_", "λ": "lambda_", "trial": "trial_id", "gpu_h": "gpu_hours",
@@ -99,17 +95,19 @@ class Study:
 def resolve_study(study: str, storage_path: str | Path = DEFAULT_STORAGE) -> Path:
     """A study folder from a folder path or a name under ``storage_path``; ``ConfigError``
     naming what was tried (and the studies that do exist) when it is neither."""
+    from polychromic.inputs import expand_path
+
     if not str(study).strip():
         raise ConfigError("study", "empty study name", SRC)
-    direct = Path(study).expanduser()
-    named = Path(storage_path).expanduser() / str(study)
+    direct = expand_path(study, "study", SRC)  # ~user, NUL, over-long names: one line
+    named = expand_path(storage_path, "--storage-path", SRC) / str(study)
     dirs = [c for c in (direct, named) if c.is_dir()]
     for candidate in dirs:  # a folder that looks like a study wins over one that merely exists
         if (candidate / "study.json").is_file() or (candidate / "trials").is_dir():
             return candidate.resolve()
     if dirs:
         return dirs[0].resolve()  # read_study_json says what is wrong with it
-    storage = Path(storage_path).expanduser()
+    storage = expand_path(storage_path, "--storage-path", SRC)
     known = sorted(p.name for p in storage.iterdir() if p.is_dir()) if storage.is_dir() else []
     hint = f" (studies in {storage}: {', '.join(known)})" if known else f" (no studies in {storage})"
     if direct.exists():
@@ -145,13 +143,16 @@ def read_objectives(meta: dict[str, Any]) -> tuple[list[tuple[str, str]], str]:
     fallback = "pass@1 (max), semantic_diversity (max)"
     if not space:
         return list(DEFAULT_OBJECTIVES), f"study.json names no search space; objectives assumed: {fallback}"
-    try:
-        raw = yaml.safe_load(Path(space).read_text())
+    from polychromic.inputs import MAX_SPACE_BYTES, expand_path, load_yaml, read_text
+
+    try:  # bounded and strict: study.json may name a FIFO, a device or an alias bomb
+        path = expand_path(space, "space", "study.json")
+        raw = load_yaml(read_text(path, "(file)", str(path), MAX_SPACE_BYTES), str(path))
         objectives = [(str(o["metric"]), str(o["mode"])) for o in raw["objectives"]]
         if not objectives or any(mode not in ("min", "max") for _, mode in objectives):
             raise ValueError
         return objectives, ""
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):  # ConfigError too
         return list(DEFAULT_OBJECTIVES), (f"search space {space} unreadable; objectives "
                                           f"assumed: {fallback}")
 
@@ -165,21 +166,23 @@ def quality_diversity_axes(objectives: Sequence[tuple[str, str]],
     """[(quality metric, mode), (diversity metric, mode)] for the ★ marker and the scatter.
 
     Two objectives: those two (the quality-like one first when one is). One objective: it,
-    paired with the other side of the trade-off (pass@1 or quality_mean for a diversity
-    objective; semantic_diversity or distinct_2 for a quality objective)."""
-    quality = "pass@1" if _finite(df, "pass@1") or not _finite(df, "quality_mean") else "quality_mean"
-    diversity = ("semantic_diversity" if _finite(df, "semantic_diversity")
-                 or not _finite(df, "distinct_2") else "distinct_2")
+    paired with the other side of the trade-off: pass@1 (else quality_mean) for a diversity
+    objective; for a quality objective the within-prompt semantic diversity the objective is
+    about (else corpus semantic diversity, else distinct-2). Families and directions come
+    from ``polychromic.columns``."""
+    quality = next((m for m in QUALITY_AXIS if _finite(df, m)), QUALITY_AXIS[0])
+    diversity = next((m for m in DIVERSITY_AXIS if _finite(df, m)), DIVERSITY_AXIS[0])
     objs = list(objectives)
     if len(objs) >= 2:
         a, b = objs[0], objs[1]
-        return [b, a] if DIVERSITY_METRICS.match(a[0]) and not DIVERSITY_METRICS.match(b[0]) else [a, b]
+        return [b, a] if columns.is_diversity(a[0]) and not columns.is_diversity(b[0]) else [a, b]
     metric, mode = objs[0]
-    if DIVERSITY_METRICS.match(metric):
-        return [(quality, "max"), (metric, mode)]
-    if QUALITY_METRICS.match(metric):
-        return [(metric, mode), (diversity, "max")]
-    return [(quality, "max"), (diversity, "max")]
+    if columns.is_diversity(metric):
+        return [(quality, columns.better(quality) or "max"), (metric, mode)]
+    if columns.is_quality(metric):
+        return [(metric, mode), (diversity, columns.better(diversity) or "max")]
+    return [(quality, columns.better(quality) or "max"),
+            (diversity, columns.better(diversity) or "max")]
 
 
 def load_study(study: str, storage_path: str | Path = DEFAULT_STORAGE,
@@ -190,6 +193,11 @@ def load_study(study: str, storage_path: str | Path = DEFAULT_STORAGE,
 
     if not (isinstance(price, (int, float)) and math.isfinite(price) and price >= 0):
         raise ConfigError("--gpu-hour-price", f"must be a number ≥ 0, got {price!r}", SRC)
+    if gpus_per_trial is not None and not (
+            isinstance(gpus_per_trial, (int, float)) and math.isfinite(gpus_per_trial)
+            and 0 <= gpus_per_trial <= 10_000):
+        raise ConfigError("--gpus-per-trial", f"must be a number from 0 to 10000, got "
+                          f"{gpus_per_trial!r}", SRC)
     path = resolve_study(study, storage_path)
     meta = read_study_json(path)
     objectives, note = read_objectives(meta)
@@ -200,7 +208,8 @@ def load_study(study: str, storage_path: str | Path = DEFAULT_STORAGE,
                           f"{str(err).splitlines()[0] if str(err) else ''}", SRC) from None
     notes = [note] if note else []
     ci_method = str(df.attrs.get("bootstrap", ""))
-    configs = {t: read_json(path / "trials" / str(t) / "config.json") or {} for t in df["trial_id"]}
+    configs = {t: read_json(path / "trials" / str(t) / "config.json") for t in df["trial_id"]}
+    configs = {t: c if isinstance(c, dict) else {} for t, c in configs.items()}  # corrupt: {}
     models = sorted({str(c.get("model")) for c in configs.values() if c.get("model")})
     df = enrich(df, path, objectives, price, gpus_per_trial, configs)
     axes = quality_diversity_axes(objectives, df)
@@ -217,7 +226,11 @@ def load_study(study: str, storage_path: str | Path = DEFAULT_STORAGE,
 def _gpus(result: dict[str, Any], config: dict[str, Any],
           override: float | None) -> tuple[float, str]:
     """GPUs one trial held and how we know: recorded > configured > 4/8-bit > override > CPU."""
-    workers = float(config.get("num_workers") or 1)
+    try:
+        workers = float(config.get("num_workers") or 1)
+    except (TypeError, ValueError, OverflowError):  # a hand-edited config.json
+        workers = 1.0
+    workers = workers if math.isfinite(workers) and workers >= 0 else 1.0
     if isinstance(result.get("gpus"), (int, float)) and not isinstance(result.get("gpus"), bool):
         n = float(result["gpus"])
         return n, "gpu" if n else "cpu"
@@ -256,6 +269,8 @@ def enrich(df: pd.DataFrame, path: Path, objectives: Sequence[tuple[str, str]], 
         reason = str(row.get("error") or "").strip().splitlines()
         if status == "error":  # the last line of a traceback is the useful one
             texts.append(f"failed: {reason[-1][:200] if reason else 'unknown reason'}")
+        elif status == "corrupt":  # polychromic.leaderboard.trial_row: the unreadable files
+            texts.append(f"corrupt: {reason[0][:200] if reason else 'unreadable files'}")
         else:
             texts.append(STATUS_TEXT.get(status, status))
         result = read_json(tdir / "result.json") or {}
@@ -333,17 +348,15 @@ def resolve_column(df: pd.DataFrame, name: str, option: str) -> str:
 
 def better_mode(metric: str, objectives: Sequence[tuple[str, str]]) -> str | None:
     """``"max"``/``"min"`` when larger/smaller values of ``metric`` are better, else None.
-    Objectives decide first; ``delta_M``/``rel_delta_M`` follow ``M``."""
-    base = re.sub(r"^(rel_delta_|delta_)", "", metric)
-    base = re.sub(r"_ci_(low|high)$", "", base)
+    Objectives decide first; derived columns (``delta_M``, ``rel_delta_M``, CI bounds) follow
+    ``M``; everything else is the column catalog's direction (``polychromic.columns``)."""
+    base = columns.base_metric(metric)
     for name, mode in objectives:
         if name in (metric, base):
             return mode
-    if LOWER_IS_BETTER.match(base):
-        return "min"
-    if HIGHER_IS_BETTER.match(base):
-        return "max"
-    return None
+    if metric.startswith(("mde_", "headroom_", "ceiling_", "floor_")):
+        return None  # properties of the study's power and task, not better or worse per se
+    return columns.better(metric)
 
 
 def sort_by(df: pd.DataFrame, spec: str, objectives: Sequence[tuple[str, str]]) -> pd.DataFrame:
@@ -442,13 +455,66 @@ def select(study: Study, sort: str | None = None, top: int | None = None,
 # --- presentation -----------------------------------------------------------------------------
 
 
-def shown_metrics(df: pd.DataFrame, wanted: Sequence[str] | None = None) -> list[str]:
-    """Headline metrics to display: ``wanted`` (validated) or every headline metric with a
-    value in some row."""
+def _measured(df: pd.DataFrame, metric: str) -> bool:
+    """Some row has a value or a delta for ``metric`` (an older study may lack the value of a
+    per-prompt metric while the leaderboard computed its delta from the generations)."""
+    return _finite(df, metric) or _finite(df, f"delta_{metric}")
+
+
+def shown_metrics(df: pd.DataFrame, wanted: Sequence[str] | None = None,
+                  objectives: Sequence[tuple[str, str]] = ()) -> list[str]:
+    """Metrics of the full views (``--wide``, markdown, HTML): ``wanted`` (validated), or the
+    study's objectives that are not headline metrics (e.g. a corpus-level objective) followed
+    by every headline metric (``aggregate.HEADLINE``), each if some row has it."""
     if wanted:
         return [resolve_column(df, m, "--metrics") for m in wanted]
-    shown = [m for m in HEADLINE if _finite(df, m)]
+    extra = [m for m, _ in objectives if m not in HEADLINE]
+    shown = [m for m in dict.fromkeys([*extra, *HEADLINE]) if _measured(df, m)]
     return shown or list(HEADLINE[:1])
+
+
+def compact_metrics(study: Study, wanted: Sequence[str] | None = None) -> list[str]:
+    """Metrics of the default terminal view: ``wanted`` (validated), or the study's
+    objective(s), then pass@1 and the per-prompt headline diversity metrics
+    (``columns.HEADLINE_DIVERSITY``), each if some trial has it."""
+    if wanted:
+        return [resolve_column(study.frame, m, "--metrics") for m in wanted]
+    order = [*(m for m, _ in study.objectives), "pass@1", *columns.HEADLINE_DIVERSITY]
+    shown = [m for m in dict.fromkeys(order) if _measured(study.frame, m)]
+    return shown or ["pass@1"]
+
+
+def compared_metrics(df: pd.DataFrame) -> list[str]:
+    """Every metric with a value or a delta vs the baseline, in catalog order: pass@k by k,
+    quality, per-prompt then corpus diversity, length, then any other compared column."""
+    passk = sorted((c for c in df.columns if re.fullmatch(r"pass@\d+", str(c))),
+                   key=lambda c: int(c[5:]))
+    known = [*passk, *columns.EVAL_METRICS]
+    others = [str(c)[6:] for c in df.columns
+              if str(c).startswith("delta_") and not str(c).endswith(("_ci_low", "_ci_high"))]
+    return [m for m in dict.fromkeys([*known, *others]) if _measured(df, m)]
+
+
+def verdicts(df: pd.DataFrame) -> list[tuple[str, str]]:
+    """(trial id, verdict line) of every row with a verdict (the leaderboard's ``verdict``
+    column: one line per finished non-baseline trial vs the λ=0 baseline), in row order."""
+    if "verdict" not in df:
+        return []
+    return [(str(r["trial_id"]), str(r["verdict"]).strip()) for _, r in df.iterrows()
+            if isinstance(r["verdict"], str) and r["verdict"].strip()]
+
+
+def find_trial(study: Study, trial: str) -> pd.Series:
+    """The row of trial ``trial`` (an id or a unique prefix of one); ``ConfigError`` naming
+    the trials when it is missing or ambiguous."""
+    ids = [str(t) for t in study.frame["trial_id"]]
+    hits = [t for t in ids if t == trial] or [t for t in ids if t.startswith(trial)]
+    if len(hits) != 1 or not trial:
+        what = "is ambiguous" if len(hits) > 1 else "does not exist"
+        shown = ", ".join(ids[:12]) + (", …" if len(ids) > 12 else "")
+        raise ConfigError("--trial", f"trial {trial!r} {what} in study {study.name} "
+                          f"(trials: {shown or 'none yet'})", SRC)
+    return study.frame[study.frame["trial_id"].astype(str) == hits[0]].iloc[0]
 
 
 def varying_knobs(df: pd.DataFrame) -> tuple[list[str], dict[str, Any]]:
@@ -534,87 +600,50 @@ def gpu_cell(row: pd.Series) -> str:
     return fmt(row.get("gpu_hours"), 3)
 
 
-def captions(study: Study, df: pd.DataFrame) -> list[str]:
-    """The lines explaining a table: ordering, ★, Δ, cost, fixed knobs, notes."""
+def captions(study: Study, df: pd.DataFrame, compact: bool = False) -> list[str]:
+    """The lines explaining a table: ordering, ★, Δ, cost, fixed knobs, warnings, notes.
+    ``compact``: for the default terminal view, which shows Δ without its CI and no cost
+    column (the totals are in the cost line)."""
     objs = ", ".join(f"{m} ({mode})" for m, mode in study.objectives)
     (qm, qmode), (dm, dmode) = study.axes
     _, fixed = varying_knobs(study.frame)
     cpu = int(study.frame["device"].isin(["cpu", "cpu?"]).sum()) if len(study.frame) else 0
+    if compact:
+        delta = ("Δ = trial − baseline (λ=0); * = significant (its 95% CI excludes 0); ↑/↓ = "
+                 "higher/lower is better; CIs and MDEs: --wide, --trial ID, --format, --html")
+        hours = pd.to_numeric(df.get("gpu_hours", pd.Series(dtype=float)), errors="coerce")
+        cost = pd.to_numeric(df.get("cost_usd", pd.Series(dtype=float)), errors="coerce")
+        total = (f"GPU-hours of these {len(df)} trials: {fmt(float(hours.sum()), 3)}, cost "
+                 f"${float(cost.sum()):.2f}; ")
+    else:
+        delta = ("Δ = trial − baseline (λ=0) with [CI] and (relative change %); * = significant "
+                 "(the CI excludes 0)")
+        total = ""
     lines = [
         f"objectives: {objs}; ★ = Pareto-optimal on {qm} ({qmode}) vs {dm} ({dmode}) over all "
         f"{len(study.frame)} trials",
-        "Δ = trial − baseline (λ=0) with [CI] and (relative change %); * = significant (the CI "
-        "excludes 0)"
-        + (f"; CI: {study.ci_method}" if study.ci_method else ""),
-        f"GPU-hours = elapsed × GPUs / 3600; cost = GPU-hours × ${study.price:.2f}/GPU-hour "
+        delta + (f"; CI: {study.ci_method}" if study.ci_method else ""),
+        f"{total}GPU-hours = elapsed × GPUs / 3600; cost = GPU-hours × ${study.price:.2f}/GPU-hour "
         f"(--gpu-hour-price); {cpu} trial(s) on CPU or with no recorded GPU: 0 GPU-hours",
     ]
     if fixed:
         lines.append("fixed: " + ", ".join(f"{k}={fmt(v)}" for k, v in fixed.items()))
-    warnings = sorted({w for w in df.get("warnings", pd.Series(dtype=object)).fillna("")
-                       .astype(str) if w})
+    texts = df.get("warnings", pd.Series(dtype=object)).fillna("").astype(str)
+    warnings = list(dict.fromkeys(w for text in texts for w in split_warnings(text)))
     lines += [f"warning: {w}" for w in warnings] + [f"note: {n}" for n in study.notes]
     return lines
 
 
-def print_table(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None = None,
-                console: Any = None) -> None:
-    """The review as a rich table: ★, trial, status, varying knobs, each metric with its Δ vs
-    the baseline and CI, diversity_grad_share, GPU-hours and cost."""
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    if console is None:
-        console = Console()
-        if not console.is_terminal:
-            console = Console(width=250)
-    shown = shown_metrics(study.frame, metrics)
-    knobs, _ = varying_knobs(study.frame)
-    counts = df["status"].value_counts().to_dict() if len(df) else {}
-    summary = ", ".join(f"{n} {STATUS_TEXT.get(s, 'failed' if s == 'error' else s)}"
-                        for s, n in counts.items())
-    table = Table(title=f"study {study.name}: {len(df)} of {len(study.frame)} trials"
-                  + (f" ({summary})" if summary else ""), title_justify="left")
-    table.add_column("★", justify="center")
-    table.add_column("trial")
-    table.add_column("status", max_width=28)
-    for knob in knobs:
-        table.add_column({"lambda_": "λ", "compute_every_n_steps": "every_n",
-                          "max_examples_for_diversity": "max_ex_div",
-                          "n_generations": "n_gen", "learning_rate": "lr"}.get(knob, knob),
-                         justify="right")
-    for metric in shown:
-        table.add_column(metric, justify="right")
-    for col in ("grad share", "GPU-h", "cost $"):
-        table.add_column(col, justify="right")
-    for _, row in df.iterrows():
-        cells: list[Any] = ["★" if row.get("pareto") else "",
-                            str(row["trial_id"]) + (" (baseline)" if row.get("is_baseline") else ""),
-                            Text(str(row["status_text"]), style=_status_style(row["status"]))]
-        cells += [fmt(row.get(k)) for k in knobs]
-        for metric in shown:
-            cell = Text(fmt(row.get(metric)))
-            parts = delta_parts(row, metric)
-            if parts and not row.get("is_baseline"):
-                head, ci, significant = parts
-                good = (_num(row.get(f"delta_{metric}")) > 0) == (
-                    better_mode(metric, study.objectives) != "min")
-                style = ("bold green" if good else "bold red") if significant else "dim"
-                cell.append(f"\nΔ {head}{'*' if significant else ''}", style=style)
-                if ci:
-                    cell.append(f"\n{ci}", style=style)
-            cells.append(cell)
-        cells += [fmt(row.get("diversity_grad_share"), 3), gpu_cell(row),
-                  fmt(row.get("cost_usd"), 3)]
-        table.add_row(*cells)
-    console.print(table)
-    for line in captions(study, df):  # below the table, not a caption: never squeezed to its width
-        console.print(line, style="dim", highlight=False, markup=False)
+#: where one warning of a ``warnings`` cell ends: "; " before the next "word: " (a warning
+#: itself may hold "; ", e.g. "(0.98; floor 0, ceiling 1)")
+_NEXT_WARNING = re.compile(r";\s+(?=[a-z][\w' -]*: )")
 
 
-def _status_style(status: str) -> str:
-    return {"finished": "green", "early_stopped": "yellow", "error": "red"}.get(status, "cyan")
+def split_warnings(text: Any) -> list[str]:
+    """The separate warnings of a leaderboard ``warnings`` cell (joined with "; ")."""
+    if not isinstance(text, str):
+        return []
+    return [w.strip() for w in _NEXT_WARNING.split(text) if w.strip()]
 
 
 def machine_frame(df: pd.DataFrame) -> pd.DataFrame:
@@ -625,9 +654,9 @@ def machine_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def markdown_table(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None = None) -> str:
-    """A GitHub/pandoc pipe table for papers: the terminal table's columns, Δ in its own column,
-    then the caption lines as a list."""
-    shown = shown_metrics(study.frame, metrics)
+    """A GitHub/pandoc pipe table for papers: the wide terminal table's columns, Δ with its CI
+    in its own column, then the caption lines and each trial's verdict as a list."""
+    shown = shown_metrics(study.frame, metrics, study.objectives)
     knobs, _ = varying_knobs(study.frame)
     header = ["★", "trial_id", "status", *knobs]
     for metric in shown:
@@ -643,7 +672,8 @@ def markdown_table(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None
         cells += [fmt(row.get("diversity_grad_share"), 3), fmt(row.get("gpu_hours"), 3),
                   fmt(row.get("cost_usd"), 3)]
         lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
-    return "\n".join(lines) + "\n\n" + "\n".join(f"- {c}" for c in captions(study, df)) + "\n"
+    notes = captions(study, df) + [f"verdict {tid}: {line}" for tid, line in verdicts(df)]
+    return "\n".join(lines) + "\n\n" + "\n".join(f"- {c}" for c in notes) + "\n"
 
 
 def render(study: Study, df: pd.DataFrame, fmt_name: str,

@@ -31,7 +31,9 @@ class BaselineFirst(Searcher):
         if self.baseline_trial is None:
             self.baseline_trial = trial_id
             return dict(self.baseline)
-        return self.inner.suggest(trial_id)
+        config = self.inner.suggest(trial_id)
+        record_trial_id(self.inner, trial_id)
+        return config
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         """Intermediate results go to ASHA, not to Optuna."""
@@ -61,6 +63,22 @@ class BaselineFirst(Searcher):
         self.baseline = state["baseline"]
         self.inner.__dict__.update(state["inner"])
         fail_abandoned_optuna_trials(self.inner)
+
+
+def record_trial_id(searcher: Any, trial_id: str) -> None:
+    """Write Tune's trial id on the Optuna trial just asked for it (user attribute
+    ``trial_id``), so optuna.db names the trial folder each Optuna trial is
+    (``polychromic.optuna_sync`` adds the leaderboard to it at the end of a study)."""
+    trial = getattr(searcher, "_ot_trials", {}).get(trial_id)
+    if trial is None:
+        return
+    try:
+        trial.set_user_attr("trial_id", trial_id)
+    except Exception as err:  # a bookkeeping attribute must never stop the search
+        import logging
+
+        logging.getLogger(__name__).warning("could not record trial id %s in optuna.db: %s",
+                                            trial_id, err)
 
 
 def fail_abandoned_optuna_trials(searcher: Any) -> list[int]:

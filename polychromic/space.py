@@ -52,14 +52,17 @@ from __future__ import annotations
 import copy
 import difflib
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from polychromic.columns import EVAL_METRICS, PASS_KS, TRAIN_METRICS
 from polychromic.config import TrialConfig
 from polychromic.errors import ConfigError
+from polychromic.inputs import MAX_SPACE_BYTES, expand_path, load_yaml, read_text
 
 SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
 DISTRIBUTIONS = ("log_uniform", "uniform", "int", "log_int", "choice")
@@ -70,19 +73,15 @@ PARAM_KEYS = ("distribution", "low", "high", "values", "baseline")
 RESOURCE_FIELDS = ("num_workers", "cpus_per_worker", "use_gpu")
 SCHEDULER_KEYS = ("enabled", "metric", "mode", "grace_period", "reduction_factor")
 SAMPLERS = ("tpe", "nsga2")
+#: the largest trial count, concurrency or reduction factor a space may ask for
+MAX_WHOLE = 1_000_000
 COMMAND_LINE = "command line"
+#: TrialConfig fields only study/confirm.py sets
+CONFIRM_ONLY = ("role", "confirm_of")
 
-#: reported on every training report (usable by the ASHA scheduler)
-TRAIN_METRICS = ("quality_loss", "combined_loss", "diversity_score", "poly_score",
-                 "sample_quality", "diversity_grad_share", "mean_diversity_score",
-                 "mean_diversity_grad_share")
-#: reported once per trial after evaluation (usable as objectives); pass@k is added per space
-EVAL_METRICS = ("quality_mean", "distinct_1", "distinct_2", "self_bleu", "semantic_diversity",
-                "distinct_1_per_prompt", "distinct_2_per_prompt", "self_bleu_per_prompt",
-                "semantic_diversity_per_prompt", "mean_tokens")
-#: the k of pass@k that evaluation reports, besides k = n_eval_samples (must equal
-#: ``polychromic.aggregate.PASS_KS``; not imported from there because that pulls in NLTK)
-PASS_KS = (1, 5, 10)
+# TRAIN_METRICS (reported on every training report, usable by the ASHA scheduler) and
+# EVAL_METRICS (reported once per trial after evaluation, usable as objectives; pass@k for
+# PASS_KS and n_eval_samples is added per space) come from the column catalog.
 
 
 @dataclass
@@ -168,39 +167,34 @@ def shipped_spaces() -> dict[str, str]:
 
 def resolve_space_path(name_or_path: str) -> Path:
     """A shipped space's file, or the YAML file named; ``ConfigError`` when neither exists."""
-    path = Path(name_or_path).expanduser()
+    if not name_or_path:
+        raise ConfigError("--space", f"unknown space '' (shipped: {', '.join(shipped_spaces())}; "
+                          "or give a path to a .yaml file)", COMMAND_LINE)
+    path = expand_path(name_or_path, "--space", COMMAND_LINE)  # ~user, NUL, ENAMETOOLONG
     if path.suffix in (".yaml", ".yml") or "/" in name_or_path:
-        if not path.is_file():
+        if not os.path.lexists(path):
             raise ConfigError("--space", f"no such file: {name_or_path}", COMMAND_LINE)
-        return path
+        return path  # load_space refuses a folder, device or FIFO naming the file
     shipped = SPACES_DIR / f"{name_or_path}.yaml"
-    if name_or_path and not shipped.is_file() and path.is_file():
+    if len(name_or_path) < 200 and not shipped.is_file() and path.is_file():
         return path  # a YAML file without the .yaml suffix
-    if not name_or_path or not shipped.is_file():
-        raise ConfigError("--space", f"unknown space {name_or_path!r} (shipped: "
+    if len(name_or_path) >= 200 or not shipped.is_file():
+        raise ConfigError("--space", f"unknown space {name_or_path[:80]!r} (shipped: "
                           f"{', '.join(shipped_spaces())}; or give a path to a .yaml file)",
                           COMMAND_LINE)
     return shipped
 
 
 def load_space(name_or_path: str, overrides: dict[str, Any] | None = None) -> Space:
-    """Read, apply ``--set`` overrides to ``settings``, and validate. Raises ``ConfigError``."""
+    """Read, apply ``--set`` overrides to ``settings``, and validate. Raises ``ConfigError``.
+
+    The file is read bounded (a regular file of at most ``MAX_SPACE_BYTES``, never a folder,
+    device or FIFO) and parsed strictly (no aliases, no duplicate keys, bounded nesting: see
+    ``polychromic.inputs``), so no space file can hang, exhaust memory or be half-read."""
     path = resolve_space_path(name_or_path)
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError("(file)", "not UTF-8 text", source) from None
-    except OSError as err:
-        raise ConfigError("(file)", f"cannot read: {err.strerror or err}", source) from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None)
-        raise ConfigError("(yaml)", f"not valid YAML{where}" + (f": {problem}" if problem else ""),
-                          source) from None
+    text = read_text(path, "(file)", source, MAX_SPACE_BYTES)
+    raw = load_yaml(text, source)
     return parse_space(raw, source, path.stem, overrides)
 
 
@@ -389,18 +383,20 @@ def parse_space(raw: Any, source: str, name: str,
     if sched["mode"] not in ("min", "max"):
         raise bad("scheduler.mode", f"must be max or min, got {sched['mode']!r}")
     grace = sched["grace_period"]
-    if isinstance(grace, bool) or not isinstance(grace, int) or grace < 1:
+    if isinstance(grace, bool) or not isinstance(grace, int) or not 1 <= grace <= 2**63:
         raise bad("scheduler.grace_period", f"must be a whole number of steps ≥ 1, got {grace!r}")
     if sched["enabled"] and grace >= base.steps:
         raise bad("scheduler.grace_period", f"{grace} is not below steps ({base.steps}): ASHA "
                   "could never stop a trial (set scheduler.enabled: false instead)")
     rf = sched["reduction_factor"]
-    if isinstance(rf, bool) or not isinstance(rf, (int, float)) or not rf > 1:
-        raise bad("scheduler.reduction_factor", f"must be a number > 1, got {rf!r}")
+    if isinstance(rf, bool) or not isinstance(rf, (int, float)) or not 1 < rf < MAX_WHOLE:
+        raise bad("scheduler.reduction_factor", f"must be a finite number > 1, got {rf!r}")
 
     num_trials = raw.get("num_trials", 1 + len(points))
-    if isinstance(num_trials, bool) or not isinstance(num_trials, int) or num_trials < 1:
-        raise bad("num_trials", f"must be a whole number ≥ 1, got {num_trials!r}")
+    if (isinstance(num_trials, bool) or not isinstance(num_trials, int)
+            or not 1 <= num_trials <= MAX_WHOLE):
+        raise bad("num_trials", f"must be a whole number from 1 to "
+                  f"{MAX_WHOLE:,}, got {num_trials!r}")
     if num_trials < 1 + len(points):
         raise bad("num_trials", f"{num_trials} is fewer than the baseline + {len(points)} points")
     if num_trials > 1 and not params:
@@ -410,8 +406,9 @@ def parse_space(raw: Any, source: str, name: str,
     if sampler not in SAMPLERS:
         raise bad("sampler", f"must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
     mct = raw.get("max_concurrent_trials", 0)
-    if isinstance(mct, bool) or not isinstance(mct, int) or mct < 0:
-        raise bad("max_concurrent_trials", f"must be a whole number ≥ 0, got {mct!r}")
+    if isinstance(mct, bool) or not isinstance(mct, int) or not 0 <= mct <= MAX_WHOLE:
+        raise bad("max_concurrent_trials", f"must be a whole number from 0 to "
+                  f"{MAX_WHOLE:,}, got {mct!r}")
     space = Space(name, source, description.strip(), settings, params, points, objectives, sched,
                   num_trials, sampler, mct)
     try:
@@ -425,6 +422,12 @@ def parse_space(raw: Any, source: str, name: str,
 
 def _settings_config(settings: dict[str, Any], origin: dict[str, str], source: str) -> TrialConfig:
     """TrialConfig of the fixed settings; an error names where the bad value came from."""
+    for name in CONFIRM_ONLY:  # a study's own trials are role: search; confirm.py sets these
+        if name in settings and settings[name] != getattr(TrialConfig, name):
+            where = origin.get(name, f"settings.{name}")
+            raise ConfigError(where, "is set by study/confirm.py for its confirmation runs, "
+                              "not by a search space",
+                              COMMAND_LINE if where.startswith("--set") else source)
     try:
         return TrialConfig.from_dict(settings, source=source)
     except ConfigError as err:
@@ -447,13 +450,26 @@ def _check_expensive(base: TrialConfig, origin: dict[str, str], source: str) -> 
     from polychromic.tasks import get_task
 
     try:
-        get_task(base)
+        task = get_task(base)
     except ConfigError as err:
         if err.source != "config":  # a data file's own problem: it names that file
             raise
         where = origin.get(err.field, f"settings.{err.field}")
         raise ConfigError(where, err.message,
                           COMMAND_LINE if where.startswith("--set") else source) from None
+    # evaluation takes the first n_eval_prompts of the test split (polychromic.evaluate): a
+    # file whose rows all hash to train would pass everything else and evaluate 0 prompts
+    counts = getattr(task, "counts", None)
+    held_out = (int(counts.get("test", 0)) if isinstance(counts, dict)
+                else len(task.examples("test")))
+    if held_out < base.n_eval_prompts:
+        where = origin.get("n_eval_prompts", "settings.n_eval_prompts")
+        data = f"the data file {base.data}" if base.data else f"task {base.task}"
+        per_split = f" (rows per split: {counts})" if isinstance(counts, dict) else ""
+        raise ConfigError(where, f"{base.n_eval_prompts} held-out prompts asked, but {data} "
+                          f"gives only {held_out} in its test split{per_split}; lower "
+                          "n_eval_prompts or add data",
+                          COMMAND_LINE if where.startswith("--set") else source)
 
 
 def _param(pname: str, dist: str, spec: dict[str, Any], settings: dict[str, Any], source: str,
@@ -523,10 +539,10 @@ def _number(value: Any) -> float | int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
+        return value if abs(value) <= 2**63 else None  # beyond that float() overflows
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return number if math.isfinite(number) else None
 

@@ -21,7 +21,7 @@ import torch
 
 from polychromic.config import TrialConfig
 from polychromic.data import sft_batch
-from polychromic.objective import polychromic_advantages
+from polychromic.objective import get_measure, polychromic_advantages
 from polychromic.sampling import completion_logprob, sample
 from polychromic.tasks.base import Example, Task
 
@@ -63,20 +63,38 @@ def _grads(loss: torch.Tensor, params: Sequence[torch.nn.Parameter]) -> list[tor
 
 def diversity_term(
     model: Any, tokenizer: Any, task: Task, encoder: Any, examples: Sequence[Example],
-    cfg: TrialConfig,
+    cfg: TrialConfig, sampler: Any = None,
 ) -> tuple[torch.Tensor, StepStats]:
-    """Sample ``n_generations`` per prompt, score the sets, return the surrogate (with grad)."""
+    """Sample ``n_generations`` per prompt, score the sets with d(S) = ``cfg.diversity_measure``,
+    return the surrogate (with grad). ``encoder`` is only used (and may be None) when the
+    measure reads embeddings; ``diversity_score`` is the mean d(S) under that measure.
+    ``sampler``: a colocated ``polychromic.generation.VLLMSampler`` that samples instead of HF
+    ``generate`` (given the model's current LoRA weights first); the log-probabilities of the
+    surrogate are computed by ``model`` either way."""
     t0 = time.perf_counter()
     prompts = [task.format_prompt(tokenizer, ex) for ex in examples]
-    samples = sample(model, tokenizer, prompts, cfg.n_generations, cfg.max_new_tokens,
-                     cfg.temperature, cfg.top_p)
+    if sampler is None:
+        samples = sample(model, tokenizer, prompts, cfg.n_generations, cfg.max_new_tokens,
+                         cfg.temperature, cfg.top_p)
+    else:  # the engine samples from the current weights: sync them first (TRL colocate)
+        samples = sampler.sample(tokenizer, prompts, cfg.n_generations, cfg.max_new_tokens,
+                                 cfg.temperature, cfg.top_p, lora=sampler.sync_weights(model))
+        device = next(model.parameters()).device
+        samples.sequences, samples.attention_mask, samples.completion_mask = (
+            t.to(device) for t in (samples.sequences, samples.attention_mask,
+                                   samples.completion_mask))
     t1 = time.perf_counter()
     n = cfg.n_generations
     repeated = [ex for ex in examples for _ in range(n)]
     checks = task.check(repeated, samples.texts)
     quality = np.array([c.score for c in checks], dtype=np.float64).reshape(len(examples), n)
-    emb = encoder.encode(samples.texts).reshape(len(examples), n, -1)
-    scores = polychromic_advantages(quality, emb, cfg.advantage, cfg.subset_size)
+    measure = get_measure(cfg.diversity_measure, cfg.class_threshold)
+    emb = (encoder.encode(samples.texts).reshape(len(examples), n, -1)
+           if "emb" in measure.needs else None)
+    texts = ([samples.texts[i * n : (i + 1) * n] for i in range(len(examples))]
+             if "tokens" in measure.needs else None)
+    scores = polychromic_advantages(quality, emb, cfg.advantage, cfg.subset_size,
+                                    measure=measure, texts=texts)
     t2 = time.perf_counter()
     if cfg.lambda_ > 0:
         logp = completion_logprob(model, samples)
@@ -101,12 +119,13 @@ def diversity_term(
 def step_gradients(
     model: Any, tokenizer: Any, task: Task, encoder: Any, examples: Sequence[Example],
     cfg: TrialConfig, step: int, params: Sequence[torch.nn.Parameter],
-    n_diversity: int | None = None,
+    n_diversity: int | None = None, sampler: Any = None,
 ) -> tuple[list[torch.Tensor], list[torch.Tensor] | None, StepStats]:
     """Gradients of CE (averaged over ``grad_accum`` micro-batches) and, on a diversity step
     with λ > 0, of −λ·term over the first ``n_diversity`` examples (default
     ``max_examples_for_diversity``; a data-parallel worker scores its share). Returns
-    ``(g_ce, g_div or None, stats)``; nothing touches ``.grad``."""
+    ``(g_ce, g_div or None, stats)``; nothing touches ``.grad``. ``sampler``: a vLLM engine
+    that samples the diversity completions (see ``diversity_term``); None = HF ``generate``."""
     t0 = time.perf_counter()
     g_ce = [torch.zeros_like(p) for p in params]
     ce_total = 0.0
@@ -128,7 +147,8 @@ def step_gradients(
 
     term, stats = diversity_term(
         model, tokenizer, task, encoder,
-        examples[: cfg.max_examples_for_diversity if n_diversity is None else n_diversity], cfg
+        examples[: cfg.max_examples_for_diversity if n_diversity is None else n_diversity], cfg,
+        sampler=sampler,
     )
     g_div = None
     if cfg.lambda_ > 0:

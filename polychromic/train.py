@@ -48,8 +48,12 @@ def train(
     task = get_task(cfg)
     examples = task.examples("train")
     from polychromic.embeddings import get_encoder
+    from polychromic.objective import get_measure
 
-    encoder = get_encoder(device=str(device) if device.type == "cuda" else "cpu")
+    # the sentence encoder is loaded only when d(S) = cfg.diversity_measure reads embeddings
+    encoder = (get_encoder(device=str(device) if device.type == "cuda" else "cpu")
+               if "emb" in get_measure(cfg.diversity_measure).needs else None)
+    sampler = _colocated_sampler(cfg, device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
 
@@ -82,7 +86,7 @@ def train(
         idx = batch_indices(len(examples), per_worker, step, cfg.seed, rank, world)
         g_ce, g_div, stats = step_gradients(
             model, tokenizer, task, encoder, [examples[i] for i in idx], cfg, step, params,
-            n_diversity=n_div,
+            n_diversity=n_div, sampler=sampler,
         )
         if world > 1:  # data parallel: average both parts over workers, then measure the share
             g_ce = _all_reduce_mean(g_ce)
@@ -123,6 +127,17 @@ def train(
                     report(metrics, Path(tmp))
             else:
                 report(metrics, None)
+
+
+def _colocated_sampler(cfg: TrialConfig, device: torch.device) -> Any:
+    """A vLLM engine in this Train worker for the diversity completions when the trial's
+    ``generation_backend`` resolves to ``vllm``; None = HF ``generate``. It loads the same
+    converted base model; the LoRA weights reach it at each diversity step."""
+    from polychromic.generation import VLLMSampler, resolve_backend
+
+    if resolve_backend(cfg) != "vllm":
+        return None
+    return VLLMSampler(cfg, device, colocated=True)
 
 
 def _summary(history: list[dict], window: list[StepStats], cfg: TrialConfig,

@@ -10,6 +10,7 @@ continues from its latest checkpoint instead of starting over.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from pathlib import Path
@@ -17,14 +18,34 @@ from typing import Any
 
 from ray import tune
 
-from polychromic.aggregate import HEADLINE, PER_PROMPT
+from polychromic.aggregate import COMPARED
 from polychromic.config import TrialConfig
 from polychromic.records import backfill_history, read_json, trial_dir, write_json
 from polychromic.resume import adopt
 from polychromic.storage import join, read_text, with_scheme
 
+log = logging.getLogger(__name__)
+
 #: objective keys a failed trial reports as NaN, so searchers see a failure, not a value
-NAN_KEYS = (*HEADLINE, *PER_PROMPT)
+NAN_KEYS = COMPARED
+
+
+def write_headroom_sets(cfg: TrialConfig, tdir: Path) -> None:
+    """Store the floor and ceiling sample sets of the trial's generations; a failure is
+    logged and leaves the headroom columns NaN (never a failed trial)."""
+    from polychromic import headroom
+    from polychromic.embeddings import get_encoder
+    from polychromic.evaluate import read_generations
+    from polychromic.leaderboard import HEADROOM_FILE
+    from polychromic.tasks import get_task
+
+    try:
+        gens = read_generations(tdir / "generations.parquet")
+        sets = headroom.build_sets(gens, headroom.reference_pool(get_task(cfg)), get_encoder())
+        headroom.write_sets(sets, tdir / HEADROOM_FILE)
+    except Exception as err:  # noqa: BLE001 - headroom is advisory; the trial's result stands
+        log.warning("headroom sets not written for %s: %s: %s", tdir.name,
+                    type(err).__name__, err)
 
 
 def run_trial(config: dict[str, Any], study_dir: str, storage: str | None = None) -> None:
@@ -101,6 +122,8 @@ def run_trial(config: dict[str, Any], study_dir: str, storage: str | None = None
     if saved is not None:
         backfill_history(tdir / "history.jsonl", json.loads(saved))
     metrics = evaluate(cfg, join(final["checkpoint_path"], "adapter"), tdir)
+    if cfg.lambda_ == 0 and cfg.role == "search":  # the baseline's floor and ceiling sets
+        write_headroom_sets(cfg, tdir)
     final.update(metrics)
     final["status"] = "finished"
     final["error"] = metrics.get("metric_errors", "")

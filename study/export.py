@@ -22,12 +22,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from polychromic.errors import ConfigError  # noqa: E402
-from polychromic.review import DEFAULT_STORAGE, load_study  # noqa: E402
+from polychromic.review import DEFAULT_STORAGE, load_study, resolve_study  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description="Export a trial's LoRA adapter or merged model, with tokenizer, model card "
+    from polychromic.cli import OneLineParser
+
+    parser = OneLineParser(
+        prog="study/export.py", description="Export a trial's LoRA adapter or merged model, with tokenizer, model card "
                     "(README.md) and trial.json.")
     parser.add_argument("study", help="study name (under --storage-path) or study folder")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder to write")
@@ -49,15 +51,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Export a trial; 0 on success, 1 when the export check fails, 2 with one ``error:``
+    line for any bad input (nothing written, the study untouched)."""
+    from polychromic.cli import parse
+
+    args = parse(build_parser(), argv)
+    if isinstance(args, int):
+        return args
     try:
         if args.by and args.trial:
             raise ConfigError("--by", "ranks trials for --best; it cannot be used with --trial",
                               "command line")
-        study = load_study(args.study, args.storage_path)
-        from polychromic.export import DEFAULT_PROMPT, check_out_dir, choose_trial
+        from polychromic.export import DEFAULT_PROMPT, check_device, check_out_dir, choose_trial
 
-        check_out_dir(Path(args.out), args.force, study)  # before any model is loaded
+        check_device(args.device)
+        # before the study is even read: never into, over or around the study
+        check_out_dir(args.out, args.force, resolve_study(args.study, args.storage_path),
+                      args.storage_path)
+        study = load_study(args.study, args.storage_path)
         row = choose_trial(study, args.trial, args.by)
         logging.basicConfig(level=logging.ERROR)
         import transformers
@@ -78,11 +89,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except OSError as err:
-        print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
+        print(f"error: {err.filename or args.out}: (file): {err.strerror or err}",
+              file=sys.stderr)
         return 2
     for message in done.warnings:
         print(f"warning: {message}", file=sys.stderr)
     print(f"exported trial {done.trial_id} ({done.mode}) of study {study.name} to {done.out}")
+    if row.get("chosen_because"):
+        print(f"chosen: {row['chosen_because']}")
     print(f"check: greedy after {done.prompt!r} → {done.output!r}")
     return 0
 

@@ -1,6 +1,8 @@
 """Review a study: the leaderboard in the terminal, as csv/json/parquet/markdown, or as HTML.
 
-    python study/leaderboard.py smoke                       # rich table, best first
+    python study/leaderboard.py smoke                       # fits 100 columns, best first
+    python study/leaderboard.py smoke --wide                # every headline metric, Δ and CI
+    python study/leaderboard.py smoke --trial a7ae1_00003   # one trial, one row per metric
     python study/leaderboard.py studies/smoke --top 5 --sort pass@1
     python study/leaderboard.py smoke --filter 'lambda_>0.5,status==finished'
     python study/leaderboard.py smoke --format csv > smoke.csv
@@ -25,16 +27,19 @@ from polychromic.review import (  # noqa: E402
     DEFAULT_GPU_HOUR_PRICE,
     DEFAULT_STORAGE,
     FORMATS,
+    find_trial,
     load_study,
-    print_table,
     render,
     select,
 )
+from polychromic.terminal import print_table, print_trial  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description="Leaderboard of a polychromic study (reads the study folder only).",
+    from polychromic.cli import OneLineParser
+
+    parser = OneLineParser(
+        prog="study/leaderboard.py", description="Leaderboard of a polychromic study (reads the study folder only).",
         epilog="Sorting: default = the study's objective(s) (two objectives: Pareto rank, then "
                "each objective). Filter terms: 'column op number' with op in > >= < <= == != "
                "(== and != also take a word, e.g. status==finished), joined by ',' = AND.",
@@ -58,21 +63,44 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--gpus-per-trial", type=float, metavar="N",
                         help="GPUs per trial where the study did not record the device")
     parser.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report")
+    parser.add_argument("--wide", action="store_true",
+                        help="terminal table with every headline metric, its Δ and CI, grad "
+                        "share, GPU-hours and cost (default: a view that fits 100 columns)")
+    parser.add_argument("--trial", metavar="ID",
+                        help="one trial (id or unique prefix), transposed: its settings and "
+                        "every metric with value, Δ, CI, MDE and headroom; other formats: "
+                        "that trial's row")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Print or write the leaderboard; 0 on success, 2 with one ``error:`` line for any bad
+    input (nothing written)."""
+    from polychromic.cli import parse
+    from polychromic.inputs import output_file
+
+    args = parse(build_parser(), argv)
+    if isinstance(args, int):
+        return args
     try:
         study = load_study(args.study, args.storage_path, args.gpu_hour_price, args.gpus_per_trial)
+        # checked before anything is written: never a folder, never a file of the study
+        output = output_file(args.output, "--output", study.path) if args.output else None
+        html = output_file(args.html, "--html", study.path) if args.html else None
         df = select(study, args.sort, args.top, args.filter)
         metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+        if args.trial is not None:
+            tid = str(find_trial(study, args.trial)["trial_id"])
+            df = study.frame[study.frame["trial_id"].astype(str) == tid].reset_index(drop=True)
         if args.format == "table" and not args.output:
-            print_table(study, df, metrics)
+            if args.trial is not None:
+                print_trial(study, args.trial)
+            else:
+                print_table(study, df, metrics, wide=args.wide)
         else:
             out = render(study, df, "markdown" if args.format == "table" else args.format, metrics)
-            if args.output:
-                path = Path(args.output)
+            if output is not None:
+                path = output
                 path.parent.mkdir(parents=True, exist_ok=True)
                 if isinstance(out, bytes):
                     path.write_bytes(out)
@@ -86,16 +114,17 @@ def main(argv: list[str] | None = None) -> int:
                 sys.stdout.buffer.write(out)
             else:
                 sys.stdout.write(out)
-        if args.html:
+        if html is not None:
             from polychromic.report import write_report
 
-            path = write_report(study, df, Path(args.html), metrics)
+            path = write_report(study, df, html, metrics)
             print(f"report: {path.resolve()}", file=sys.stderr)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # unwritable --output/--html
-        print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
+        print(f"error: {err.filename or args.html or args.output}: (file): "
+              f"{err.strerror or err}", file=sys.stderr)
         return 2
     return 0
 

@@ -3,6 +3,7 @@
     python study/run.py --space smoke
     python study/run.py --space lambda_wide --set model=Qwen/Qwen3-8B --set quantize=4bit
     python study/run.py --space my_space.yaml --check     # validate only, start nothing
+    python study/run.py --space smoke --plan              # headroom, power and cost; no training
     python study/run.py --resume lambda_wide
     python study/run.py --space            # lists the shipped spaces (so does --help)
 
@@ -16,16 +17,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from polychromic.errors import ConfigError  # noqa: E402
+from polychromic.inputs import load_yaml  # noqa: E402
 from polychromic.space import COMMAND_LINE, load_space, shipped_spaces  # noqa: E402
 
 
@@ -54,11 +55,11 @@ def parse_sets(items: list[str]) -> dict[str, Any]:
         key = key.strip()
         if not sep or not key:
             raise ConfigError("--set", f"expected key=value, got {item!r}", COMMAND_LINE)
-        try:
-            out[key] = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
-            raise ConfigError(f"--set {key}", f"cannot read the value {value!r}",
-                              COMMAND_LINE) from None
+        if key in out:
+            raise ConfigError(f"--set {key}", "given twice; give each setting once",
+                              COMMAND_LINE)
+        # strict YAML: no aliases (a few characters can expand to gigabytes), bounded nesting
+        out[key] = load_yaml(value, COMMAND_LINE, f"--set {key}") if value.strip() else None
     return out
 
 
@@ -84,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--address", help="Ray cluster address (default: start a local one)")
     parser.add_argument("--check", action="store_true",
                         help="validate the space (with --set) and exit; starts nothing")
+    parser.add_argument("--plan", action="store_true",
+                        help="before a study: evaluate the base model, then print each metric's "
+                             "headroom and minimum detectable effect and the study's cost "
+                             "(trains nothing; writes <study>/plan/)")
+    parser.add_argument("--gpu-hour-price", type=float, default=None, metavar="USD",
+                        help="with --plan: price of one GPU-hour (default 2.00)")
     return parser
 
 
@@ -101,10 +108,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.space and args.resume:
             raise ConfigError("--resume", "resumes the space a study was started with; "
                               "do not give --space too", COMMAND_LINE)
+        if args.plan and args.resume:
+            raise ConfigError("--plan", "plans a new study: give --space (and --set), not "
+                              "--resume", COMMAND_LINE)
+        if args.gpu_hour_price is not None and not (
+                math.isfinite(args.gpu_hour_price) and args.gpu_hour_price >= 0):
+            raise ConfigError("--gpu-hour-price", f"must be a finite number ≥ 0, got "
+                              f"{args.gpu_hour_price}", COMMAND_LINE)
         if args.resume and args.set:
             raise ConfigError("--set", "a resumed study keeps the settings it was started "
                               "with", COMMAND_LINE)
         overrides = parse_sets(args.set)
+        _check_study_location(args)
         if args.resume:
             space_ref, overrides = _saved_study(args.storage_path, args.local_dir, args.resume)
         else:
@@ -113,9 +128,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             print(f"ok: {space.source}: {space.num_trials} trials, objectives "
                   f"{', '.join(f'{m} ({d})' for m, d in space.objectives)}")
+            from polychromic.confirm import confirmation_note
+
+            note = confirmation_note(space.trial_config(space.baseline()))
+            if note:
+                print(f"note: {note}")
             return 0
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-        from polychromic.leaderboard import build_leaderboard, print_table
+        if args.plan:
+            return plan(space, args)
         from polychromic.study import start_or_resume
 
         root = start_or_resume(args.space, overrides, args.storage_path, args.name,
@@ -124,10 +145,53 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
-    print_table(build_leaderboard(root, space), title=f"study {root.name}")
+    from polychromic.review import load_study
+    from polychromic.terminal import print_table
+
+    study = load_study(str(root))
+    print_table(study, study.frame)
     print(f"\nstudy folder: {root.resolve()}")
     print(f"leaderboard:  {(root / 'leaderboard.parquet').resolve()}")
     print(f"optuna:       optuna-dashboard sqlite:///{(root / 'optuna.db').resolve()}")
+    return 0
+
+
+def _check_study_location(args: argparse.Namespace) -> None:
+    """``--name``/``--resume`` must be one plain folder name (``../../etc`` or ``a/b`` would
+    put the study outside ``--storage-path``), and a local ``--storage-path``/``--local-dir``
+    must be a folder or not exist yet: refused here, before the space is even read."""
+    from polychromic.inputs import check_name, expand_path
+    from polychromic.storage import is_uri
+
+    for option, value in (("--name", args.name), ("--resume", args.resume)):
+        if value is not None:
+            check_name(value, option, COMMAND_LINE)
+    for option, value in (("--storage-path", args.storage_path), ("--local-dir", args.local_dir)):
+        if option == "--storage-path" and is_uri(value):
+            continue
+        path = expand_path(value, option, COMMAND_LINE)
+        if os.path.lexists(path) and not path.is_dir():
+            raise ConfigError(option, f"{value} exists and is not a folder", COMMAND_LINE)
+
+
+def plan(space: Any, args: argparse.Namespace) -> int:
+    """``--plan``: headroom, MDE and cost before a study (polychromic.plan); trains nothing."""
+    import ray
+
+    from polychromic import storage
+    from polychromic.plan import PLAN_DIR, PLAN_FILE, make_plan, report_lines
+    from polychromic.review import DEFAULT_GPU_HOUR_PRICE
+
+    base = args.local_dir if storage.is_uri(args.storage_path) else args.storage_path
+    root = Path(base).expanduser().resolve() / (args.name or space.name)
+    price = DEFAULT_GPU_HOUR_PRICE if args.gpu_hour_price is None else args.gpu_hour_price
+    os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
+    if not ray.is_initialized():
+        ray.init(address=args.address, log_to_driver=False)
+    result = make_plan(space, root, price)
+    print("\n".join(report_lines(result)))
+    print(f"\nplan:        {root / PLAN_DIR / PLAN_FILE}")
+    print(f"samples:     {root / PLAN_DIR / 'generations.parquet'}")
     return 0
 
 
@@ -143,18 +207,31 @@ def _saved_study(storage_path: str, local_dir: str, name: str) -> tuple[str, dic
     if remote and not os.path.exists(path):  # a new head: the copy mirrored to the URI
         path = storage.join(remote, "study.json")
     try:
-        text = storage.read_text(path)
+        if storage.is_uri(path):
+            text = storage.read_text(path)
+        elif os.path.lexists(path):  # bounded, and never a FIFO or a device
+            from polychromic.inputs import MAX_RECORD_BYTES, read_text
+
+            text = read_text(Path(path), "(file)", str(path), MAX_RECORD_BYTES)
+        else:
+            text = None
         if text is None:
             raise FileNotFoundError(path)
         saved = json.loads(text)
     except FileNotFoundError:
         raise ConfigError("--resume", f"no study {name!r} in {storage_path} "
                           f"({path} missing)", COMMAND_LINE) from None
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, RecursionError) as err:
+        if isinstance(err, ConfigError):
+            raise
         raise ConfigError("(file)", f"unreadable: {err}", str(path)) from None
     if not isinstance(saved, dict) or not isinstance(saved.get("space"), str):
         raise ConfigError("space", "missing", str(path))
-    return saved["space"], dict(saved.get("overrides") or {})
+    overrides = saved.get("overrides") or {}
+    if not isinstance(overrides, dict):
+        raise ConfigError("overrides", f"must be a mapping of setting → value, got "
+                          f"{type(overrides).__name__}", str(path))
+    return saved["space"], dict(overrides)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,18 @@
-"""Shared fixtures: the tiny model (real Llama architecture, SmolLM2 tokenizer) and a tiny
-search space. Nothing here loads from a model hub."""
+"""Shared fixtures: the tiny model (real Llama architecture, SmolLM2 tokenizer), a tiny
+search space, and a hand-built study folder (``write_tiny_study``) that the review, export,
+terminal and Optuna tests read. Nothing here loads from a model hub."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import math
 import os
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -40,3 +47,167 @@ def tiny_model_path() -> str:
     from polychromic.model import resolve_model_path
 
     return resolve_model_path("tiny")
+
+
+# --- a hand-built study folder (test_review, test_export, test_terminal, test_optuna_sync) --------
+
+#: prompts × samples of every finished trial of the tiny study
+PROMPTS, SAMPLES = 4, 5
+#: trial id → (λ, pass@1, semantic_diversity, self_bleu, status, use_gpu, wall_seconds)
+TRIALS: dict[str, tuple[float, float, float, float, str, bool | None, float]] = {
+    "base0000": (0.0, 0.40, 0.50, 0.30, "finished", False, 1800.0),
+    "aaaa1111": (0.1, 0.45, 0.55, 0.25, "finished", True, 7200.0),
+    "bbbb2222": (1.0, 0.30, 0.80, 0.10, "finished", None, 3600.0),
+    "cccc3333": (3.0, 0.30, 0.70, 0.12, "finished", True, 3600.0),
+    "dddd4444": (10.0, math.nan, math.nan, math.nan, "error", True, 900.0),
+    "eeee5555": (0.5, math.nan, math.nan, math.nan, "early_stopped", True, math.nan),
+    "ffff6666": (2.0, math.nan, math.nan, math.nan, "running", True, math.nan),
+}
+DEFAULT_ORDER = ["bbbb2222", "aaaa1111", "cccc3333", "base0000", "dddd4444", "eeee5555",
+                 "ffff6666"]
+OOM = "Traceback (most recent call last):\n  ...\ntorch.OutOfMemoryError: CUDA out of memory"
+SPACE = """description: tiny study for tests
+settings: {model: tiny, steps: 6, n_eval_prompts: 4, n_eval_samples: 5}
+params:
+  lambda_: {distribution: log_uniform, low: 0.1, high: 10.0}
+objectives:
+  - {metric: semantic_diversity, mode: max}
+  - {metric: pass@1, mode: max}
+num_trials: 7
+"""
+
+
+def write_json_file(path: Path, data: Any) -> None:
+    """``data`` as indented JSON at ``path`` (parents created)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1))
+
+
+def tiny_generations(pass1: float, seed: int) -> pd.DataFrame:
+    """PROMPTS × SAMPLES samples whose passed flags give exactly ``pass1`` as mean pass@1."""
+    rng = np.random.default_rng(seed)
+    total = round(pass1 * PROMPTS * SAMPLES)
+    counts = [total // PROMPTS + (1 if i < total % PROMPTS else 0) for i in range(PROMPTS)]
+    rows = []
+    for p, c in enumerate(counts):
+        for s in range(SAMPLES):
+            emb = rng.normal(size=8)
+            rows.append({
+                "prompt_index": p, "prompt_id": f"p{p}", "sample_index": s,
+                "prompt": f"prompt {p}", "target": "t", "group": f"g{p}", "meta": "{}",
+                "text": f"reply {p} {s} " + " ".join(rng.choice(list("abcdefgh"), 5)),
+                "token_count": 7, "quality_score": 0.9 if s < c else 0.1, "passed": s < c,
+                "reason": "ok", "embedding": (emb / np.linalg.norm(emb)).astype(np.float32),
+                "score_error": "",
+            })
+    return pd.DataFrame(rows)
+
+
+def write_tiny_study(root: Path, name: str = "tiny", adapters: dict[str, Path] | None = None,
+                     trials: dict[str, tuple[float, float, float, float, str, bool | None, float]]
+                     | None = None, headroom: bool = False) -> Path:
+    """A study folder ``root/name`` with the trials of ``trials`` (default TRIALS), written file
+    by file in the layout of ``polychromic.records``; ``adapters`` maps trial ids to peft
+    adapter folders copied in as their checkpoint (``train/checkpoint_…/adapter``).
+
+    A finished trial's result.json holds the hand-set values of TRIALS and, for every other
+    metric (the per-prompt diversity metrics, mean_tokens, …), what ``polychromic.aggregate``
+    computes from its generations. ``headroom``: the baseline also gets the floor and ceiling
+    sample sets (``headroom.parquet``, see ``polychromic.headroom``), the ceiling made of other
+    prompts' texts with random unit embeddings, like the baseline's own samples, so its
+    semantic diversity is at the ceiling."""
+    import shutil
+
+    from polychromic.aggregate import aggregate
+    from polychromic.config import TrialConfig
+
+    study = root / name
+    space = root / f"{name}_space.yaml"
+    space.write_text(SPACE)
+    write_json_file(study / "study.json", {"space": str(space), "overrides": {}, "name": name,
+                                           "wandb": False})
+    for i, (tid, (lam, p1, sd, sb, status, gpu, wall)) in enumerate((trials or TRIALS).items()):
+        tdir = study / "trials" / tid
+        cfg = TrialConfig.from_dict({"model": "tiny", "lambda_": lam, "steps": 6,
+                                     "n_eval_prompts": PROMPTS, "n_eval_samples": SAMPLES,
+                                     "use_gpu": gpu, "lora_r": 8})
+        write_json_file(tdir / "config.json", cfg.to_dict())
+        ckpt = None
+        if adapters and tid in adapters:
+            ckpt = tdir / "train" / "checkpoint_2026-01-01_00-00-06.000000"
+            shutil.copytree(adapters[tid], ckpt / "adapter")
+        steps = {"finished": 6, "error": 2, "early_stopped": 2, "running": 4}[status]
+        history = []
+        for k, step in enumerate(range(2, steps + 1, 2)):
+            history.append({
+                "step": step, "lambda_": lam,
+                # the early-stopped trial has the lowest training loss of all (see test_export)
+                "quality_loss": (3.0 if status == "early_stopped" else 4.0 + i / 10) - k * 0.1,
+                "diversity_score": 0.5 + 0.05 * k + lam / 100, "poly_score": 0.3,
+                "diversity_grad_share": 0.0 if lam == 0 else min(0.9, lam / 5) - 0.01 * k,
+                "mean_diversity_score": 0.5 + 0.02 * k,
+                "mean_diversity_grad_share": 0.0 if lam == 0 else min(0.9, lam / 5),
+                "time_total_s": 600.0 * (k + 1), "trial_id": tid,
+                "checkpoint_path": str(ckpt) if ckpt else None,
+            })
+        (tdir / "history.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
+        if status == "running":  # a report cut in the middle of being written
+            with open(tdir / "history.jsonl", "a") as f:
+                f.write('{"step": 6, "quality_lo')
+            continue
+        if status == "finished":
+            gens = tiny_generations(p1, i)
+            gens.to_parquet(tdir / "generations.parquet", index=False)
+            if headroom and lam == 0:
+                write_headroom_sets(gens, tdir / "headroom.parquet")
+            result = {**history[-1], "status": "finished", "error": "", "pass@1": p1,
+                      "pass@5": min(1.0, p1 + 0.3), "quality_mean": p1 + 0.1,
+                      "distinct_1": 0.3 + lam / 50, "distinct_2": 0.6 + lam / 50,
+                      "self_bleu": sb, "semantic_diversity": sd, "wall_seconds": wall,
+                      "train_seconds": wall / 2,
+                      "checkpoint_path": str(ckpt) if ckpt else f"/elsewhere/{tid}/ckpt"}
+            computed = aggregate(gens)
+            result.update({k: v for k, v in computed.items()
+                           if k not in result and k != "metric_errors"})
+            write_json_file(tdir / "result.json", result)
+            write_json_file(tdir / "status.json", {"status": "finished", "error": ""})
+        elif status == "error":
+            write_json_file(tdir / "result.json", {**history[-1], "status": "error", "error": OOM,
+                                                   "pass@1": None, "semantic_diversity": None,
+                                                   "wall_seconds": wall})
+            write_json_file(tdir / "status.json", {"status": "error", "error": OOM})
+        else:
+            write_json_file(tdir / "status.json", {"status": "early_stopped", "error": ""})
+    return study
+
+
+def write_headroom_sets(gens: pd.DataFrame, path: Path) -> None:
+    """Floor and ceiling sets of ``gens`` (``polychromic.headroom``) with a stand-in encoder
+    that returns random unit vectors (seeded), so no sentence encoder is loaded."""
+    from polychromic import headroom as H
+
+    class RandomEncoder:
+        def encode(self, texts: list[str]) -> np.ndarray:
+            vecs = np.random.default_rng(1).normal(size=(len(texts), 8))
+            return vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+
+    pool = [(f"r{j}", f"h{j}", f"unrelated reference text number {j} with several words")
+            for j in range(4 * SAMPLES * PROMPTS)]
+    H.write_sets(H.build_sets(gens, pool, RandomEncoder()), path)
+
+
+def load_cli(name: str) -> Any:
+    """``study/<name>.py`` as a module (the scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(f"cli_{name}", ROOT / "study" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def one_line_error(err: str) -> str:
+    """The stderr of a refused command: exactly one line, starting with ``error:``."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    return lines[0]

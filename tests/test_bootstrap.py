@@ -88,3 +88,57 @@ def test_confidence_intervals_cover_a_known_effect_about_95_percent() -> None:
     rate = covered / sims
     assert 0.91 <= rate <= 0.985, rate
     assert detected / sims > 0.8
+
+
+def _union_find_classes(emb: np.ndarray, threshold: float) -> int:
+    """Brute-force reference: union-find over every pair with cosine ≥ threshold."""
+    parent = list(range(len(emb)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    unit = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    for i in range(len(emb)):
+        for j in range(i + 1, len(emb)):
+            if float(unit[i] @ unit[j]) >= threshold:
+                parent[find(i)] = find(j)
+    return len({find(i) for i in range(len(emb))})
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.8, 0.95])
+def test_distinct_classes_is_the_mean_class_count_and_resamples_exactly(threshold: float) -> None:
+    rng = np.random.default_rng(6)
+    gens = synthetic_gens(7, 6, rng.uniform(size=(7, 6)), seed=7)
+    counts = [_union_find_classes(np.stack(g["embedding"].to_numpy()), threshold)
+              for _, g in gens.groupby("prompt_id", sort=True)]
+    agg = aggregate(gens, class_threshold=threshold)
+    assert agg["distinct_classes"] == pytest.approx(np.mean(counts), abs=1e-12)
+    fn = weighted_metrics(gens, class_threshold=threshold)["distinct_classes"]
+    assert fn(np.ones((1, 7)))[0] == pytest.approx(agg["distinct_classes"], abs=1e-12)
+    w = resample_weights(7, 50, seed=1)
+    # a resample = the duplicated corpus: the mean class count over the drawn prompts
+    expected = [np.mean([c for c, k in zip(counts, row) for _ in range(int(k))]) for row in w]
+    assert np.allclose(fn(w), expected, atol=1e-12, rtol=0)
+
+
+def test_distinct_classes_default_threshold_and_monotone() -> None:
+    rng = np.random.default_rng(8)
+    gens = synthetic_gens(5, 6, rng.uniform(size=(5, 6)), seed=9)
+    assert aggregate(gens)["distinct_classes"] == aggregate(gens, class_threshold=0.8)[
+        "distinct_classes"]
+    loose = aggregate(gens, class_threshold=0.2)["distinct_classes"]
+    strict = aggregate(gens, class_threshold=1.0)["distinct_classes"]
+    assert 1.0 <= loose <= strict <= 6.0
+    assert "distinct_classes" in compare(gens, gens, n_resamples=50)
+
+
+def test_distinct_classes_is_nan_with_a_reason_without_embeddings() -> None:
+    rng = np.random.default_rng(10)
+    gens = synthetic_gens(4, 3, rng.uniform(size=(4, 3)), seed=11)
+    gens["embedding"] = None
+    agg = aggregate(gens)
+    assert np.isnan(agg["distinct_classes"])
+    assert "distinct_classes" in agg["metric_errors"]
+    assert "distinct_classes" not in weighted_metrics(gens)

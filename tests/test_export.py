@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import torch
-from test_review import load_cli, one_line_error, write_tiny_study
+from conftest import load_cli, one_line_error, write_tiny_study
 
 from polychromic.config import TrialConfig
 
@@ -41,7 +41,8 @@ def adapter_src(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def study_dir(tmp_path_factory: pytest.TempPathFactory, adapter_src: Path) -> Path:
     return write_tiny_study(tmp_path_factory.mktemp("studies"),
-                            adapters={"bbbb2222": adapter_src, "eeee5555": adapter_src})
+                            adapters={"bbbb2222": adapter_src, "eeee5555": adapter_src},
+                            headroom=True)
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +107,20 @@ def test_best_adapter_export_reloads_and_generates(adapter_export: Path, adapter
                    "λ = 1", "| semantic_diversity | 0.8 | 0.5 |", "definition", "## Data",
                    "Task `chitchat`", today, "PeftModel.from_pretrained", "base0000"):
         assert needle in card, needle
+    # the verdict line, MDE beside each delta, the headroom of the headline diversity metrics
+    assert f"**Verdict** (vs the λ = 0 baseline): {record['verdict']}" in card
+    assert record["verdict"].startswith("λ=1:")
+    assert "| metric | this trial | baseline | Δ vs baseline | MDE | definition |" in card
+    assert "### Headroom of the diversity metrics" in card
+    rows = {x.split(" | ")[0][2:]: x for x in card.splitlines() if x.count("%") >= 2}
+    for metric in ("semantic_diversity_per_prompt", "distinct_2_per_prompt",
+                   "self_bleu_per_prompt"):
+        assert metric in rows, metric  # floor | ceiling | headroom (baseline) | (this trial)
+    # the baseline's random embeddings are as diverse as unrelated texts
+    assert rows["semantic_diversity_per_prompt"].endswith("at ceiling: no gain on it can be "
+                                                          "shown |")
+    assert record["deltas_vs_baseline"]["pass@1"]["mde"] > 0
+    assert "semantic_diversity_per_prompt" in record["baseline"]["headroom"]
 
 
 def test_merged_export_equals_base_plus_adapter(study_dir: Path, adapter_export: Path, cli: Any,

@@ -17,7 +17,6 @@ history.jsonl, result.json, status.json, generations.parquet), with a constructe
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import io
 import json
 import math
@@ -31,6 +30,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import (
+    DEFAULT_ORDER,
+    SPACE,
+    TRIALS,
+    load_cli,
+    one_line_error,
+    write_json_file,
+    write_tiny_study,
+)
 
 from polychromic.config import TrialConfig
 from polychromic.errors import ConfigError
@@ -46,130 +54,7 @@ from polychromic.review import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-PROMPTS, SAMPLES = 4, 5
-#: trial id → (λ, pass@1, semantic_diversity, self_bleu, status, use_gpu, wall_seconds)
-TRIALS: dict[str, tuple[float, float, float, float, str, bool | None, float]] = {
-    "base0000": (0.0, 0.40, 0.50, 0.30, "finished", False, 1800.0),
-    "aaaa1111": (0.1, 0.45, 0.55, 0.25, "finished", True, 7200.0),
-    "bbbb2222": (1.0, 0.30, 0.80, 0.10, "finished", None, 3600.0),
-    "cccc3333": (3.0, 0.30, 0.70, 0.12, "finished", True, 3600.0),
-    "dddd4444": (10.0, math.nan, math.nan, math.nan, "error", True, 900.0),
-    "eeee5555": (0.5, math.nan, math.nan, math.nan, "early_stopped", True, math.nan),
-    "ffff6666": (2.0, math.nan, math.nan, math.nan, "running", True, math.nan),
-}
-DEFAULT_ORDER = ["bbbb2222", "aaaa1111", "cccc3333", "base0000", "dddd4444", "eeee5555",
-                 "ffff6666"]
-OOM = "Traceback (most recent call last):\n  ...\ntorch.OutOfMemoryError: CUDA out of memory"
-SPACE = """description: tiny study for tests
-settings: {model: tiny, steps: 6, n_eval_prompts: 4, n_eval_samples: 5}
-params:
-  lambda_: {distribution: log_uniform, low: 0.1, high: 10.0}
-objectives:
-  - {metric: semantic_diversity, mode: max}
-  - {metric: pass@1, mode: max}
-num_trials: 7
-"""
-
-
-def _json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1))
-
-
-def _generations(pass1: float, seed: int) -> pd.DataFrame:
-    """PROMPTS × SAMPLES samples whose passed flags give exactly ``pass1`` as mean pass@1."""
-    rng = np.random.default_rng(seed)
-    total = round(pass1 * PROMPTS * SAMPLES)
-    counts = [total // PROMPTS + (1 if i < total % PROMPTS else 0) for i in range(PROMPTS)]
-    rows = []
-    for p, c in enumerate(counts):
-        for s in range(SAMPLES):
-            emb = rng.normal(size=8)
-            rows.append({
-                "prompt_index": p, "prompt_id": f"p{p}", "sample_index": s,
-                "prompt": f"prompt {p}", "target": "t", "group": f"g{p}", "meta": "{}",
-                "text": f"reply {p} {s} " + " ".join(rng.choice(list("abcdefgh"), 5)),
-                "token_count": 7, "quality_score": 0.9 if s < c else 0.1, "passed": s < c,
-                "reason": "ok", "embedding": (emb / np.linalg.norm(emb)).astype(np.float32),
-                "score_error": "",
-            })
-    return pd.DataFrame(rows)
-
-
-def write_tiny_study(root: Path, name: str = "tiny", adapters: dict[str, Path] | None = None) -> Path:
-    """A study folder ``root/name`` with the trials of TRIALS; ``adapters`` maps trial ids to
-    peft adapter folders copied in as their checkpoint (``train/checkpoint_…/adapter``)."""
-    import shutil
-
-    study = root / name
-    space = root / f"{name}_space.yaml"
-    space.write_text(SPACE)
-    _json(study / "study.json", {"space": str(space), "overrides": {}, "name": name,
-                                 "wandb": False})
-    for i, (tid, (lam, p1, sd, sb, status, gpu, wall)) in enumerate(TRIALS.items()):
-        tdir = study / "trials" / tid
-        cfg = TrialConfig.from_dict({"model": "tiny", "lambda_": lam, "steps": 6,
-                                     "n_eval_prompts": PROMPTS, "n_eval_samples": SAMPLES,
-                                     "use_gpu": gpu, "lora_r": 8})
-        _json(tdir / "config.json", cfg.to_dict())
-        ckpt = None
-        if adapters and tid in adapters:
-            ckpt = tdir / "train" / "checkpoint_2026-01-01_00-00-06.000000"
-            shutil.copytree(adapters[tid], ckpt / "adapter")
-        steps = {"finished": 6, "error": 2, "early_stopped": 2, "running": 4}[status]
-        history = []
-        for k, step in enumerate(range(2, steps + 1, 2)):
-            history.append({
-                "step": step, "lambda_": lam,
-                # the early-stopped trial has the lowest training loss of all (see test_export)
-                "quality_loss": (3.0 if status == "early_stopped" else 4.0 + i / 10) - k * 0.1,
-                "diversity_score": 0.5 + 0.05 * k + lam / 100, "poly_score": 0.3,
-                "diversity_grad_share": 0.0 if lam == 0 else min(0.9, lam / 5) - 0.01 * k,
-                "mean_diversity_score": 0.5 + 0.02 * k,
-                "mean_diversity_grad_share": 0.0 if lam == 0 else min(0.9, lam / 5),
-                "time_total_s": 600.0 * (k + 1), "trial_id": tid,
-                "checkpoint_path": str(ckpt) if ckpt else None,
-            })
-        (tdir / "history.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
-        if status == "running":  # a report cut in the middle of being written
-            with open(tdir / "history.jsonl", "a") as f:
-                f.write('{"step": 6, "quality_lo')
-            continue
-        if status == "finished":
-            _generations(p1, i).to_parquet(tdir / "generations.parquet", index=False)
-            result = {**history[-1], "status": "finished", "error": "", "pass@1": p1,
-                      "pass@5": min(1.0, p1 + 0.3), "quality_mean": p1 + 0.1,
-                      "distinct_1": 0.3 + lam / 50, "distinct_2": 0.6 + lam / 50,
-                      "self_bleu": sb, "semantic_diversity": sd, "wall_seconds": wall,
-                      "train_seconds": wall / 2,
-                      "checkpoint_path": str(ckpt) if ckpt else f"/elsewhere/{tid}/ckpt"}
-            _json(tdir / "result.json", result)
-            _json(tdir / "status.json", {"status": "finished", "error": ""})
-        elif status == "error":
-            _json(tdir / "result.json", {**history[-1], "status": "error", "error": OOM,
-                                         "pass@1": None, "semantic_diversity": None,
-                                         "wall_seconds": wall})
-            _json(tdir / "status.json", {"status": "error", "error": OOM})
-        else:
-            _json(tdir / "status.json", {"status": "early_stopped", "error": ""})
-    return study
-
-
-def load_cli(name: str) -> Any:
-    """``study/<name>.py`` as a module (the scripts are not a package)."""
-    spec = importlib.util.spec_from_file_location(f"cli_{name}", ROOT / "study" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def one_line_error(err: str) -> str:
-    """The stderr of a refused command: exactly one line, starting with ``error:``."""
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: "), err
-    assert "Traceback" not in err
-    return lines[0]
+_json = write_json_file
 
 
 @pytest.fixture(scope="module")
@@ -395,7 +280,8 @@ def test_render_with_delta_columns(study_dir: Path) -> None:
 
 
 def test_terminal_table(study_dir: Path, cli: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main([str(study_dir), "--top", "3", "--gpu-hour-price", "4"]) == 0
+    """The full (--wide) table; the default view is tested in test_terminal.py."""
+    assert cli.main([str(study_dir), "--top", "3", "--gpu-hour-price", "4", "--wide"]) == 0
     out = capsys.readouterr().out
     assert "study tiny: 3 of 7 trials" in out
     positions = [out.index(t) for t in DEFAULT_ORDER[:3]]
@@ -453,6 +339,32 @@ def test_html_draws_ci_bars_when_present(study_dir: Path, tmp_path: Path) -> Non
     svg = re.findall(r"<svg.*?</svg>", page, flags=re.S)[1]
     assert svg.count('<g stroke="') == 3  # aaaa, bbbb, cccc have λ > 0 and a value
     assert "Δ vs baseline -0.1 [-0.15, -0.05]" in svg
+
+
+def test_html_verdicts_headroom_and_mde(tmp_path: Path) -> None:
+    """Verdict lines above the table, MDE beside each delta, and the headroom table with its
+    plain sentence for a metric at the ceiling (the baseline's random embeddings are as
+    diverse as the ceiling's unrelated texts)."""
+    from polychromic.report import render_report
+
+    study = load_study(str(write_tiny_study(tmp_path, headroom=True)))
+    page = render_report(study, study.frame)
+    assert page.index("<h2>Verdict</h2>") < page.index("<h2>Leaderboard</h2>")
+    verdict = page[page.index("<h2>Verdict</h2>"):page.index("<h2>Leaderboard</h2>")]
+    for lam in ("λ=0.1:", "λ=1:", "λ=3:"):
+        assert lam in verdict
+    assert 'href="#trial-aaaa1111"' in verdict and "CUDA out of memory" in verdict
+    row = re.search(r'<tr id="trial-aaaa1111".*?</tr>', page, flags=re.S)[0]
+    assert row.count("MDE ±") >= 6  # pass@1, pass@5, quality_mean, three per-prompt metrics
+    headroom = page[page.index("<h2>Headroom</h2>"):page.index("<h2>Quality vs diversity</h2>")]
+    assert re.search(r'title="semantic_diversity_per_prompt">sem div</td><td>0\.98', headroom)
+    assert "at ceiling: the baseline is already about as diverse as unrelated texts" in headroom
+    for header in ("baseline", "floor", "ceiling", "headroom"):
+        assert f">{header}</th>" in headroom
+    # no floor/ceiling recorded: said so, no table
+    plain = load_study(str(write_tiny_study(tmp_path, name="plain")))
+    page = render_report(plain, plain.frame)
+    assert "so the headroom is unknown" in page
 
 
 # --- errors ---------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = ("smoke", "lambda_wide", "lambda_narrow", "full")
+SHIPPED = ("smoke", "lambda_wide", "lambda_narrow", "full", "demo")
 LIMIT_S = 10.0
 #: a valid space on the tiny test model; each case below breaks exactly one thing
 VALID: dict[str, Any] = {
@@ -181,6 +181,16 @@ BAD_ARGS: list[tuple[str, list[str], str]] = [
     ("unknown-option", ["--space", "smoke", "--bogus"], "arguments"),
     ("no-space", [], "--space"),
     ("resume-missing-study", ["--resume", "nothing_here"], "--resume"),
+    ("plan-with-resume", ["--resume", "smoke", "--plan"], "--plan"),
+    ("set-confirm-role", ["--space", "smoke", "--set", "role=confirm"], "--set role"),
+    ("plan-negative-price", ["--space", "smoke", "--plan", "--gpu-hour-price", "-1"],
+     "--gpu-hour-price"),
+    ("plan-nan-price", ["--space", "smoke", "--plan", "--gpu-hour-price", "nan"],
+     "--gpu-hour-price"),
+    ("plan-inf-price", ["--space", "smoke", "--plan", "--gpu-hour-price", "inf"],
+     "--gpu-hour-price"),
+    ("plan-bad-diversity-measure", ["--space", "smoke", "--plan", "--set",
+                                    "diversity_measure=colour"], "--set diversity_measure"),
 ]
 
 

@@ -77,3 +77,40 @@ def test_both_advantage_forms_train(form: str) -> None:
     assert g_div is not None and stats.diversity_score is not None
     assert 0.0 <= stats.diversity_score <= 1.0
     assert stats.diversity_grad_share is not None and stats.diversity_grad_share > 0
+
+
+@pytest.mark.parametrize("measure", ["semantic_classes", "distinct_2", "self_bleu"])
+def test_a_diversity_step_scores_sets_with_the_configured_measure(
+        measure: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """cfg.diversity_measure reaches the advantages, the logged diversity_score is its d(S),
+    and the text measures run without a sentence encoder."""
+    import polychromic.step as step_mod
+
+    seen: list = []
+    real = step_mod.polychromic_advantages
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        seen.append((kwargs["measure"], kwargs["texts"], args[1], out))
+        return out
+
+    monkeypatch.setattr(step_mod, "polychromic_advantages", spy)
+    cfg = TrialConfig.from_dict({**TINY_SETTINGS, "lambda_": 1.0, "n_generations": 3,
+                                 "diversity_measure": measure, "class_threshold": 0.9})
+    torch.manual_seed(0)
+    model, tok = load_for_training(cfg, torch.device("cpu"))
+    task = get_task(cfg)
+    params = [p for p in model.parameters() if p.requires_grad]
+    encoder = get_encoder(device="cpu") if measure == "semantic_classes" else None
+    _, g_div, stats = step_gradients(model, tok, task, encoder, task.examples("train")[:2],
+                                     cfg, 0, params)
+    (used, texts, emb, scores), = seen
+    assert used.name == measure
+    assert getattr(used, "threshold", 0.9) == 0.9
+    if measure == "semantic_classes":
+        assert emb is not None and texts is None
+    else:
+        assert emb is None and len(texts) == 2 and all(len(t) == 3 for t in texts)
+    assert stats.diversity_score == float(scores.diversity.mean())
+    assert 0.0 <= stats.diversity_score <= 1.0
+    assert g_div is not None

@@ -211,3 +211,148 @@ def test_multi_objective_leaderboard_marks_the_pareto_front(finished_study: Path
     for r in rows:
         assert bool(r["pareto"]) == (not dominated(pts[r["trial_id"]])), r["trial_id"]
     assert any(r["pareto"] for r in rows)
+
+
+def test_baseline_headroom_mde_and_verdict(finished_study: Path) -> None:
+    """The baseline stores its floor and ceiling sets; every diversity metric has a floor,
+    a ceiling and a headroom; every finished trial has an MDE per delta and a verdict line."""
+    from polychromic import columns
+    from polychromic.headroom import CEILING, FLOOR
+
+    df = pd.read_parquet(finished_study / "leaderboard.parquet").set_index("lambda_")
+    base_id = df.loc[0.0, "trial_id"]
+    sets = pd.read_parquet(finished_study / "trials" / base_id / "headroom.parquet")
+    assert sorted(sets["set"].unique()) == [CEILING, FLOOR]
+    gens = pd.read_parquet(finished_study / "trials" / base_id / "generations.parquet")
+    assert (sets["set"] == FLOOR).sum() == len(gens) == (sets["set"] == CEILING).sum()
+    assert df.loc[0.0, "floor_semantic_diversity_per_prompt"] == pytest.approx(0.0, abs=1e-6)
+    # identical copies: Self-BLEU 1 for texts of ≥ 4 tokens (shorter ones score less)
+    assert df.loc[0.0, "floor_self_bleu_per_prompt"] >= df.loc[0.0, "self_bleu_per_prompt"]
+    for m in columns.HEADLINE_DIVERSITY:
+        assert math.isfinite(df.loc[0.0, f"ceiling_{m}"]), m
+        assert math.isfinite(df.loc[0.0, f"headroom_{m}"]), m
+    for lam in (0.5, 2.0):
+        row = df.loc[lam]
+        for m in ("pass@1", "quality_mean", *columns.HEADLINE_DIVERSITY, "mean_tokens"):
+            assert row[f"mde_{m}"] >= 0, (lam, m)
+        assert row["verdict"].startswith(f"λ={lam:g}: quality "), row["verdict"]
+        assert " | diversity " in row["verdict"]
+    assert df.loc[0.0, "verdict"] == ""
+
+
+def test_plan_reports_headroom_mde_and_cost_and_trains_nothing(tmp_path: Path) -> None:
+    """`--plan` on the smoke space (tiny model): base-model evaluation through the Ray Data
+    pipeline, the floor/ceiling sets, timed steps, and the report; no trial, no Tune state."""
+    storage = tmp_path / "studies"
+    proc = run_study("--space", "smoke", "--set", "model=tiny", "--set", "n_eval_prompts=4",
+                     "--plan", "--storage-path", str(storage), "--no-wandb", timeout=400)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    for text in ("headroom", "MDE", "semantic_diversity_per_prompt", "cost: 3 trials × 4 steps",
+                 "GPU-hours", "SFT step", "diversity step"):
+        assert text in out, text
+    root = storage / "smoke"
+    plan = json.loads((root / "plan" / "plan.json").read_text())
+    rows = {r["metric"]: r for r in plan["metrics"]}
+    assert rows["semantic_diversity_per_prompt"]["floor"] == pytest.approx(0.0, abs=1e-6)
+    assert rows["semantic_diversity_per_prompt"]["mde"] > 0
+    assert plan["sft_seconds"] > 0 and plan["diversity_seconds"] > 0
+    assert len(pd.read_parquet(root / "plan" / "generations.parquet")) == 4 * 10
+    assert not (root / "trials").exists() and not (root / "tune").exists()
+    assert not (root / "optuna.db").exists()
+
+
+def run_confirm(*args: str, timeout: int = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "study" / "confirm.py"), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_confirm_refuses_bad_input_before_anything_starts(finished_study: Path) -> None:
+    df = pd.read_parquet(finished_study / "leaderboard.parquet").set_index("lambda_")
+    where = ["--storage-path", str(finished_study.parent)]
+    cases = [
+        (["--trial", df.loc[0.5, "trial_id"], "--seeds", "1"], "--seeds"),
+        (["--trial", "nosuchtrial"], "--trial"),
+        (["--trial", df.loc[5.0, "trial_id"]], "--trial"),   # failed (NaN) trial
+        (["--trial", df.loc[0.0, "trial_id"]], "--trial"),   # the baseline itself
+        (["--trial", df.loc[0.5, "trial_id"], "--prompts", "0"], "--prompts"),
+        (["--trial", df.loc[0.5, "trial_id"], "--prompts", "10000000"], "--prompts"),
+    ]
+    before = sorted(p.name for p in (finished_study / "trials").iterdir())
+    for args, field in cases:
+        proc = run_confirm(finished_study.name, *args, *where)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1, (args, proc.stderr[-2000:])
+        assert lines[0].startswith("error: ") and field in lines[0], (args, lines)
+        assert "Traceback" not in proc.stderr
+    assert sorted(p.name for p in (finished_study / "trials").iterdir()) == before
+    assert not list(finished_study.glob("confirm-*"))
+
+
+def test_confirm_on_fresh_prompts_and_seeds_survives_a_killed_driver(
+        finished_study: Path, tmp_path: Path) -> None:
+    """2 seed pairs × (λ=0.5, baseline) on the confirmation split; the driver is SIGKILLed
+    after the first run finished; the same command resumes and every run happens once."""
+    import signal
+    import time
+
+    from polychromic.records import read_json
+
+    df = pd.read_parquet(finished_study / "leaderboard.parquet").set_index("lambda_")
+    chosen, base = df.loc[0.5, "trial_id"], df.loc[0.0, "trial_id"]
+    cmd = [sys.executable, str(ROOT / "study" / "confirm.py"), finished_study.name, "--trial",
+           chosen, "--seeds", "2", "--prompts", "4", "--storage-path",
+           str(finished_study.parent)]
+
+    def runs() -> list[Path]:
+        return [t for t in (finished_study / "trials").iterdir()
+                if (read_json(t / "config.json") or {}).get("role") == "confirm"]
+
+    log = (tmp_path / "first.log").open("w")
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    deadline = time.time() + 600
+    try:
+        while time.time() < deadline:
+            if any((t / "result.json").exists() for t in runs()):
+                break
+            assert proc.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
+            time.sleep(0.5)
+        else:
+            raise AssertionError("no confirmation run finished in time")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        log.close()
+    first = {t.name: read_json(t / "result.json") for t in runs() if (t / "result.json").exists()}
+    resumed = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "fresh prompts" in resumed.stdout
+
+    live = [t for t in runs() if (read_json(t / "status.json") or {}).get("status") != "abandoned"]
+    configs = [read_json(t / "config.json") for t in live]
+    # exactly one run per (seed, arm), all finished
+    keys = sorted((c["seed"], c["lambda_"]) for c in configs)
+    seed0 = int(read_json(finished_study / "trials" / chosen / "config.json")["seed"])
+    assert keys == [(seed0 + 1, 0.0), (seed0 + 1, 0.5), (seed0 + 2, 0.0), (seed0 + 2, 0.5)]
+    assert all(read_json(t / "result.json")["status"] == "finished" for t in live)
+    for tid, before in first.items():  # finished before the kill: not run again
+        carrier = (read_json(finished_study / "trials" / tid / "status.json") or {}).get(
+            "adopted_by") or tid
+        assert read_json(finished_study / "trials" / carrier / "result.json")[
+            "wall_seconds"] == before["wall_seconds"]
+    # confirmation prompts: the validation split, disjoint from the selection prompts
+    selection = set(pd.read_parquet(finished_study / "trials" / base / "generations.parquet")
+                    ["prompt_id"])
+    for t in live:
+        fresh = set(pd.read_parquet(t / "generations.parquet")["prompt_id"])
+        assert len(fresh) == 4 and not fresh & selection
+    board = pd.read_parquet(finished_study / "leaderboard.parquet")
+    assert len(board) == 4  # confirmation runs are not leaderboard rows
+    row = board.set_index("lambda_").loc[0.5]
+    assert row["confirm_seeds"] == 2 and row["confirm_prompts"] == 4
+    for m in ("pass@1", "semantic_diversity_per_prompt", "mean_tokens"):
+        lo, d, hi = (row[f"confirm_delta_{m}_ci_low"], row[f"confirm_delta_{m}"],
+                     row[f"confirm_delta_{m}_ci_high"])
+        assert lo <= d <= hi, (m, lo, d, hi)
+    assert row["confirmation"].startswith("2 seed pair(s) × 4 fresh prompts")

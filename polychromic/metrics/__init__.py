@@ -17,6 +17,10 @@ from polychromic.metrics.self_bleu import (
 )
 from polychromic.metrics.semantic import (
     EmbeddingSum,
+    class_labels,
+    cosine_matrix,
+    count_classes,
+    distinct_classes_per_prompt,
     mean_pairwise_cosine,
     semantic_diversity,
     semantic_diversity_per_prompt,
@@ -27,7 +31,11 @@ from polychromic.metrics.tokenize import clear_token_cache, tokenize, tokenize_m
 __all__ = [
     "CorpusDiversity",
     "EmbeddingSum",
+    "class_labels",
     "clear_token_cache",
+    "cosine_matrix",
+    "count_classes",
+    "distinct_classes_per_prompt",
     "distinct_n",
     "distinct_n_per_prompt",
     "mean_pairwise_cosine",

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from polychromic.embeddings import Encoder
 
 _CHUNK_ROWS = 4096
+#: embedding cosine at or above which two samples are one equivalence class, when no
+#: ``TrialConfig.class_threshold`` is at hand (its default)
+DEFAULT_CLASS_THRESHOLD = 0.8
 
 
 class EmbeddingSum:
@@ -122,4 +125,79 @@ def semantic_diversity_per_prompt(groups_of_embeddings: Sequence[np.ndarray]) ->
         if len(arr) == 0:
             continue
         out[g] = semantic_diversity(arr)
+    return out
+
+
+def cosine_matrix(embeddings: np.ndarray) -> np.ndarray:
+    """Pairwise cosine similarities of the rows of ``embeddings`` (..., m, d) → (..., m, m).
+
+    Rows are normalized in float64 here (unit rows are not required); a zero or non-finite row
+    raises ``MetricError``, as in :func:`mean_pairwise_cosine`.
+    """
+    arr = np.asarray(embeddings, dtype=np.float64)
+    if arr.ndim < 2:
+        raise MetricError(f"embeddings must be (..., m, d), got shape {arr.shape}")
+    norms = np.sqrt(np.einsum("...d,...d->...", arr, arr))
+    bad = ~np.isfinite(norms) | (norms == 0)
+    if bad.any():
+        raise MetricError(f"an embedding row has norm {norms[bad].flat[0]}: zero or non-finite, "
+                          "its direction (and cosine) is undefined")
+    unit = arr / norms[..., None]
+    return unit @ np.swapaxes(unit, -1, -2)
+
+
+def class_labels(similarity: np.ndarray, threshold: float) -> np.ndarray:
+    """Equivalence classes of samples: connected components of the graph that joins samples i
+    and j when their cosine similarity is ≥ ``threshold`` (in either direction of the matrix,
+    so rounding cannot make the relation asymmetric).
+
+    ``similarity``: (..., m, m), e.g. from :func:`cosine_matrix`; batches on the leading axes.
+    Returns (..., m) int64 labels, each sample labelled with the smallest index of its class,
+    so the result is deterministic and independent of any visiting order. A sample is always
+    in its own class. The NoveltyBench idea of "equivalence classes" of generations, with an
+    embedding-similarity threshold in place of a learned classifier.
+
+    Computed as the transitive closure of the adjacency by repeated boolean squaring
+    (⌈log₂ m⌉ matrix products at most): vectorized over the batch, O(m³ log m) per set, which
+    is small for the few samples per prompt this is used on.
+    """
+    sim = np.asarray(similarity)
+    if sim.ndim < 2 or sim.shape[-1] != sim.shape[-2]:
+        raise ValueError(f"similarity must be (..., m, m), got shape {sim.shape}")
+    m = sim.shape[-1]
+    if m == 0:
+        return np.zeros(sim.shape[:-1], dtype=np.int64)
+    linked = sim >= threshold
+    reach = linked | np.swapaxes(linked, -1, -2) | np.eye(m, dtype=bool)
+    for _ in range(max(1, int(np.ceil(np.log2(m))))):  # paths of length ≤ 2^t after t rounds
+        step = reach.astype(np.float32)
+        nxt = (step @ step) > 0
+        if np.array_equal(nxt, reach):
+            break
+        reach = nxt
+    return np.argmax(reach, axis=-1).astype(np.int64)  # first True: smallest index of the class
+
+
+def count_classes(similarity: np.ndarray, threshold: float) -> np.ndarray:
+    """Number of equivalence classes (see :func:`class_labels`) per set: (..., m, m) → (...)."""
+    labels = class_labels(similarity, threshold)
+    return (labels == np.arange(labels.shape[-1])).sum(axis=-1)
+
+
+def distinct_classes_per_prompt(groups_of_embeddings: Sequence[np.ndarray],
+                                threshold: float = DEFAULT_CLASS_THRESHOLD) -> np.ndarray:
+    """Number of equivalence classes among each group's samples (one prompt's embeddings):
+    samples are grouped by :func:`class_labels` with embedding cosine ≥ ``threshold``.
+
+    One float per group; an empty group gives NaN. Callers report the mean over prompts as
+    ``distinct_classes``. A zero or non-finite embedding raises ``MetricError``.
+    """
+    if isinstance(groups_of_embeddings, np.ndarray) and groups_of_embeddings.ndim == 2:
+        raise TypeError("pass a sequence of (n_i, d) arrays, one per prompt, not one 2-D array")
+    out = np.full(len(groups_of_embeddings), np.nan)
+    for g, emb in enumerate(groups_of_embeddings):
+        arr = np.asarray(emb)
+        if len(arr) == 0:
+            continue
+        out[g] = float(count_classes(cosine_matrix(arr), threshold))
     return out

@@ -1,0 +1,94 @@
+"""Floor, ceiling and headroom of the diversity metrics against hand-computed values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from polychromic import headroom as H
+from polychromic.embeddings import get_encoder
+
+# two prompts (groups g1, g2) × 3 samples; every text has 5 distinct words, no repeated bigram
+SAMPLES = {
+    ("p1", "g1"): ["one two three four five six", "a b c d e f", "x y z w v u"],
+    ("p2", "g2"): ["red green blue cyan pink gold", "sun moon star sky sea land",
+                   "cat dog cow pig hen fox"],
+}
+# the other group's three references: drawing 3 of 3 without replacement is a permutation,
+# and every per-prompt metric is invariant to the order of a prompt's samples
+POOL = [("p1", "g1", "alpha beta gamma delta"), ("q1", "g1", "north south east west"),
+        ("q2", "g1", "spring summer autumn winter"),
+        ("p2", "g2", "apple pear plum fig"), ("q3", "g2", "iron gold tin lead"),
+        ("q4", "g2", "oak elm ash yew")]
+
+
+def _gens() -> pd.DataFrame:
+    rows = []
+    for pi, ((pid, group), texts) in enumerate(SAMPLES.items()):
+        for j, text in enumerate(texts):
+            rows.append({"prompt_index": pi, "prompt_id": pid, "group": group, "sample_index": j,
+                         "text": text, "token_count": len(text.split())})
+    gens = pd.DataFrame(rows)
+    emb = get_encoder(device="cpu").encode(gens["text"].tolist())
+    gens["embedding"] = list(emb.astype(np.float32))
+    return gens
+
+
+def test_headroom_formula_is_oriented_for_both_directions() -> None:
+    assert H.headroom(0.5, 0.0, 1.0) == 0.5
+    assert H.headroom(1.0, 0.0, 1.0) == 0.0  # at the ceiling
+    assert H.headroom(0.0, 0.0, 1.0) == 1.0  # at the floor
+    # Self-BLEU: lower is more diverse; floor 1 (identical), ceiling 0.1 (unrelated texts)
+    assert H.headroom(0.1, 1.0, 0.1) == pytest.approx(0.0)
+    assert H.headroom(0.55, 1.0, 0.1) == pytest.approx(0.5)
+    assert np.isnan(H.headroom(0.5, 0.3, 0.3)) and np.isnan(H.headroom(np.nan, 0, 1))
+
+
+def test_floor_and_ceiling_against_hand_computed_values() -> None:
+    gens = _gens()
+    sets = H.build_sets(gens, POOL, get_encoder(device="cpu"))
+    ceiling = sets[sets["set"] == H.CEILING]
+    # ceiling: each prompt got the other group's three references (cut to ≤ 6 words: intact)
+    got = {pid: sorted(g["text"]) for pid, g in ceiling.groupby("prompt_id")}
+    assert got == {"p1": ["apple pear plum fig", "iron gold tin lead", "oak elm ash yew"],
+                   "p2": ["alpha beta gamma delta", "north south east west",
+                          "spring summer autumn winter"]}
+    b = H.bounds(sets)
+    # floor, analytic: identical samples → semantic 0, Self-BLEU 1, distinct-2 = 5/15 = 1/3,
+    # distinct-1 = 6/18, one class per prompt
+    assert b[H.FLOOR]["semantic_diversity_per_prompt"] == pytest.approx(0.0, abs=1e-6)
+    assert b[H.FLOOR]["self_bleu_per_prompt"] == pytest.approx(1.0)
+    assert b[H.FLOOR]["distinct_2_per_prompt"] == pytest.approx(1 / 3)
+    assert b[H.FLOOR]["distinct_1_per_prompt"] == pytest.approx(1 / 3)
+    # ceiling, by hand: 12 distinct words / 12, 9 distinct bigrams / 9, no shared n-gram → BLEU 0
+    assert b[H.CEILING]["distinct_1_per_prompt"] == pytest.approx(1.0)
+    assert b[H.CEILING]["distinct_2_per_prompt"] == pytest.approx(1.0)
+    assert b[H.CEILING]["self_bleu_per_prompt"] == pytest.approx(0.0)
+    enc = get_encoder(device="cpu")
+    expected = []
+    for refs in got.values():
+        e = enc.encode(refs).astype(np.float64)
+        cos = e @ e.T
+        expected.append(1 - (cos.sum() - np.trace(cos)) / 6)
+    assert b[H.CEILING]["semantic_diversity_per_prompt"] == pytest.approx(np.mean(expected),
+                                                                         abs=1e-5)
+
+
+def test_ceiling_texts_are_cut_to_the_sample_length_and_seeded() -> None:
+    gens = _gens()
+    gens.loc[0, "text"] = "hi there"
+    one = H.ceiling_set(gens, POOL, seed=3)
+    assert len(one.loc[0, "text"].split()) == 2
+    assert one["text"].tolist() == H.ceiling_set(gens, POOL, seed=3)["text"].tolist()
+
+
+def test_too_few_references_is_an_error_not_a_silent_value() -> None:
+    with pytest.raises(ValueError, match="only 2 references"):
+        H.ceiling_set(_gens(), POOL[:2] + POOL[3:5], seed=0)
+
+
+def test_low_headroom_warning_wording() -> None:
+    text = H.low_headroom_warning("semantic_diversity_per_prompt", 0.88, 0.0, 0.9)
+    assert text.startswith("ceiling: baseline semantic_diversity_per_prompt at 98% of unrelated")
+    assert H.low_headroom_warning("semantic_diversity_per_prompt", 0.5, 0.0, 0.9) == ""

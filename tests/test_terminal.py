@@ -1,0 +1,211 @@
+"""The review in a terminal (polychromic.terminal): the default view fits 100 columns with full
+trial ids and untruncated numbers, ``--wide`` keeps the full table, ``--trial ID`` shows one
+trial transposed. Checked in rich's recording console and in a real terminal (tmux) at 80, 100
+and 160 columns, on the tiny study of conftest.py with Tune-style trial ids."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ROOT, TRIALS, load_cli, one_line_error, write_tiny_study
+
+from polychromic import columns
+from polychromic.review import load_study
+from polychromic.terminal import print_table, print_trial
+
+#: Tune's trial ids look like this (5 hex digits, then the trial's number)
+TUNE_IDS = {old: f"3f2a1_{i:05d}" for i, old in enumerate(TRIALS)}
+WIDTHS = (80, 100, 160)
+
+
+@pytest.fixture(scope="module")
+def study_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    trials = {TUNE_IDS[k]: v for k, v in TRIALS.items()}
+    return write_tiny_study(tmp_path_factory.mktemp("studies"), trials=trials, headroom=True)
+
+
+def recorded(fn: Any, *args: Any, width: int = 100, **kwargs: Any) -> str:
+    """What ``fn(..., console=...)`` prints in a ``width``-column console, as plain text."""
+    from rich.console import Console
+
+    console = Console(width=width, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    fn(*args, console=console, **kwargs)
+    return console.export_text()
+
+
+def check_lines(text: str, width: int) -> None:
+    long = [line for line in text.splitlines() if len(line.rstrip()) > width]
+    assert not long, f"{len(long)} line(s) wider than {width}: {long[:2]}"
+
+
+def test_default_view_fits_100_columns(study_dir: Path) -> None:
+    study = load_study(str(study_dir))
+    out = recorded(print_table, study, study.frame, width=100)
+    check_lines(out, 100)
+    assert "…" not in out
+    for tid in TUNE_IDS.values():
+        assert tid in out
+    head = out[:out.index("─")]  # the header, above the rule
+    for metric in ("pass@1", *columns.HEADLINE_DIVERSITY):
+        assert columns.short(metric) in head, metric
+    # Δ compact, without a CI: "+0.05" under 0.45 for the λ=0.1 trial, no "[" in the table
+    table = out[:out.index("vs the λ=0 baseline")]
+    assert "+0.05" in table and "[" not in table
+    assert "baseline" in table
+    # one verdict line per finished non-baseline trial, the failure, then the captions
+    notes = out[out.index("vs the λ=0 baseline"):]
+    for lam in ("λ=0.1:", "λ=1:", "λ=3:"):
+        assert lam in notes
+    assert "failed: torch.OutOfMemoryError" in notes
+    assert "warning: ceiling: baseline semantic_diversity_per_prompt" in notes
+    assert "$2.00/GPU-hour" in notes
+
+
+def test_narrow_console_drops_columns_instead_of_truncating(study_dir: Path) -> None:
+    study = load_study(str(study_dir))
+    out = recorded(print_table, study, study.frame, width=60)
+    check_lines(out, 60)
+    assert "…" not in out
+    for tid in TUNE_IDS.values():
+        assert tid in out
+    assert "not shown at this width:" in out
+
+
+def test_default_view_without_verdict_or_new_columns(study_dir: Path) -> None:
+    """A leaderboard from before verdict/MDE/headroom: the view works, nothing made up."""
+    study = load_study(str(study_dir))
+    old = study.frame.drop(columns=[c for c in study.frame.columns if c == "verdict"
+                                    or c.startswith(("mde_", "headroom_", "floor_", "ceiling_"))])
+    study.frame = old
+    out = recorded(print_table, study, old, width=100)
+    assert "vs the λ=0 baseline" in out  # the failed trial's reason is still listed
+    assert "λ=0.1:" not in out
+    out = recorded(print_trial, study, TUNE_IDS["aaaa1111"], width=100)
+    header = next(line for line in out.splitlines() if " metric " in line and "value" in line)
+    assert "95% CI" in header and "MDE" not in header and "headroom" not in header
+
+
+def test_wide_view_has_every_headline_metric_with_ci(study_dir: Path) -> None:
+    study = load_study(str(study_dir))
+    out = recorded(print_table, study, study.frame, width=400, wide=True)
+    for metric in ("pass@1", "pass@5", "quality_mean", *columns.HEADLINE_DIVERSITY,
+                   "semantic_diversity"):
+        assert metric in out
+    assert "Δ +0.05 (+13%)" in out and "[0, +0.15]" in out
+    assert "0 (cpu)" in out and "grad share" in out
+
+
+def test_trial_view_is_transposed(study_dir: Path) -> None:
+    study = load_study(str(study_dir))
+    tid = TUNE_IDS["bbbb2222"]
+    out = recorded(print_trial, study, tid[:-1] + "2", width=100)  # the full id
+    check_lines(out, 100)
+    assert "…" not in out
+    assert f"trial {tid} of study tiny" in out
+    for knob in ("lambda_", "lora_r", "learning_rate", "steps", "gpu_hours", "checkpoint_path"):
+        assert knob in out
+    for header in ("value", "baseline", "Δ", "95% CI", "MDE", "headroom"):
+        assert header in out
+    rows = {line.split("  ")[0].strip(): line for line in out.splitlines()
+            if line.startswith(" ") and "  " in line.strip()}
+    for metric in ("pass@1", "quality_mean", *columns.DIVERSITY):
+        assert any(key.startswith(columns.short(metric) + " ") for key in rows), metric
+    sem = next(line for key, line in rows.items() if key.startswith("sem div ↑"))
+    assert "%" in sem  # its headroom
+    assert "verdict" in out and "λ=1:" in out
+    wide = recorded(print_trial, study, tid, width=200)
+    assert "semantic_diversity_per_prompt" in wide  # the column names fit at 200
+
+
+def test_cli_trial_and_wide(study_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cli = load_cli("leaderboard")
+    assert cli.main([str(study_dir), "--trial", "3f2a1_00002"]) == 0
+    assert "trial 3f2a1_00002 of study tiny" in capsys.readouterr().out
+    assert cli.main([str(study_dir), "--trial", "3f2a1_0000"]) == 2
+    assert "ambiguous" in one_line_error(capsys.readouterr().err)
+    assert cli.main([str(study_dir), "--trial", "nope"]) == 2
+    assert "does not exist" in one_line_error(capsys.readouterr().err)
+    assert cli.main([str(study_dir), "--trial", "3f2a1_00002", "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and "3f2a1_00002" in lines[1]
+
+
+def test_markdown_lists_the_verdicts(study_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cli = load_cli("leaderboard")
+    assert cli.main([str(study_dir), "--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    assert f"- verdict {TUNE_IDS['aaaa1111']}: λ=0.1:" in out
+
+
+# --- a real terminal ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tmux() -> str:
+    path = shutil.which("tmux")
+    if path is None:
+        pytest.skip("tmux is not installed (apt-get install -y tmux, or ./setup.sh as root): "
+                    "the real-terminal width checks need it")
+    return path
+
+
+def in_tmux(tmux: str, args: list[str], width: int, tmp: Path) -> str:
+    """Run ``study/leaderboard.py ARGS`` in a detached tmux window ``width`` columns wide and
+    return the screen, wrapped lines joined (so a line wider than the window shows as one)."""
+    socket = f"polychromic-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    done = tmp / f"done-{socket}"
+    cmd = " ".join([sys.executable, str(ROOT / "study" / "leaderboard.py"), *args])
+    script = tmp / f"{socket}.sh"
+    script.write_text(f"unset COLUMNS LINES\n{cmd}\necho $? > {done}\nsleep 600\n")
+    base = [tmux, "-L", socket, "-f", "/dev/null", "-u"]
+    env = {**os.environ, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+    env.pop("TMUX", None)
+    subprocess.run([*base, "new-session", "-d", "-x", str(width), "-y", "50",
+                    f"bash {script}"], check=True, env=env, timeout=30)
+    try:
+        deadline = time.monotonic() + 120
+        while not done.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert done.exists(), "leaderboard.py did not finish in tmux within 120 s"
+        assert done.read_text().strip() == "0"
+        screen = subprocess.run([*base, "capture-pane", "-p", "-J", "-S", "-"], check=True,
+                                capture_output=True, text=True, env=env, timeout=30).stdout
+    finally:
+        subprocess.run([*base, "kill-server"], env=env, timeout=30, check=False)
+    return screen
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_default_view_in_a_real_terminal(study_dir: Path, tmux: str, tmp_path: Path,
+                                         width: int) -> None:
+    screen = in_tmux(tmux, [str(study_dir)], width, tmp_path)
+    assert "study tiny: 7 of 7 trials" in screen
+    check_lines(screen, width)
+    for tid in TUNE_IDS.values():
+        assert tid in screen, f"{tid} missing at {width} columns"
+    if width >= 100:
+        assert "…" not in screen, f"truncated at {width} columns"
+        for metric in ("pass@1", *columns.HEADLINE_DIVERSITY):
+            assert columns.short(metric) in screen
+    assert "λ=1:" in screen  # the verdict lines
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_trial_view_in_a_real_terminal(study_dir: Path, tmux: str, tmp_path: Path,
+                                       width: int) -> None:
+    tid = TUNE_IDS["aaaa1111"]
+    screen = in_tmux(tmux, [str(study_dir), "--trial", tid], width, tmp_path)
+    check_lines(screen, width)
+    assert f"trial {tid} of study tiny" in screen
+    if width >= 100:
+        assert "…" not in screen
+        for header in ("value", "Δ", "95% CI", "MDE", "headroom"):
+            assert header in screen
