@@ -316,7 +316,11 @@ def test_the_answer_key_is_hidden(task: HumanEvalTask) -> None:
     limits = task.limits
     secret = "d" * 32
     r = run_program(program_for(FIRST, body), limits, stdin_for(FIRST, secret))
-    assert r.stderr.count("no PermissionError") == 2 and "hidden 1" in r.isolation, r
+    # hidden (PermissionError), or not mounted in the sandbox at all (FileNotFoundError: a
+    # virtualenv under /tmp, which the sandbox replaces with its own)
+    refused = r.stderr.count("no PermissionError") + r.stderr.count("no FileNotFoundError")
+    assert refused == 2, r
+    assert "hidden 1" in r.isolation or r.stderr.count("no FileNotFoundError") == 2, r
     assert verdict(r, secret) == (False, "AssertionError")
 
 
