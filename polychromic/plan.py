@@ -128,9 +128,6 @@ def make_plan(space: Space, root: Path, price: float) -> dict[str, Any]:
     folder = root / PLAN_DIR
     folder.mkdir(parents=True, exist_ok=True)
     use_gpu = cfg.use_gpu if cfg.use_gpu is not None else ray.cluster_resources().get("GPU", 0) > 0
-    timer = ray.remote(time_steps).options(
-        num_cpus=cfg.cpus_per_worker, num_gpus=1 if use_gpu else 0,
-        resources=cfg.worker_resources or None).remote(cfg.to_dict())
     t0 = time.perf_counter()
     metrics = evaluate(cfg, None, folder)
     eval_seconds = time.perf_counter() - t0
@@ -143,7 +140,11 @@ def make_plan(space: Space, root: Path, price: float) -> dict[str, Any]:
     bounds = headroom.bounds(sets, getattr(cfg, "class_threshold", None))
     gens.attrs["class_threshold"] = cfg.class_threshold
     se = planned_se(gens)
-    steps = ray.get(timer)
+    # timed after the evaluation, not beside it: on a small machine the two would share cores
+    # and the step times (the cost estimate) would come out several times too high
+    steps = ray.get(ray.remote(time_steps).options(
+        num_cpus=cfg.cpus_per_worker, num_gpus=1 if use_gpu else 0,
+        resources=cfg.worker_resources or None).remote(cfg.to_dict()))
     samples = int(len(gens))
     sched = space.scheduler
     asha = (cost.asha_fraction(cfg.steps, int(sched["grace_period"]),
