@@ -20,7 +20,6 @@ temperature 1): the plan's headroom is the base model's, and the study reports t
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import statistics
@@ -33,6 +32,7 @@ import pandas as pd
 
 from polychromic import columns, cost, headroom, power
 from polychromic.config import TrialConfig
+from polychromic.records import write_json
 from polychromic.space import Space
 
 PLAN_DIR = "plan"
@@ -164,20 +164,8 @@ def make_plan(space: Space, root: Path, price: float) -> dict[str, Any]:
         "gpu_hour_price": price, "metrics": rows(metrics, bounds, se),
         "cost": est.__dict__, "steps": cfg.steps, "num_trials": space.num_trials,
     }
-    _write_json(folder / PLAN_FILE, plan)
+    write_json(folder / PLAN_FILE, plan)  # atomic; numpy types and NaN handled
     return plan
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=_jsonable, allow_nan=True))
-    tmp.replace(path)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    return str(value)
 
 
 def _f(value: float, digits: int = 3) -> str:

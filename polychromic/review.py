@@ -42,6 +42,7 @@ from polychromic.errors import ConfigError
 from polychromic.leaderboard import KNOBS
 from polychromic.pareto import pareto_mask, pareto_rank
 from polychromic.records import read_json, read_jsonl
+from polychromic.verdict import as_float as _num
 
 #: USD per GPU-hour used for ``cost_usd`` unless ``--gpu-hour-price`` says otherwise
 DEFAULT_GPU_HOUR_PRICE = 2.00
@@ -578,12 +579,6 @@ def fmt_delta(row: pd.Series, metric: str) -> str:
     return text + ("*" if significant else "")
 
 
-def _num(value: Any) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return float("nan")
-    return out
 
 
 def _is_true(value: Any) -> bool:

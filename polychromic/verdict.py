@@ -38,7 +38,8 @@ LENGTH_CHANGE = 10.0
 QUALITY = ("pass@1", "quality_mean")
 
 
-def _num(value: Any) -> float:
+def as_float(value: Any) -> float:
+    """``float(value)``, NaN for anything that is not a number (None, text)."""
     try:
         out = float(value)
     except (TypeError, ValueError):
@@ -67,8 +68,8 @@ def _signed(value: float) -> str:
 
 
 def _interval(row: Mapping[str, Any], m: str) -> str:
-    return (f"{_signed(_num(row.get(f'delta_{m}')))} [{_signed(_num(row.get(f'delta_{m}_ci_low')))}"
-            f", {_signed(_num(row.get(f'delta_{m}_ci_high')))}]")
+    return (f"{_signed(as_float(row.get(f'delta_{m}')))} [{_signed(as_float(row.get(f'delta_{m}_ci_low')))}"
+            f", {_signed(as_float(row.get(f'delta_{m}_ci_high')))}]")
 
 
 def metric_outcome(row: Mapping[str, Any], m: str,
@@ -76,10 +77,10 @@ def metric_outcome(row: Mapping[str, Any], m: str,
     """The outcome of metric ``m`` for a leaderboard row (``significant_adj_M`` when present)."""
     adj = row.get(f"significant_adj_{m}")
     significant = None if adj is None or (isinstance(adj, float) and math.isnan(adj)) else bool(adj)
-    return outcome(_num(row.get(f"delta_{m}")), _num(row.get(f"delta_{m}_ci_low")),
-                   _num(row.get(f"delta_{m}_ci_high")), _num(row.get(f"mde_{m}")),
+    return outcome(as_float(row.get(f"delta_{m}")), as_float(row.get(f"delta_{m}_ci_low")),
+                   as_float(row.get(f"delta_{m}_ci_high")), as_float(row.get(f"mde_{m}")),
                    columns.better(m), significant,
-                   _num((baseline_headroom or {}).get(m, float("nan"))))
+                   as_float((baseline_headroom or {}).get(m, float("nan"))))
 
 
 def _family(row: Mapping[str, Any], metrics: Sequence[str],
@@ -93,7 +94,7 @@ def _family(row: Mapping[str, Any], metrics: Sequence[str],
         if out in (GAIN, LOSS):
             by.setdefault(out, []).append(f"{m} {_interval(row, m)}")
         elif out in (NO_CHANGE, CANNOT_TELL):
-            mde = _num(row.get(f"mde_{m}"))
+            mde = as_float(row.get(f"mde_{m}"))
             by.setdefault(out, []).append(f"{m} (MDE ±{mde:.2g})" if math.isfinite(mde) else m)
         else:
             by.setdefault(out, []).append(m)
@@ -111,8 +112,8 @@ def _family(row: Mapping[str, Any], metrics: Sequence[str],
 
 def length_note(row: Mapping[str, Any]) -> str:
     """``replies 16% shorter`` / ``longer`` for a significant change above 10%, else ""."""
-    rel = _num(row.get("rel_delta_mean_tokens"))
-    low, high = _num(row.get("delta_mean_tokens_ci_low")), _num(row.get("delta_mean_tokens_ci_high"))
+    rel = as_float(row.get("rel_delta_mean_tokens"))
+    low, high = as_float(row.get("delta_mean_tokens_ci_low")), as_float(row.get("delta_mean_tokens_ci_high"))
     if not (math.isfinite(rel) and abs(rel) > LENGTH_CHANGE and (low > 0 or high < 0)):
         return ""
     return f"replies {abs(rel):.0f}% {'longer' if rel > 0 else 'shorter'}"
@@ -135,7 +136,7 @@ def verdict_line(row: Mapping[str, Any], baseline_headroom: Mapping[str, float] 
                  diversity: Sequence[str] = columns.HEADLINE_DIVERSITY,
                  quality: Sequence[str] = QUALITY) -> str:
     """One line for a trial vs the baseline (see the module docstring); "" without deltas."""
-    if not any(math.isfinite(_num(row.get(f"delta_{m}"))) for m in (*quality, *diversity)):
+    if not any(math.isfinite(as_float(row.get(f"delta_{m}"))) for m in (*quality, *diversity)):
         return ""
     text = (f"{label(row, knobs)}: quality {_family(row, quality, baseline_headroom)}"
             f" | diversity {_family(row, diversity, baseline_headroom)}")
