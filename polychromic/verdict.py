@@ -1,17 +1,22 @@
 """A verdict per trial against the λ=0 baseline, in the user's terms (pure functions).
 
-Each compared metric M of a trial gets one of five outcomes, decided in this order:
+Each compared metric M of a trial gets one of six outcomes, decided in this order:
 
 1. ``gain`` / ``loss``: the 95% paired-bootstrap interval of delta_M excludes 0 (with the
    multiplicity-adjusted flag when the leaderboard provides one); gain when the change goes in
    M's better direction (``polychromic.columns``), loss otherwise;
 2. ``at ceiling``: not significant, and M is a diversity metric whose baseline headroom is
    below 10% (``polychromic.headroom``): the study cannot show a gain on it;
-3. ``no change``: the whole interval lies inside ±MDE (``polychromic.power``): any effect this
+3. ``no variation``: the delta and its whole interval are exactly 0 and the MDE is 0 (or
+   unknown): trial and baseline are equal on every prompt, so every bootstrap resample gives
+   0. That is no evidence of "no change": with no variation there is nothing to size an MDE
+   from (a floor or ceiling of the metric, e.g. pass@1 of 0 or 1 everywhere, or identical
+   samples), so the study cannot tell;
+4. ``no change``: the whole interval lies inside ±MDE (``polychromic.power``): any effect this
    study could detect is ruled out;
-4. ``cannot tell``: the interval reaches past ±MDE on at least one side: the study is too
+5. ``cannot tell``: the interval reaches past ±MDE on at least one side: the study is too
    small (or too noisy) to say;
-5. ``unknown``: no delta (NaN), e.g. the metric could not be computed.
+6. ``unknown``: no delta (NaN), e.g. the metric could not be computed.
 
 The line summarises quality (pass@1 and quality_mean), the per-prompt diversity metrics the
 objective is about, and length (a change of more than 10% whose interval excludes 0, because
@@ -33,6 +38,11 @@ from polychromic.headroom import LOW_HEADROOM
 
 GAIN, LOSS, CEILING, NO_CHANGE, CANNOT_TELL, UNKNOWN = (
     "gain", "loss", "at ceiling", "no change", "cannot tell", "unknown")
+NO_VARIATION = "no variation"
+#: how the line names each outcome that is not a gain or a loss
+LABELS = {CEILING: "at ceiling", NO_VARIATION: "cannot tell (equal on every prompt, no variation)",
+          NO_CHANGE: "no detectable change", CANNOT_TELL: "cannot tell",
+          UNKNOWN: "not measured"}
 #: relative length change (%) above which a significant change is reported
 LENGTH_CHANGE = 10.0
 QUALITY = ("pass@1", "quality_mean")
@@ -49,7 +59,7 @@ def as_float(value: Any) -> float:
 
 def outcome(delta: float, low: float, high: float, mde: float, better: str | None,
             significant: bool | None = None, headroom: float = float("nan")) -> str:
-    """The outcome of one metric (rules 1–5 of the module docstring)."""
+    """The outcome of one metric (rules 1–6 of the module docstring)."""
     if not all(math.isfinite(v) for v in (delta, low, high)):
         return UNKNOWN
     sig = (low > 0 or high < 0) if significant is None else bool(significant)
@@ -58,6 +68,8 @@ def outcome(delta: float, low: float, high: float, mde: float, better: str | Non
         return GAIN if (up if better != "min" else not up) else LOSS
     if math.isfinite(headroom) and headroom < LOW_HEADROOM:
         return CEILING
+    if delta == low == high == 0 and not (math.isfinite(mde) and mde > 0):
+        return NO_VARIATION
     if math.isfinite(mde) and -mde <= low and high <= mde:
         return NO_CHANGE
     return CANNOT_TELL
@@ -103,10 +115,9 @@ def _family(row: Mapping[str, Any], metrics: Sequence[str],
         parts.append("↑ " + ", ".join(by[GAIN]))
     if LOSS in by:
         parts.append("↓ " + ", ".join(by[LOSS]))
-    for out, label in ((CEILING, "at ceiling"), (NO_CHANGE, "no detectable change"),
-                       (CANNOT_TELL, "cannot tell"), (UNKNOWN, "not measured")):
+    for out in (CEILING, NO_VARIATION, NO_CHANGE, CANNOT_TELL, UNKNOWN):
         if out in by:
-            parts.append(f"{label}: {', '.join(by[out])}")
+            parts.append(f"{LABELS[out]}: {', '.join(by[out])}")
     return "; ".join(parts) if parts else "not measured"
 
 

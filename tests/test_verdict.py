@@ -61,3 +61,18 @@ def test_small_length_change_is_not_reported_and_no_deltas_no_line() -> None:
     row["rel_delta_mean_tokens"] = -4.0
     assert "shorter" not in V.verdict_line(row)
     assert V.verdict_line({"lambda_": 1.0}) == ""
+
+
+def test_a_delta_of_exactly_zero_with_no_variation_is_not_no_change() -> None:
+    """Trial and baseline equal on every prompt: Δ 0, CI [0, 0], SE and MDE 0. No MDE can be
+    sized from that, so it is "cannot tell", never "no detectable change (MDE ±0)"."""
+    assert V.outcome(0.0, 0.0, 0.0, 0.0, "max") == V.NO_VARIATION
+    assert V.outcome(0.0, 0.0, 0.0, math.nan, "min") == V.NO_VARIATION
+    assert V.outcome(0.0, 0.0, 0.0, 0.0, "max", None, 0.03) == V.CEILING  # ceiling says more
+    assert V.outcome(0.0, 0.0, 0.0, 0.02, "max") == V.NO_CHANGE  # a real MDE: [0, 0] is inside
+    assert V.outcome(0.0, -0.01, 0.01, 0.0, "max") == V.CANNOT_TELL
+    row = _row(pass1=(0.0, 0.0, 0.0, 0.0), quality_mean=(0.0, -0.01, 0.01, 0.03))
+    line = V.verdict_line(row)
+    assert "quality cannot tell (equal on every prompt, no variation): pass@1; no detectable " \
+           "change: quality_mean (MDE ±0.03)" in line
+    assert "MDE ±0)" not in line
