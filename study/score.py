@@ -32,7 +32,6 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(args, int):
         return args
     try:
-        from polychromic.leaderboard import print_table
         from polychromic.rescore import rescore_study
         from polychromic.review import resolve_study
 
@@ -45,9 +44,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err.filename or args.study}: (file): {err.strerror or err}",
               file=sys.stderr)
         return 2
-    import pandas as pd
+    from polychromic.review import load_study
+    from polychromic.terminal import print_table
 
-    print_table(pd.read_parquet(path), title=f"study {root.name} (rescored)")
+    try:  # the default terminal view, as study/run.py prints it
+        study = load_study(str(root))
+    except ConfigError as err:  # rescored and written, but not readable back
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"rescored study {study.name}"
+          + (f" (threshold {args.threshold:g})" if args.threshold is not None else "")
+          + (" (checker re-run)" if args.recheck else ""))
+    print_table(study, study.frame)
     print(f"leaderboard: {path.resolve()}")
     return 0
 
