@@ -119,7 +119,9 @@ def choose_trial(study: Study, trial: str | None = None, by: str | None = None) 
             shown = ", ".join(ids[:12]) + (", …" if len(ids) > 12 else "")
             raise ConfigError("--trial", f"trial {trial!r} {what} in study {study.name} "
                               f"(trials: {shown})", SRC)
-        return df[df["trial_id"].astype(str) == hits[0]].iloc[0]
+        row = df[df["trial_id"].astype(str) == hits[0]].iloc[0].copy()
+        row["chosen_because"] = "named with --trial"
+        return row
     corrupt = df[df["status"].astype(str) == "corrupt"]
     if len(corrupt):  # its rank is unknown: never fall back silently to the runner-up
         first = corrupt.iloc[0]
@@ -152,20 +154,28 @@ def choose_trial(study: Study, trial: str | None = None, by: str | None = None) 
                           f"{best['status_text']}; export it explicitly with --trial "
                           f"{best['trial_id']}{alt}", SRC)
     if not by:  # a trial confirmed on fresh prompts and seeds beats an unconfirmed one
-        best = prefer_confirmed(ranked, best, study.objectives[0][0])
+        return prefer_confirmed(ranked, best, *study.objectives[0])
+    best = best.copy()
+    best["chosen_because"] = f"best {label}"
     return best
 
 
-def prefer_confirmed(ranked: pd.DataFrame, best: pd.Series, metric: str) -> pd.Series:
+def prefer_confirmed(ranked: pd.DataFrame, best: pd.Series, metric: str,
+                     mode: str | None = None) -> pd.Series:
     """The best-ranked finished trial whose objective gain ``study/confirm.py`` confirmed
-    (``confirmed_<metric>``), else ``best``; ``chosen_because`` says which and why."""
+    (``confirmed_<metric>``, the confirmation delta in the better direction: a confirmed loss
+    is no reason to prefer a trial), else ``best``; ``chosen_because`` says which and why."""
     col = f"confirmed_{metric}"
     best = best.copy()
-    if col in ranked:
+    best["confirm_checked"] = True
+    if col in ranked and f"confirm_delta_{metric}" in ranked:
+        sign = -1.0 if (mode or better_mode(metric, [])) == "min" else 1.0
+        gain = pd.to_numeric(ranked[f"confirm_delta_{metric}"], errors="coerce") * sign > 0
         ok = ranked[(ranked["status"] == "finished")
-                    & ranked[col].map(lambda v: v is True or v == 1.0)]
+                    & ranked[col].map(lambda v: v is True or v == 1.0) & gain]
         if len(ok):
             pick = ok.iloc[0].copy()
+            pick["confirm_checked"] = True
             pick["chosen_because"] = (
                 f"confirmed on fresh prompts and seeds ({metric}; {pick.get('confirmation')})"
                 + ("" if pick["trial_id"] == best["trial_id"] else
@@ -176,6 +186,27 @@ def prefer_confirmed(ranked: pd.DataFrame, best: pd.Series, metric: str) -> pd.S
                               "and seeds" if tried else
                               f"best by {metric}; not confirmed (study/confirm.py --best)")
     return best
+
+
+def why_exported(study: Study, row: pd.Series) -> str:
+    """Why this trial was exported (``chosen_because`` from ``choose_trial``) and, unless that
+    already says it, whether ``study/confirm.py`` confirmed its change on the study's first
+    objective."""
+    from polychromic import confirm_view as cv
+
+    because = row.get("chosen_because")
+    because = because if isinstance(because, str) and because else "named for export"
+    if row.get("confirm_checked") is True:  # prefer_confirmed said it
+        return because
+    metric = study.objectives[0][0]
+    started = pd.to_numeric(pd.Series([row.get("confirm_started")]), errors="coerce").iloc[0]
+    state = cv.confirmed_state(row.get(f"confirmed_{metric}"))
+    if pd.isna(started) or started <= 0:
+        return (f"{because}; not confirmed on fresh prompts and seeds (run "
+                f"`{cv.confirm_command(study, str(row['trial_id']))}`)")
+    if state == cv.NOT_JUDGED:
+        return f"{because}; its confirmation gives no verdict on {metric} (yet)"
+    return f"{because}; its {metric} change was {state} on fresh prompts and seeds"
 
 
 def _adapter_in(folder: Path) -> Path | None:
@@ -439,6 +470,9 @@ def trial_record(study: Study, row: pd.Series, cfg: Any, mode: str, adapter: Pat
         "metrics": {k: v for k, v in result.items() if not isinstance(v, (dict, list))},
         "baseline": baseline_metrics(study), "deltas_vs_baseline": deltas,
         "verdict": row.get("verdict") if isinstance(row.get("verdict"), str) else "",
+        "chosen_because": why_exported(study, row),
+        "confirmation": row.get("confirmation") if isinstance(row.get("confirmation"), str)
+        else "",
         "verification": verification, "warnings": warnings,
     }
 
@@ -495,6 +529,12 @@ def model_card(study: Study, row: pd.Series, cfg: Any, mode: str, record: dict[s
     if mode == "merged":
         check += (f"; identical to base + adapter: {v.get('matches_base_plus_adapter')} "
                   f"(merged in {v.get('dtype')})")
+    from polychromic import confirm_view as cv
+
+    trials = cv.comparisons(study)
+    trials = sorted(trials, key=lambda t: t.trial_id != tid)  # the exported trial first
+    confirmation_text = cv.markdown(study, trials)
+    why = record.get("chosen_because") or why_exported(study, row)
     status_line = "" if row["status"] == "finished" else (
         f"\n> **Warning:** this trial is {row['status_text']}; this is its last checkpoint, "
         "not a finished run.\n")
@@ -513,6 +553,8 @@ from trial `{tid}` of the study `{study.name}`, exported {record['exported_at']}
 Status: {row['status_text']}; Pareto-optimal on {study.axes[0][0]} vs {study.axes[1][0]}:
 {"yes" if row.get("pareto") else "no"}. Study objectives:
 {", ".join(f"{m} ({mode_})" for m, mode_ in study.objectives)}.
+
+**Why this trial:** {why}.
 
 ## Base model
 
@@ -551,6 +593,15 @@ with [CI] and (relative change %); * = significant (the CI excludes 0).
 
 MDE = minimum detectable effect: the smallest true change this study finds significant with 80%
 power; a CI inside ±MDE means no change this study could have seen.
+
+### Selection vs confirmation
+
+The deltas above are the selection: one training seed on the study's test prompts, for a
+trial picked as the best of many, so they are biased upwards (the winner's curse).
+`study/confirm.py` re-trains the trial and the baseline with new seeds on fresh prompts;
+shrinkage = confirmation − selection.
+
+{confirmation_text}
 
 ### Headroom of the diversity metrics
 

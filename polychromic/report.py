@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from polychromic import columns
+from polychromic import confirm_view as cv
 from polychromic.headroom import LOW_HEADROOM, headroom
 from polychromic.records import read_jsonl
 from polychromic.review import (
@@ -426,6 +427,11 @@ ul.cap{color:#444;font-size:12.5px;margin:8px 0;padding-left:18px}
 ul.verdict{font-size:13.5px;margin:6px 0 4px;padding-left:18px;max-width:1100px}
 ul.verdict li{margin:3px 0}td.low{color:#c62828;font-weight:600}
 p.help{color:#555;font-size:12.5px;max-width:1100px;margin:4px 0 10px}
+h3{font-size:14.5px;margin:16px 0 6px}table.confirm th{max-width:230px}
+table.confirm th .d{font-weight:normal;white-space:normal}
+table.confirm td{vertical-align:middle}td.gain{color:#1e7d32;font-weight:600}
+td.loss{color:#c62828;font-weight:600}td.ok{color:#1565c0;font-weight:600}
+td.no{color:#a66300;font-weight:600}svg.ci{display:block}
 """
 
 
@@ -491,9 +497,111 @@ def verdict_html(study: Study, df: pd.DataFrame) -> str:
     return (f'<p class="help">Each trial against the λ=0 baseline{which}: ↑/↓ a significant '
             "gain/loss with its 95% CI; <i>no detectable change</i>: the CI lies within ± the "
             "minimum detectable effect (MDE); <i>cannot tell</i>: the study is too small to "
-            "say; <i>at ceiling</i>: the baseline has under "
+            "say (<i>equal on every prompt, no variation</i>: Δ and CI exactly 0, nothing to "
+            "size an MDE from); <i>at ceiling</i>: the baseline has under "
             f"{100 * LOW_HEADROOM:.0f}% headroom on that metric.</p>"
             '<ul class="verdict">' + "".join(items) + "</ul>")
+
+
+_STATE_COLOR = {"gain": "#1e7d32", "loss": "#c62828", "ok": "#1565c0", "no": "#d17a00",
+                "": "#d17a00"}
+
+
+def _state_class(m: cv.MetricComparison) -> str:
+    """CSS class of a comparison's state: a confirmed gain, loss or change of a metric with no
+    better direction (``ok``), not confirmed (``no``), not judged ("")."""
+    if m.state == cv.CONFIRMED:
+        return m.direction or "ok"
+    return "no" if m.state == cv.NOT_CONFIRMED else ""
+
+
+def _interval_svg(m: cv.MetricComparison) -> str:
+    """Both intervals of one metric on one axis with 0 marked: selection (grey, above) and
+    confirmation (below: green a confirmed gain, red a confirmed loss, orange not confirmed)."""
+    w, h, pad = 180, 30, 8
+    values = [v for v in (0.0, m.selection, m.selection_low, m.selection_high, m.confirmation,
+                          m.confirmation_low, m.confirmation_high) if math.isfinite(v)]
+    lo, hi = min(values), max(values)
+    if hi == lo:
+        lo, hi = lo - 1.0, hi + 1.0
+
+    def x(v: float) -> float:
+        return pad + (v - lo) / (hi - lo) * (w - 2 * pad)
+
+    out = [f'<svg class="ci" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img">',
+           f"<title>{esc(m.metric)}: selection {esc(cv.interval(m.selection, m.selection_low, m.selection_high))}"
+           f"; confirmation {esc(cv.interval(m.confirmation, m.confirmation_low, m.confirmation_high))}</title>",
+           f'<line x1="{x(0):.1f}" x2="{x(0):.1f}" y1="2" y2="{h - 2}" stroke="#999" '
+           'stroke-dasharray="3,2"/>']
+    color = _STATE_COLOR[_state_class(m)]
+    for y, (d, low, high), col, what in (
+            (10, (m.selection, m.selection_low, m.selection_high), "#888888", "selection"),
+            (21, (m.confirmation, m.confirmation_low, m.confirmation_high), color, "confirmation")):
+        if math.isfinite(low) and math.isfinite(high):
+            out.append(f'<line x1="{x(low):.1f}" x2="{x(high):.1f}" y1="{y}" y2="{y}" '
+                       f'stroke="{col}" stroke-width="2.2"><title>{what} 95% CI '
+                       f"[{esc(cv.signed(low))}, {esc(cv.signed(high))}]</title></line>")
+        if math.isfinite(d):
+            out.append(f'<circle cx="{x(d):.1f}" cy="{y}" r="3.2" fill="{col}">'
+                       f"<title>{what} Δ {esc(cv.signed(d))}</title></circle>")
+    out.append("</svg>")
+    return "".join(out)
+
+
+def confirmation_html(study: Study) -> str:
+    """Selection vs confirmation (``polychromic.confirm_view``): per confirmed trial and
+    headline metric the selection delta, the confirmation delta, the shrinkage and whether it
+    was confirmed; one line on how to confirm when the study has no confirmation yet."""
+    trials = cv.comparisons(study)
+    if not trials:
+        return ('<p class="help">No confirmation yet: the deltas above come from one prompt set '
+                "and one training seed, and the best of many trials overstates its gain (the "
+                "winner's curse). To re-train the best trial and the baseline with new seeds on "
+                f"fresh prompts: <code>{esc(cv.confirm_command(study))}</code></p>")
+    parts = ['<p class="help">The study picked its winner as the best of its trials on one '
+             "prompt set with one training seed, so the selection delta is biased upwards (the "
+             "winner's curse) and its interval ignores training-seed noise. "
+             "<code>study/confirm.py</code> re-trained the trial and the λ=0 baseline with new "
+             "seeds and evaluated both on fresh prompts. <b>Shrinkage</b> = confirmation − "
+             "selection, with the share of the selection delta that was kept.</p>"]
+    for t in trials:
+        tid = esc(t.trial_id)
+        title = f'trial <a href="#trial-{tid}">{tid}</a>' + (f" ({esc(t.label)})" if t.label else "")
+        if not t.metrics:
+            parts.append(f'<h3 id="confirm-{tid}">{title}</h3><p class="help">Confirmation '
+                         f"started: {t.runs} of {t.started} run(s) finished, {t.seeds} complete "
+                         "seed pair(s) so far, nothing to compare yet. Re-run "
+                         f"<code>{esc(cv.confirm_command(study, t.trial_id))}</code> to finish "
+                         "it (each run happens once).</p>")
+            continue
+        rows = []
+        for m in t.metrics:
+            arrow = {"max": " ↑", "min": " ↓"}.get(m.better or "", "")
+            direction = {"max": "higher is better", "min": "lower is better"}.get(m.better or "", "")
+            tip = "; ".join(filter(None, [m.metric, m.definition, direction]))
+            cls = _state_class(m)
+            rows.append(
+                f'<tr><td class="l" title="{esc(tip)}">{esc(m.short)}{esc(arrow)}'
+                f'<span class="d">{esc(m.metric)}</span></td>'
+                f"<td>{esc(cv.interval(m.selection, m.selection_low, m.selection_high))}</td>"
+                f"<td>{esc(cv.interval(m.confirmation, m.confirmation_low, m.confirmation_high))}</td>"
+                f"<td>{esc(cv.shrinkage_text(m))}</td>"
+                f'<td class="l">{_interval_svg(m)}</td>'
+                f'<td class="l {cls}">{esc(cv.state_text(m))}</td></tr>')
+        parts.append(
+            f'<h3 id="confirm-{tid}">{title}</h3>'
+            '<table class="confirm"><thead><tr><th class="l">metric</th>'
+            f'<th>selection Δ [95% CI]<span class="d">{esc(cv.selection_note(t))}</span></th>'
+            f'<th>confirmation Δ [95% CI]<span class="d">{esc(cv.confirmation_note(t))}</span></th>'
+            "<th>shrinkage<span class=\"d\">confirmation − selection</span></th>"
+            '<th class="l">95% CIs<span class="d">grey: selection; below it the '
+            "confirmation (green: confirmed gain, red: confirmed loss, orange: not confirmed); "
+            "dashed: 0</span></th>"
+            '<th class="l">confirmed?</th></tr></thead><tbody>' + "".join(rows)
+            + "</tbody></table>")
+    parts.append(f'<p class="help">Δ = trial − λ=0 baseline. {esc(cv.RULE[0].upper() + cv.RULE[1:])}'
+                 ". A confirmed change in a metric's worse direction is a confirmed loss.</p>")
+    return "".join(parts)
 
 
 def headroom_html(study: Study) -> str:
@@ -561,6 +669,7 @@ def render_report(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None 
         f"model {esc(study.model or '?')} · folder <code>{esc(study.path)}</code> · "
         f"report written {esc(when)}</p>",
         "<h2>Verdict</h2>", verdict_html(study, df),
+        "<h2>Selection vs confirmation</h2>", confirmation_html(study),
         "<h2>Leaderboard</h2>", table_html(study, df, metrics),
         '<ul class="cap">' + "".join(f"<li>{esc(c)}</li>" for c in captions(study, df)) + "</ul>",
         "<h2>Headroom</h2>", headroom_html(study),

@@ -1,0 +1,327 @@
+"""Selection vs confirmation in the HTML report and the model card, on hand-built studies with
+confirmation runs written file by file (no Ray): the tiny study of test_review.py plus, per
+seed pair, a run of the confirmed trial's configuration and one of the baseline's, tagged
+``role: confirm`` and evaluated on fresh prompts (``v0``..``v3``), as ``study/confirm.py``
+leaves them (see ``polychromic.leaderboard.add_confirmation``).
+
+Confirming bbbb2222 (λ=1; selection pass@1 0.30 vs the baseline's 0.40, Δ = −0.1) with pass@1
+of the pairs (trial, baseline) = (0.35, 0.40), (0.30, 0.40), (0.35, 0.45): the confirmation
+delta is the mean of −0.05, −0.10, −0.10 = −1/12, so the shrinkage is −1/12 + 0.1 = +1/60
+and 83% of the selection delta was kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html.parser
+import json
+import re
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import TRIALS, load_cli, tiny_generations, write_json_file, write_tiny_study
+
+from polychromic import columns
+from polychromic import confirm_view as cv
+from polychromic.review import load_study
+
+#: pass@1 of (trial run, baseline run) of each seed pair confirming bbbb2222
+PAIRS = ((0.35, 0.40), (0.30, 0.40), (0.35, 0.45))
+HOSTILE = "x<img src=x onerror=alert(1)>\"'&amp;"
+
+
+def write_confirm_run(study: Path, run_id: str, of: str, lam: float, seed: int, pass1: float,
+                      gen_seed: int, status: str = "finished", same_embeddings: bool = False) -> None:
+    """One confirmation run's folder: config.json (``role: confirm``, ``confirm_of``, the
+    seed, ``eval_split: validation``), and when finished its fresh-prompt generations,
+    result.json and status.json. ``same_embeddings``: every sample has one embedding (the
+    run's semantic diversity is 0)."""
+    from polychromic.aggregate import aggregate
+    from polychromic.config import TrialConfig
+
+    tdir = study / "trials" / run_id
+    cfg = TrialConfig.from_dict({"model": "tiny", "lambda_": lam, "steps": 6, "n_eval_prompts": 4,
+                                 "n_eval_samples": 5, "lora_r": 8, "seed": seed,
+                                 "eval_split": "validation", "role": "confirm",
+                                 "confirm_of": of}).to_dict()
+    write_json_file(tdir / "config.json", cfg)
+    if status != "finished":
+        write_json_file(tdir / "status.json", {"status": status, "error": ""})
+        return
+    gens = tiny_generations(pass1, gen_seed)
+    gens["prompt_id"] = "v" + gens["prompt_index"].astype(str)  # fresh prompts
+    if same_embeddings:
+        one = np.eye(8, dtype=np.float32)[0]
+        gens["embedding"] = [one] * len(gens)
+    gens.to_parquet(tdir / "generations.parquet", index=False)
+    result = {k: v for k, v in aggregate(gens).items() if k != "metric_errors"}
+    write_json_file(tdir / "result.json", {**result, "status": "finished", "error": "", "step": 6})
+    write_json_file(tdir / "status.json", {"status": "finished", "error": ""})
+
+
+def confirm(study: Path, of: str, pairs: tuple[tuple[float, float], ...] = PAIRS,
+            lam: float = 1.0, prefix: str = "conf", **kwargs: Any) -> Path:
+    for r, (trial_p1, base_p1) in enumerate(pairs):
+        write_confirm_run(study, f"{prefix}{r}t", of, lam, 1 + r, trial_p1, 10 + r, **kwargs)
+        write_confirm_run(study, f"{prefix}{r}b", of, 0.0, 1 + r, base_p1, 20 + r)
+    return study
+
+
+@pytest.fixture(scope="module")
+def confirmed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return confirm(write_tiny_study(tmp_path_factory.mktemp("studies")), "bbbb2222")
+
+
+def section(page: str) -> str:
+    """The report's "Selection vs confirmation" section."""
+    return page[page.index("<h2>Selection vs confirmation</h2>"):page.index("<h2>Leaderboard</h2>")]
+
+
+def metric_row(sec: str, metric: str) -> list[str]:
+    """The text of each cell of ``metric``'s row (SVG left out)."""
+    row = re.search(rf'<tr><td class="l" title="{re.escape(metric)};.*?</tr>', sec, flags=re.S)
+    assert row, metric
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", re.sub(r"<svg.*?</svg>", "", row[0], flags=re.S))
+    return [re.sub(r"<[^>]+>", " ", c).strip() for c in cells]
+
+
+# --- the HTML report ------------------------------------------------------------------------------
+
+
+def test_report_puts_selection_and_confirmation_side_by_side(confirmed: Path, tmp_path: Path) -> None:
+    cli = load_cli("leaderboard")
+    out = tmp_path / "report.html"
+    assert cli.main([str(confirmed), "--format", "csv", "-o", str(tmp_path / "x.csv"),
+                     "--html", str(out)]) == 0
+    page = out.read_text()
+    sec = section(page)
+    row = load_study(str(confirmed)).frame.set_index("trial_id").loc["bbbb2222"]
+    # the confirmation runs are no rows of their own; the numbers of the hand-built pairs
+    assert row["confirm_seeds"] == 3 and row["confirm_prompts"] == 4 and row["confirm_runs"] == 6
+    assert row["delta_pass@1"] == pytest.approx(-0.1)
+    assert row["confirm_delta_pass@1"] == pytest.approx(-1 / 12)
+    assert 'id="confirm-bbbb2222"' in sec and 'href="#trial-bbbb2222"' in sec and "(λ=1)" in sec
+    assert sec.count("<h3") == 1  # only the confirmed trial
+    # where each delta comes from, in words
+    assert "one training seed on 4 test prompts" in sec
+    assert "best of 3 finished trials" in sec
+    assert "3 new seed pair(s) × 4 fresh prompts" in sec and "two-level 95% CI" in sec
+    assert "winner's curse" in sec
+    metric, sel, con, shrink, _, state = metric_row(sec, "pass@1")
+    assert metric == "pass@1 ↑ pass@1"
+    assert sel == "-0.1 [-0.2, 0]"
+    lo, hi = row["confirm_delta_pass@1_ci_low"], row["confirm_delta_pass@1_ci_high"]
+    assert con == f"-0.0833 [{lo:+.3g}, {hi:+.3g}]"
+    assert shrink == "+0.0167 (kept 83%)"  # −1/12 − (−0.1) = +1/60
+    assert hi < 0 and row["confirmed_pass@1"] is True
+    assert state == "confirmed (loss)"  # a confirmed drop of a higher-is-better metric
+    # every headline metric of the study, named from the column catalog, with its definition
+    shown = re.findall(r'<td class="l" title="([^;"]+);', sec)
+    assert shown == ["semantic_diversity", "pass@1", "quality_mean",
+                     *columns.HEADLINE_DIVERSITY]
+    for m in shown:
+        cells = metric_row(sec, m)
+        assert cells[0].startswith(columns.short(m)), cells
+        sel_d, con_d = row[f"delta_{m}"], row[f"confirm_delta_{m}"]
+        assert cells[1].startswith(cv.signed(sel_d)) and cells[2].startswith(cv.signed(con_d))
+        assert cells[3].startswith(cv.signed(con_d - sel_d))
+        want = {True: "confirmed", False: "not confirmed"}[bool(row[f"confirmed_{m}"])]
+        assert cells[5].split(" (")[0] == want
+    assert 'title="self_bleu_per_prompt; Self-BLEU-4' in sec and "self-BLEU ↓" in sec
+    assert "lies entirely on the same side of 0 as the selection delta" in sec  # the rule
+    svgs = re.findall(r"<svg.*?</svg>", sec, flags=re.S)
+    assert len(svgs) == 6
+    for svg in svgs:
+        ET.fromstring(svg)
+    assert page.index("<h2>Verdict</h2>") < page.index("<h2>Selection vs confirmation</h2>")
+
+
+def test_report_without_confirmation_says_how_to_run_it(tmp_path: Path) -> None:
+    from polychromic.report import render_report
+
+    study = load_study(str(write_tiny_study(tmp_path)))
+    sec = section(render_report(study, study.frame))
+    assert "No confirmation yet" in sec and "<table" not in sec
+    assert f"<code>python study/confirm.py {study.path} --best --seeds 3</code>" in sec
+    assert len(re.findall(r"<p", sec)) == 1  # one line
+
+
+def test_report_of_an_unfinished_confirmation(tmp_path: Path) -> None:
+    """Only the trial's run of the first pair finished: no pair to compare, said so."""
+    from polychromic.report import render_report
+
+    study_dir = write_tiny_study(tmp_path)
+    write_confirm_run(study_dir, "conf0t", "aaaa1111", 0.1, 1, 0.45, 10)
+    write_confirm_run(study_dir, "conf0b", "aaaa1111", 0.0, 1, 0.40, 20, status="running")
+    study = load_study(str(study_dir))
+    sec = section(render_report(study, study.frame))
+    assert 'id="confirm-aaaa1111"' in sec and "<table" not in sec
+    assert "1 of 2 run(s) finished, 0 complete seed pair(s) so far" in sec
+    assert f"python study/confirm.py {study.path} --trial aaaa1111 --seeds 3" in sec
+
+
+class _Tags(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: set[str] = set()
+        self.attrs: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        self.attrs.update(name for name, _ in attrs)
+
+
+def test_hostile_trial_id_and_study_name_are_escaped(tmp_path: Path) -> None:
+    from polychromic.report import render_report
+
+    trials = {("base0000" if k == "base0000" else HOSTILE if k == "bbbb2222" else k): v
+              for k, v in TRIALS.items()}
+    study_dir = confirm(write_tiny_study(tmp_path, name="s<script>alert(1)",
+                                         trials=trials), HOSTILE, prefix="<marquee>run")
+    study = load_study(str(study_dir))
+    page = render_report(study, study.frame)
+    parser = _Tags()
+    parser.feed(page)
+    assert not parser.tags & {"img", "script", "marquee"}
+    assert "onerror" not in parser.attrs
+    sec = section(page)
+    assert f'id="confirm-{HOSTILE}"' not in sec
+    assert "x&lt;img src=x onerror=alert(1)&gt;&quot;&#x27;&amp;amp;" in sec
+    assert "Selection vs confirmation" in page and sec.count("<h3") == 1
+    # the model card names the trial in markdown code, where nothing is interpreted
+    row = study.frame[study.frame["trial_id"] == HOSTILE].iloc[0]
+    card = _card(study, row)
+    assert f"Trial `{HOSTILE}` (λ=1)" in card
+    # no confirmation: the command in the hint is quoted for a shell, then escaped
+    plain = load_study(str(write_tiny_study(tmp_path, name="a b<i>")))
+    sec = section(render_report(plain, plain.frame))
+    assert "<i>" not in sec and "&#x27;" in sec and "a b&lt;i&gt;&#x27; --best" in sec
+
+
+# --- the model card ---------------------------------------------------------------------------------
+
+
+def _card(study: Any, row: pd.Series) -> str:
+    from polychromic.config import TrialConfig
+    from polychromic.export import model_card, trial_record
+    from polychromic.records import read_json
+
+    cfg = TrialConfig.from_dict(read_json(study.trial_dir(str(row["trial_id"])) / "config.json"))
+    record = trial_record(study, row, cfg, "adapter", Path("/nowhere/adapter"),
+                          {"prompt": "Hi", "new_tokens": 8, "output": "hello"}, [])
+    return model_card(study, row, cfg, "adapter", record)
+
+
+def test_model_card_has_the_comparison_and_says_why_this_trial(confirmed: Path) -> None:
+    from polychromic.export import choose_trial
+
+    study = load_study(str(confirmed))
+    row = choose_trial(study)  # the best by the objective: bbbb2222, its gain not confirmed
+    assert row["trial_id"] == "bbbb2222"
+    card = _card(study, row)
+    assert ("**Why this trial:** best by semantic_diversity; its gain was not confirmed on "
+            "fresh prompts and seeds.") in card
+    block = card[card.index("### Selection vs confirmation"):card.index("### Headroom")]
+    assert "Trial `bbbb2222` (λ=1). Selection: one training seed on 4 test prompts, this trial " \
+           "picked as the best of 3 finished trials. Confirmation: 3 new seed pair(s) × 4 fresh " \
+           "prompts" in block
+    assert ("| metric | better | selection Δ [95% CI] | confirmation Δ [95% CI] | "
+            "shrinkage (confirmation − selection) | |") in block
+    frame = study.frame.set_index("trial_id").loc["bbbb2222"]
+    lo, hi = frame["confirm_delta_pass@1_ci_low"], frame["confirm_delta_pass@1_ci_high"]
+    assert (f"| pass@1 | ↑ | -0.1 [-0.2, 0] | -0.0833 [{lo:+.3g}, {hi:+.3g}] | "
+            "+0.0167 (kept 83%) | confirmed (loss) |") in block
+    assert "| self_bleu_per_prompt | ↓ |" in block
+    assert "lies entirely on the same side of 0 as the selection delta" in block
+    named = choose_trial(study, "aaaa")  # named by hand, never confirmed
+    card = _card(study, named)
+    assert ("**Why this trial:** named with --trial; not confirmed on fresh prompts and seeds "
+            f"(run `python study/confirm.py {study.path} --trial aaaa1111 --seeds 3`).") in card
+    record = json.loads(json.dumps(_record(study, named), default=str))
+    assert record["chosen_because"].startswith("named with --trial; not confirmed")
+
+
+def _record(study: Any, row: pd.Series) -> dict[str, Any]:
+    from polychromic.config import TrialConfig
+    from polychromic.export import trial_record
+    from polychromic.records import read_json
+
+    cfg = TrialConfig.from_dict(read_json(study.trial_dir(str(row["trial_id"])) / "config.json"))
+    return trial_record(study, row, cfg, "adapter", Path("/nowhere/adapter"),
+                        {"prompt": "Hi", "new_tokens": 8, "output": "hello"}, [])
+
+
+def test_model_card_without_confirmation_says_how(tmp_path: Path) -> None:
+    study = load_study(str(write_tiny_study(tmp_path)))
+    card = _card(study, study.frame.iloc[0])
+    block = card[card.index("### Selection vs confirmation"):card.index("### Headroom")]
+    assert f"`python study/confirm.py {study.path} --best --seeds 3`" in block
+    assert "| metric | better |" not in block
+
+
+def test_export_prefers_a_confirmed_gain_never_a_confirmed_loss(tmp_path: Path) -> None:
+    """cccc3333 (third by the objective, semantic_diversity, with a positive selection delta)
+    is confirmed: its baseline runs' samples all share one embedding, so the confirmation
+    delta is large and positive. bbbb2222 (first, negative selection delta) is "confirmed"
+    too, but as a loss: its own runs' samples share one embedding. The export takes cccc3333
+    and the card says why."""
+    from polychromic.export import choose_trial
+
+    study_dir = write_tiny_study(tmp_path)
+    confirm(study_dir, "bbbb2222", prefix="lossy", same_embeddings=True)
+    for r in range(3):  # cccc3333: λ=3 runs with random embeddings, baselines collapsed
+        write_confirm_run(study_dir, f"gain{r}t", "cccc3333", 3.0, 1 + r, 0.3, 30 + r)
+        write_confirm_run(study_dir, f"gain{r}b", "cccc3333", 0.0, 1 + r, 0.4, 40 + r,
+                          same_embeddings=True)
+    study = load_study(str(study_dir))
+    frame = study.frame.set_index("trial_id")
+    assert frame.loc["bbbb2222", "delta_semantic_diversity"] < 0
+    assert frame.loc["bbbb2222", "confirmed_semantic_diversity"] is True  # a confirmed loss
+    assert frame.loc["cccc3333", "delta_semantic_diversity"] > 0
+    assert frame.loc["cccc3333", "confirmed_semantic_diversity"] is True
+    row = choose_trial(study)
+    assert row["trial_id"] == "cccc3333"
+    card = _card(study, row)
+    why = re.search(r"\*\*Why this trial:\*\* (.*)", card)[1]
+    assert why.startswith("confirmed on fresh prompts and seeds (semantic_diversity;")
+    assert why.endswith("preferred over the unconfirmed top trial bbbb2222.")
+    block = card[card.index("### Selection vs confirmation"):card.index("### Headroom")]
+    assert block.index("Trial `cccc3333`") < block.index("Trial `bbbb2222`")  # exported first
+    gain = re.search(r"\| semantic_diversity \| ↑ \|.*", block[:block.index("Trial `bbbb2222`")])
+    assert gain[0].endswith("| confirmed (gain) |")
+    loss = re.search(r"\| semantic_diversity \| ↑ \|.*", block[block.index("Trial `bbbb2222`"):])
+    assert loss[0].endswith("| confirmed (loss) |")
+
+
+# --- study/score.py ---------------------------------------------------------------------------------
+
+
+def test_score_prints_the_default_terminal_view(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
+    study_dir = write_tiny_study(tmp_path)
+    assert load_cli("score").main([str(study_dir)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("rescored study tiny\n")
+    assert "study tiny: 7 of 7 trials" in out  # the title of polychromic.terminal's view
+    assert "vs the λ=0 baseline (trial base0000):" in out and "λ=0.1:" in out
+    assert "sem div ↑" in out and "study tiny (rescored)" not in out  # not the old table
+    assert out.rstrip().endswith(f"leaderboard: {(study_dir / 'leaderboard.parquet').resolve()}")
+    assert max(len(line) for line in out.splitlines()[:-1]) <= 100
+
+
+def test_confirm_view_of_a_frame_without_confirmation_columns(tmp_path: Path) -> None:
+    """An older leaderboard (no confirm_* columns): nothing to compare, no error."""
+    study = load_study(str(write_tiny_study(tmp_path)))
+    old = study.frame.drop(columns=[c for c in study.frame.columns if "confirm" in c])
+    assert cv.comparisons(dataclasses.replace(study, frame=old)) == []
+    assert cv.confirmed_state(np.bool_(True)) == cv.CONFIRMED
+    assert cv.confirmed_state(0.0) == cv.NOT_CONFIRMED
+    assert cv.confirmed_state(float("nan")) == cv.NOT_JUDGED
+    shutil.rmtree(tmp_path / "tiny")
