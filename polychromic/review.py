@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from polychromic import columns
 from polychromic.aggregate import HEADLINE
@@ -138,24 +137,19 @@ def read_study_json(path: Path) -> dict[str, Any]:
 def read_objectives(meta: dict[str, Any]) -> tuple[list[tuple[str, str]], str]:
     """The study's objectives from its search space file, and a note when they had to be guessed.
 
-    The YAML is read directly (not through ``load_space``), so a study copied to a machine
-    without its model or data files can still be reviewed."""
+    The file is read leniently (``read_saved_space``, not ``load_space``), so a study copied
+    to a machine without its model or data files can still be reviewed."""
     space = meta.get("space")
     fallback = "pass@1 (max), semantic_diversity (max)"
     if not space:
         return list(DEFAULT_OBJECTIVES), f"study.json names no search space; objectives assumed: {fallback}"
-    from polychromic.inputs import MAX_SPACE_BYTES, expand_path, load_yaml, read_text
+    from polychromic.space import read_saved_space
 
-    try:  # bounded and strict: study.json may name a FIFO, a device or an alias bomb
-        path = expand_path(space, "space", "study.json")
-        raw = load_yaml(read_text(path, "(file)", str(path), MAX_SPACE_BYTES), str(path))
-        objectives = [(str(o["metric"]), str(o["mode"])) for o in raw["objectives"]]
-        if not objectives or any(mode not in ("min", "max") for _, mode in objectives):
-            raise ValueError
-        return objectives, ""
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):  # ConfigError too
+    saved = read_saved_space(space)
+    if saved is None or saved.objectives is None:
         return list(DEFAULT_OBJECTIVES), (f"search space {space} unreadable; objectives "
                                           f"assumed: {fallback}")
+    return saved.objectives, ""
 
 
 def _finite(df: pd.DataFrame, col: str) -> bool:

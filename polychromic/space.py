@@ -45,6 +45,10 @@ Validation order: everything structural first (pure Python, milliseconds), then 
 that import heavy modules (the model name: torch; the task and its data file: the metrics).
 Every problem raises ``ConfigError(field, message, source)``, printed by ``study/run.py`` as
 the single line ``error: <source>: <field>: <message>`` with exit status 2.
+
+``load_space`` is the strict reading (run, resume, rescore). ``read_saved_space`` is the
+lenient one, for what only needs the file as written (a study's objectives in review, the
+shipped spaces' descriptions): the same bounded read, no validation, None when unreadable.
 """
 
 from __future__ import annotations
@@ -156,17 +160,49 @@ class Space:
         return out
 
 
+@dataclass(frozen=True)
+class SavedSpace:
+    """A space file as written, read leniently: nothing is validated (no TrialConfig, no model,
+    task or data file, no network), so a study copied to a machine without its model or data
+    can still be reviewed, and a shipped file that no longer validates still lists."""
+
+    #: ``description:`` on one line ('' when absent or the document is not a mapping)
+    description: str
+    #: the ``(metric, mode)`` pairs; None unless ``objectives:`` is a non-empty list of
+    #: ``{metric, mode}`` mappings whose modes are all min or max
+    objectives: list[tuple[str, str]] | None
+
+
+def read_saved_space(path: Any) -> SavedSpace | None:
+    """The space file at ``path`` (as ``study.json`` names it, or a shipped file), or None when
+    it cannot be read or parsed. The read is bounded and strict (``load_space``'s): a
+    ``study.json`` may name a FIFO, a device or an alias bomb."""
+    try:
+        raw = _read_yaml(expand_path(path, "space", "study.json"))
+    except (OSError, yaml.YAMLError, TypeError, ValueError):  # ConfigError is a ValueError
+        return None
+    if not isinstance(raw, dict):
+        return SavedSpace("", None)
+    return SavedSpace(" ".join(str(raw.get("description", "")).split()),
+                      _saved_objectives(raw.get("objectives")))
+
+
+def _saved_objectives(value: Any) -> list[tuple[str, str]] | None:
+    """``objectives:`` as written, as ``(metric, mode)`` pairs (see ``SavedSpace``)."""
+    if not isinstance(value, list) or not value:
+        return None
+    if not all(isinstance(o, dict) and "metric" in o and "mode" in o for o in value):
+        return None
+    objectives = [(str(o["metric"]), str(o["mode"])) for o in value]
+    return objectives if all(mode in ("min", "max") for _, mode in objectives) else None
+
+
 def shipped_spaces() -> dict[str, str]:
     """Shipped space names → their one-line descriptions."""
     out = {}
     for path in sorted(SPACES_DIR.glob("*.yaml")):
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
-            out[path.stem] = "(unreadable)"
-            continue
-        desc = raw.get("description", "") if isinstance(raw, dict) else ""
-        out[path.stem] = " ".join(str(desc).split())
+        saved = read_saved_space(path)
+        out[path.stem] = "(unreadable)" if saved is None else saved.description
     return out
 
 
@@ -197,10 +233,13 @@ def load_space(name_or_path: str, overrides: dict[str, Any] | None = None) -> Sp
     device or FIFO) and parsed strictly (no aliases, no duplicate keys, bounded nesting: see
     ``polychromic.inputs``), so no space file can hang, exhaust memory or be half-read."""
     path = resolve_space_path(name_or_path)
-    source = str(path)
-    text = read_text(path, "(file)", source, MAX_SPACE_BYTES)
-    raw = load_yaml(text, source)
-    return parse_space(raw, source, path.stem, overrides)
+    return parse_space(_read_yaml(path), str(path), path.stem, overrides)
+
+
+def _read_yaml(path: Path) -> Any:
+    """A space file's YAML document, read bounded and parsed strictly (see ``load_space``);
+    ``ConfigError`` naming the file. The one reading of a space file, strict or lenient."""
+    return load_yaml(read_text(path, "(file)", str(path), MAX_SPACE_BYTES), str(path))
 
 
 def parse_space(raw: Any, source: str, name: str,

@@ -302,3 +302,33 @@ def test_malformed_spaces_are_refused_naming_the_field(raw: Any, field: str) -> 
     assert err.field == field, str(err)
     assert err.source == "test.yaml"
     assert "\n" not in str(err)
+
+
+# --- the lenient reader (review, the --space listing) ------------------------------------------
+
+
+def test_read_saved_space_reads_the_file_as_written_without_validating(tmp_path: Path) -> None:
+    path = tmp_path / "saved.yaml"
+    # a model and a task this machine does not have: load_space refuses it, review must not
+    path.write_text("description: |-\n  two  words\nsettings: {model: ./gone, task: nope}\n"
+                    "objectives: [{metric: pass@1, mode: max}, {metric: anything, mode: min}]\n")
+    saved = S.read_saved_space(str(path))
+    assert saved == S.SavedSpace("two words", [("pass@1", "max"), ("anything", "min")])
+    with pytest.raises(ConfigError):
+        load_space(str(path))
+    path.write_text("objectives: [{metric: pass@1, mode: up}]\n")
+    assert S.read_saved_space(path) == S.SavedSpace("", None)
+    path.write_text("[1, 2]\n")
+    assert S.read_saved_space(path) == S.SavedSpace("", None)
+
+
+@pytest.mark.parametrize("content", ["a: &x 1\nb: *x\n", "a: 1\na: 2\n", "{{{", b"\xff"],
+                         ids=["alias", "duplicate-key", "not-yaml", "not-utf8"])
+def test_read_saved_space_is_none_for_an_unreadable_file(tmp_path: Path,
+                                                         content: str | bytes) -> None:
+    path = tmp_path / "saved.yaml"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    assert S.read_saved_space(path) is None
+    assert S.read_saved_space(tmp_path / "gone.yaml") is None
+    assert S.read_saved_space(tmp_path) is None  # a folder
+    assert S.read_saved_space("a\0b") is None
