@@ -102,9 +102,12 @@ class Exported:
 # --- choosing the trial and its checkpoint ----------------------------------------------------
 
 
-def choose_trial(study: Study, trial: str | None = None, by: str | None = None) -> pd.Series:
+def choose_trial(study: Study, trial: str | None = None, by: str | None = None,
+                 skip_baseline: bool = False) -> pd.Series:
     """The row to export: ``trial`` (an id or a unique prefix of one), or the best trial in
-    the study's order (or by ``by``, ``METRIC[:asc|:desc]``).
+    the study's order (or by ``by``, ``METRIC[:asc|:desc]``); ``skip_baseline`` ranks only the
+    trials that are not the λ=0 baseline (confirming the baseline against itself means nothing,
+    and on a diversity objective the baseline can rank first).
 
     The best trial must be finished: when the top-ranked trial is failed, early-stopped or still
     running, this refuses (``ConfigError``) and says how to export it anyway (``--trial``)."""
@@ -142,6 +145,11 @@ def choose_trial(study: Study, trial: str | None = None, by: str | None = None) 
     else:
         ranked = df[pd.to_numeric(df[study.objectives[0][0]], errors="coerce").notna()]
         label = "by the study's objectives"
+    if skip_baseline and "is_baseline" in ranked:
+        baseline_first = len(ranked) > 0 and bool(ranked.iloc[0]["is_baseline"])
+        ranked = ranked[~ranked["is_baseline"].astype(bool)]
+        label += (" among the trials that are not the baseline (the λ=0 baseline itself ranks "
+                  "first)" if baseline_first else "")
     if ranked.empty:
         raise ConfigError("--best", f"no trial of study {study.name} has a value to rank "
                           f"{label} yet; name one with --trial", SRC)
@@ -153,7 +161,7 @@ def choose_trial(study: Study, trial: str | None = None, by: str | None = None) 
         raise ConfigError("--best", f"the best trial {label} is {best['trial_id']}, which is "
                           f"{best['status_text']}; export it explicitly with --trial "
                           f"{best['trial_id']}{alt}", SRC)
-    if not by:  # a trial confirmed on fresh prompts and seeds beats an unconfirmed one
+    if not by and not skip_baseline:  # a confirmed trial beats an unconfirmed one
         return prefer_confirmed(ranked, best, *study.objectives[0])
     best = best.copy()
     best["chosen_because"] = f"best {label}"

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                 study.trial_dir(base["trial_id"]) / "generations.parquet").is_file():
             raise ConfigError("study", f"{study.name} has no finished λ=0 baseline to confirm "
                               "against", SRC)
-        row = choose_trial(study, trial=args.trial)
+        row = choose_trial(study, trial=args.trial, skip_baseline=True)
         if row["status"] != "finished":
             raise ConfigError("--trial", f"trial {row['trial_id']} is {row['status']}, not "
                               "finished", SRC)
@@ -86,8 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    print(f"confirming trial {trial_id} against baseline {base_id}: {args.seeds} seed pairs × "
-          f"{prompts} fresh prompts ({len(configs)} runs)", flush=True)
+    print(f"confirming trial {trial_id} ({row.get('chosen_because') or 'chosen'}) against "
+          f"baseline {base_id}: {args.seeds} seed pairs × {prompts} fresh prompts "
+          f"({len(configs)} runs)", flush=True)
     confirm.run(study.path, trial_id, configs, args.address)
     from polychromic.leaderboard import build_leaderboard, write_leaderboard
 

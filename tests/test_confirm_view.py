@@ -325,3 +325,25 @@ def test_confirm_view_of_a_frame_without_confirmation_columns(tmp_path: Path) ->
     assert cv.confirmed_state(0.0) == cv.NOT_CONFIRMED
     assert cv.confirmed_state(float("nan")) == cv.NOT_JUDGED
     shutil.rmtree(tmp_path / "tiny")
+
+
+def test_confirm_best_skips_a_baseline_that_ranks_first(tmp_path: Path) -> None:
+    """On a diversity objective the λ=0 baseline can rank first (the demo study did): the
+    study's best is then the baseline, and ``study/confirm.py --best`` must take the best
+    trial that is not the baseline, and say why, instead of refusing."""
+    from conftest import TRIALS
+
+    from polychromic.export import choose_trial
+
+    trials = dict(TRIALS)
+    trials["base0000"] = (0.0, 0.40, 0.95, 0.30, "finished", False, 1800.0)  # most diverse
+    study = load_study(str(write_tiny_study(tmp_path, trials=trials)))
+    assert bool(choose_trial(study)["is_baseline"])
+    row = choose_trial(study, skip_baseline=True)
+    others = study.frame[~study.frame["is_baseline"].astype(bool)]
+    assert row["trial_id"] == others["trial_id"].iloc[0] and not bool(row["is_baseline"])
+    assert row["chosen_because"] == ("best by the study's objectives among the trials that are "
+                                     "not the baseline (the λ=0 baseline itself ranks first)")
+    plain = load_study(str(write_tiny_study(tmp_path, name="plain")))  # baseline not first
+    assert choose_trial(plain, skip_baseline=True)["chosen_because"] == \
+        "best by the study's objectives"
