@@ -146,6 +146,9 @@ def low_headroom_warning(metric: str, value: float, floor: float, ceiling: float
     h = headroom(value, floor, ceiling)
     if not math.isfinite(h) or h >= LOW_HEADROOM:
         return ""
+    def show(x: float) -> str:  # float noise (1 − cos of equal vectors = −4e-16) reads as 0
+        return f"{round(x, 12) + 0.0:.3g}"
+
     return (f"ceiling: baseline {metric} at {100 * (1 - h):.0f}% of unrelated texts "
-            f"({value:.3g}, floor {floor:.3g}, ceiling {ceiling:.3g}): no diversity gain on it "
-            "can be shown")
+            f"({show(value)}, floor {show(floor)}, ceiling {show(ceiling)}): no diversity gain "
+            "on it can be shown")

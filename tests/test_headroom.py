@@ -92,3 +92,11 @@ def test_low_headroom_warning_wording() -> None:
     text = H.low_headroom_warning("semantic_diversity_per_prompt", 0.88, 0.0, 0.9)
     assert text.startswith("ceiling: baseline semantic_diversity_per_prompt at 98% of unrelated")
     assert H.low_headroom_warning("semantic_diversity_per_prompt", 0.5, 0.0, 0.9) == ""
+
+
+def test_warning_prints_float_noise_as_zero() -> None:
+    """Identical samples have semantic diversity 1 − cos = −4e-16, not 0: the warning says 0."""
+    from polychromic.headroom import low_headroom_warning
+
+    text = low_headroom_warning("semantic_diversity_per_prompt", 0.806, -4.35e-16, 0.883)
+    assert "(0.806, floor 0, ceiling 0.883)" in text and "e-16" not in text
