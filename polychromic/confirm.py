@@ -20,12 +20,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from polychromic.cli import COMMAND_LINE
 from polychromic.config import TrialConfig
 from polychromic.errors import ConfigError
 from polychromic.records import read_json
 
 log = logging.getLogger(__name__)
-SRC = "command line"
 MIN_SEEDS = 2
 
 
@@ -60,7 +60,7 @@ def check_split(study_dir: Path, cfg: dict[str, Any], baseline_id: str, prompts:
     available = len(get_task(task_cfg).examples("validation"))
     if available < prompts:
         raise ConfigError("--prompts", f"the task's confirmation (validation) split has "
-                          f"{available} prompts, fewer than {prompts} asked for", SRC)
+                          f"{available} prompts, fewer than {prompts} asked for", COMMAND_LINE)
     fresh = {ex.id for ex in eval_examples(task_cfg)}
     selection = set(read_generations(study_dir / "trials" / baseline_id / "generations.parquet")
                     ["prompt_id"].astype(str))
@@ -69,7 +69,7 @@ def check_split(study_dir: Path, cfg: dict[str, Any], baseline_id: str, prompts:
         raise ConfigError("--prompts", f"confirmation prompts overlap the "
                           f"{'selection' if fresh & selection else 'training'} prompts "
                           f"({len(fresh & (selection | train))} shared): the task's splits "
-                          "are not disjoint", SRC)
+                          "are not disjoint", COMMAND_LINE)
     return available
 
 

@@ -31,6 +31,7 @@ import pandas as pd
 
 from polychromic import columns
 from polychromic.aggregate import HEADLINE
+from polychromic.cli import COMMAND_LINE
 from polychromic.errors import ConfigError
 from polychromic.headroom import LOW_HEADROOM
 from polychromic.inputs import expand_path, protected_folders
@@ -49,7 +50,7 @@ from polychromic.storage import download, is_uri, join
 DEFAULT_PROMPT = "Hi, how are you doing?"
 VERIFY_TOKENS = 8
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
-SRC = "command line"
+SRC = COMMAND_LINE
 
 def definition(metric: str) -> str:
     """One-line definition for the model card, from the column catalog (full ones:

@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from polychromic.cli import COMMAND_LINE
 from polychromic.errors import ConfigError
 
 #: the largest search space file read (a space is a few kB; this bounds time and memory)
@@ -256,7 +257,7 @@ def _within(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def output_file(text: Any, option: str, study: Path, source: str = "command line") -> Path:
+def output_file(text: Any, option: str, study: Path, source: str = COMMAND_LINE) -> Path:
     """The file an option writes (``-o``, ``--html``), refused in one line when writing it
     would fail late or damage the study: a folder, an existing FIFO/device/socket (other
     than ``/dev/null``: a write could block), an existing file of the study folder

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from polychromic.aggregate import DEFAULT_CLASS_THRESHOLD, aggregate
+from polychromic.cli import COMMAND_LINE
 from polychromic.config import TrialConfig
 from polychromic.errors import ConfigError
 from polychromic.evaluate import read_generations
@@ -164,13 +165,13 @@ def rescore_study(root: Path, threshold: float | None = None,
 
     root = Path(root)
     if threshold is not None and not (np.isfinite(threshold) and 0 <= threshold <= 1):
-        raise ConfigError("--threshold", f"must be in [0, 1], got {threshold}", "command line")
+        raise ConfigError("--threshold", f"must be in [0, 1], got {threshold}", COMMAND_LINE)
     saved, problem = load_json(root / "study.json")
     if problem:
         raise ConfigError("(file)", problem, str(root / "study.json"))
     if saved is None or not (root / "trials").is_dir():
         raise ConfigError("study", f"no study at {root} (study.json or trials/ missing)",
-                          "command line")
+                          COMMAND_LINE)
     if not isinstance(saved, dict) or not isinstance(saved.get("space"), str):
         raise ConfigError("space", "missing (study.json must name its search space)",
                           str(root / "study.json"))
@@ -187,7 +188,7 @@ def rescore_study(root: Path, threshold: float | None = None,
     try:
         space = load_space(saved["space"], overrides)  # imports torch and the task: last
     except ConfigError as err:
-        if err.source != "command line":  # the space file's own problem names that file
+        if err.source != COMMAND_LINE:  # the space file's own problem names that file
             raise
         raise ConfigError("space", f"{err.field}: {err.message}",
                           str(root / "study.json")) from None

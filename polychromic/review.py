@@ -37,6 +37,7 @@ import pandas as pd
 
 from polychromic import columns
 from polychromic.aggregate import HEADLINE
+from polychromic.cli import COMMAND_LINE
 from polychromic.errors import ConfigError
 from polychromic.leaderboard import KNOBS
 from polychromic.pareto import pareto_mask, pareto_rank
@@ -49,7 +50,7 @@ DEFAULT_STORAGE = "studies"
 FORMATS = ("table", "csv", "json", "parquet", "markdown")
 #: used when the study's search space file cannot be read
 DEFAULT_OBJECTIVES: list[tuple[str, str]] = [("pass@1", "max"), ("semantic_diversity", "max")]
-SRC = "command line"
+SRC = COMMAND_LINE
 
 #: the other side of the trade-off for a one-objective study, first one with a value wins
 QUALITY_AXIS = ("pass@1", "quality_mean")

@@ -63,6 +63,7 @@ from typing import Any
 
 import yaml
 
+from polychromic.cli import COMMAND_LINE
 from polychromic.columns import EVAL_METRICS, PASS_KS, TRAIN_METRICS
 from polychromic.config import TrialConfig
 from polychromic.errors import ConfigError
@@ -79,7 +80,6 @@ SCHEDULER_KEYS = ("enabled", "metric", "mode", "grace_period", "reduction_factor
 SAMPLERS = ("tpe", "nsga2")
 #: the largest trial count, concurrency or reduction factor a space may ask for
 MAX_WHOLE = 1_000_000
-COMMAND_LINE = "command line"
 #: TrialConfig fields only study/confirm.py sets
 CONFIRM_ONLY = ("role", "confirm_of")
 

@@ -161,9 +161,10 @@ def study_locations(storage_path: str | Path, local_dir: str | Path,
 def reachable(uri: str) -> None:
     """Refuse a URI that cannot be listed (unknown scheme, no credentials, no bucket) before
     Ray starts."""
+    from polychromic.cli import COMMAND_LINE
     from polychromic.errors import ConfigError
 
     try:
         list_dir(uri)
     except (OSError, ValueError, ImportError) as err:
-        raise ConfigError("--storage-path", f"cannot use {uri}: {err}", "command line") from None
+        raise ConfigError("--storage-path", f"cannot use {uri}: {err}", COMMAND_LINE) from None

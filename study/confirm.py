@@ -22,9 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from polychromic.cli import COMMAND_LINE  # noqa: E402
 from polychromic.errors import ConfigError  # noqa: E402
-
-SRC = "command line"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,27 +57,27 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.seeds < confirm.MIN_SEEDS:
             raise ConfigError("--seeds", f"must be ≥ {confirm.MIN_SEEDS} (seed noise needs at "
-                              f"least two pairs to be estimated), got {args.seeds}", SRC)
+                              f"least two pairs to be estimated), got {args.seeds}", COMMAND_LINE)
         study = load_study(args.study, args.storage_path)
         base = study.baseline()
         if base is None or base["status"] != "finished" or not (
                 study.trial_dir(base["trial_id"]) / "generations.parquet").is_file():
             raise ConfigError("study", f"{study.name} has no finished λ=0 baseline to confirm "
-                              "against", SRC)
+                              "against", COMMAND_LINE)
         row = choose_trial(study, trial=args.trial, skip_baseline=True)
         if row["status"] != "finished":
             raise ConfigError("--trial", f"trial {row['trial_id']} is {row['status']}, not "
-                              "finished", SRC)
+                              "finished", COMMAND_LINE)
         if bool(row["is_baseline"]):
             raise ConfigError("--trial", f"trial {row['trial_id']} is the λ=0 baseline; "
-                              "confirm a trial against it", SRC)
+                              "confirm a trial against it", COMMAND_LINE)
         trial_id, base_id = str(row["trial_id"]), str(base["trial_id"])
         from polychromic.records import read_json
 
         cfg = read_json(study.trial_dir(trial_id) / "config.json") or {}
         prompts = args.prompts if args.prompts is not None else int(cfg.get("n_eval_prompts", 0))
         if prompts < 1:
-            raise ConfigError("--prompts", f"must be ≥ 1, got {prompts}", SRC)
+            raise ConfigError("--prompts", f"must be ≥ 1, got {prompts}", COMMAND_LINE)
         confirm.check_split(study.path, cfg, base_id, prompts)
         configs = confirm.confirmation_configs(study.path, trial_id, base_id, args.seeds,
                                                prompts)

@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Export a trial; 0 on success, 1 when the export check fails, 2 with one ``error:``
     line for any bad input (nothing written, the study untouched)."""
-    from polychromic.cli import parse
+    from polychromic.cli import COMMAND_LINE, parse
 
     args = parse(build_parser(), argv)
     if isinstance(args, int):
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.by and args.trial:
             raise ConfigError("--by", "ranks trials for --best; it cannot be used with --trial",
-                              "command line")
+                              COMMAND_LINE)
         from polychromic.export import DEFAULT_PROMPT, check_device, check_out_dir, choose_trial
 
         check_device(args.device)

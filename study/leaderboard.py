@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Print or write the leaderboard; 0 on success, 2 with one ``error:`` line for any bad
     input (nothing written)."""
-    from polychromic.cli import parse
+    from polychromic.cli import COMMAND_LINE, parse
     from polychromic.inputs import output_file
 
     args = parse(build_parser(), argv)
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             elif isinstance(out, bytes):
                 if sys.stdout.isatty():
                     raise ConfigError("--format", "parquet is binary: give -o FILE or redirect "
-                                      "stdout", "command line")
+                                      "stdout", COMMAND_LINE)
                 sys.stdout.buffer.write(out)
             else:
                 sys.stdout.write(out)

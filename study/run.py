@@ -25,9 +25,10 @@ from typing import Any, NoReturn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from polychromic.cli import COMMAND_LINE  # noqa: E402
 from polychromic.errors import ConfigError  # noqa: E402
 from polychromic.inputs import load_yaml  # noqa: E402
-from polychromic.space import COMMAND_LINE, load_space, shipped_spaces  # noqa: E402
+from polychromic.space import load_space, shipped_spaces  # noqa: E402
 
 
 def spaces_help() -> str:
