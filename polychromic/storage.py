@@ -40,12 +40,12 @@ def _fs(uri: str) -> tuple[object, str]:
     return pafs.FileSystem.from_uri(uri)
 
 
-def with_scheme(storage: str | None, fs_path: str) -> str:
+def with_scheme(storage_uri: str | None, fs_path: str) -> str:
     """A path that Ray returned without its scheme (``result.checkpoint.path``) as a URI when
-    the study's ``storage`` is one; unchanged otherwise."""
-    if storage is None or not is_uri(storage) or is_uri(fs_path):
+    the study's ``storage_uri`` is one; unchanged otherwise."""
+    if storage_uri is None or not is_uri(storage_uri) or is_uri(fs_path):
         return fs_path
-    return storage.split("://", 1)[0] + "://" + fs_path  # file:// + /abs is file:///abs
+    return storage_uri.split("://", 1)[0] + "://" + fs_path  # file:// + /abs is file:///abs
 
 
 def exists(uri: str) -> bool:

@@ -60,13 +60,13 @@ def _wandb_callback(study_name: str, root: Path) -> Any:
 
 
 def build_tuner(space: Space, root: Path, study_name: str, use_wandb: bool,
-                resume: bool = False, remote: str | None = None) -> Any:
+                resume: bool = False, storage_uri: str | None = None) -> Any:
     """The Tuner of a new study, or the restored one of an interrupted study.
 
     On resume, Tune restores the searcher (Optuna, with its SQLite study), the scheduler and
     every trial's state from ``<study>/tune``; nothing is built anew, so no point is enqueued
-    twice and no trial is counted twice. ``remote``: the study's URI when ``--storage-path`` is
-    one (polychromic.storage): Tune and Train write there, and the trial drivers, which write
+    twice and no trial is counted twice. ``storage_uri``: the study's URI when ``--storage-path``
+    is one (polychromic.storage): Tune and Train write there, and the trial drivers, which write
     the records into the local study folder, are pinned to the head."""
     import ray
     from ray import tune
@@ -74,15 +74,15 @@ def build_tuner(space: Space, root: Path, study_name: str, use_wandb: bool,
     from polychromic.records import StudyRecorder
     from polychromic.trial import run_trial
 
-    driver = {"CPU": TRIAL_DRIVER_CPU, **({"node:__internal_head__": 0.001} if remote else {})}
+    driver = {"CPU": TRIAL_DRIVER_CPU, **({"node:__internal_head__": 0.001} if storage_uri else {})}
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, study_dir=str(root), storage=remote), driver)
+        tune.with_parameters(run_trial, study_dir=str(root), storage_uri=storage_uri), driver)
     if resume:
-        return tune.Tuner.restore(tune_location(root, remote), trainable=trainable,
+        return tune.Tuner.restore(tune_location(root, storage_uri), trainable=trainable,
                                   resume_unfinished=True, resume_errored=False,
                                   restart_errored=False, param_space=space.settings)
     metrics = [m for m, _ in space.objectives]
-    callbacks: list[Any] = [StudyRecorder(root, remote)]
+    callbacks: list[Any] = [StudyRecorder(root, storage_uri)]
     if use_wandb:
         callbacks.append(_wandb_callback(study_name, root))
     reporter = tune.CLIReporter(
@@ -93,7 +93,7 @@ def build_tuner(space: Space, root: Path, study_name: str, use_wandb: bool,
         max_report_frequency=30,
     )
     run_config = tune.RunConfig(
-        name="tune", storage_path=remote or str(root.resolve()), callbacks=callbacks,
+        name="tune", storage_path=storage_uri or str(root.resolve()), callbacks=callbacks,
         progress_reporter=reporter,
         failure_config=tune.FailureConfig(max_failures=space.trial_config({}).max_failures),
     )
@@ -148,9 +148,10 @@ def build_scheduler(space: Space) -> Any:
                          reduction_factor=sched["reduction_factor"])
 
 
-def tune_location(root: Path, remote: str | None) -> str:
+def tune_location(root: Path, storage_uri: str | None) -> str:
     """Tune's experiment folder: ``<study>/tune`` locally or at the study's URI."""
-    return storage.join(remote, "tune") if remote else str(StudyPaths(root).tune_dir.resolve())
+    return (storage.join(storage_uri, "tune") if storage_uri
+            else str(StudyPaths(root).tune_dir.resolve()))
 
 
 def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_path: str | Path,
@@ -161,9 +162,9 @@ def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_p
     if storage.is_uri(storage_path):
         storage.reachable(str(storage_path))
     if resume:
-        root, remote = storage.study_locations(storage_path, local_dir, resume)
-        if remote and not (root / "study.json").exists():  # a new head: fetch the records
-            storage.fetch_records(remote, root)
+        root, storage_uri = storage.study_locations(storage_path, local_dir, resume)
+        if storage_uri and not (root / "study.json").exists():  # a new head: fetch the records
+            storage.fetch_records(storage_uri, root)
         saved = read_json(root / "study.json")
         if saved is None:
             from polychromic.errors import ConfigError
@@ -174,8 +175,8 @@ def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_p
     else:
         space = load_space(space_name or "", overrides)
         study_name = name or f"{space.name}"
-        root, remote = storage.study_locations(storage_path, local_dir, study_name)
-        if storage.exists(tune_location(root, remote)):
+        root, storage_uri = storage.study_locations(storage_path, local_dir, study_name)
+        if storage.exists(tune_location(root, storage_uri)):
             from polychromic.errors import ConfigError
 
             raise ConfigError("--name", f"a study named {study_name!r} already exists in "
@@ -183,13 +184,13 @@ def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_p
                               "command line")
         write_json(root / "study.json", {"space": space.source, "overrides": overrides,
                                          "name": study_name, "wandb": use_wandb,
-                                         "storage": remote or str(root)})
-        if remote:
-            storage.upload_records(root, remote)  # a new head can --resume from the URI alone
+                                         "storage": storage_uri or str(root)})
+        if storage_uri:
+            storage.upload_records(root, storage_uri)  # a new head can --resume from the URI alone
     if resume:
         from polychromic.resume import mark_abandoned
 
-        mark_abandoned(root, tune_location(root, remote))
+        mark_abandoned(root, tune_location(root, storage_uri))
     import ray
 
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
@@ -203,14 +204,15 @@ def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_p
                  runtime_env={"env_vars": {k: v for k, v in os.environ.items()
                                            if k.startswith(("POLYCHROMIC_", "WANDB_MODE",
                                                             "WANDB_DIR", "WANDB_SILENT"))}})
-    tuner = build_tuner(space, root, study_name, use_wandb, resume=bool(resume), remote=remote)
+    tuner = build_tuner(space, root, study_name, use_wandb, resume=bool(resume),
+                        storage_uri=storage_uri)
     tuner.fit()
     from polychromic.leaderboard import build_leaderboard, write_leaderboard
 
     write_leaderboard(root, build_leaderboard(root, space))
     sync_leaderboard_to_optuna(root)
-    if remote:
-        storage.upload_records(root, remote)
+    if storage_uri:
+        storage.upload_records(root, storage_uri)
     return root
 
 

@@ -48,9 +48,9 @@ def write_headroom_sets(cfg: TrialConfig, tdir: Path) -> None:
                     type(err).__name__, err)
 
 
-def run_trial(config: dict[str, Any], study_dir: str, storage: str | None = None) -> None:
-    """Tune function trainable. ``config`` is a full ``TrialConfig`` dict; ``storage`` is the
-    study's URI when Ray's files live there (polychromic.storage), else None."""
+def run_trial(config: dict[str, Any], study_dir: str, storage_uri: str | None = None) -> None:
+    """Tune function trainable. ``config`` is a full ``TrialConfig`` dict; ``storage_uri`` is
+    the study's URI when Ray's files live there (polychromic.storage), else None."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
@@ -65,7 +65,7 @@ def run_trial(config: dict[str, Any], study_dir: str, storage: str | None = None
     adopted = read_json(tdir / "adopted.json")
     if adopted is None and not (tdir / "config.json").exists():
         found = adopt(Path(study_dir), trial_id, cfg.to_dict(),
-                      train_root=join(storage, "trials") if storage else None)
+                      train_root=join(storage_uri, "trials") if storage_uri else None)
         if found is not None:
             adopted = {"adopted_from": found[0], "checkpoint": str(found[1]) if found[1] else None}
             write_json(tdir / "adopted.json", adopted)
@@ -93,7 +93,7 @@ def run_trial(config: dict[str, Any], study_dir: str, storage: str | None = None
         ),
         run_config=RunConfig(
             name="train",
-            storage_path=join(storage, "trials", trial_id) if storage else str(tdir),
+            storage_path=join(storage_uri, "trials", trial_id) if storage_uri else str(tdir),
             callbacks=[TuneReportCallback()],
             failure_config=FailureConfig(max_failures=cfg.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
@@ -115,7 +115,7 @@ def run_trial(config: dict[str, Any], study_dir: str, storage: str | None = None
         tune.report(final)
         return
 
-    final["checkpoint_path"] = with_scheme(storage, result.checkpoint.path)
+    final["checkpoint_path"] = with_scheme(storage_uri, result.checkpoint.path)
     # the final checkpoint holds every training report; a driver killed before it recorded
     # some of them (reports reach it by polling) left gaps in history.jsonl
     saved = read_text(join(final["checkpoint_path"], "history.json"))

@@ -201,12 +201,12 @@ def _saved_study(storage_path: str, local_dir: str, name: str) -> tuple[str, dic
     URI ``--storage-path`` when this head does not have it)."""
     from polychromic import storage
 
-    root, remote = storage.study_locations(storage_path, local_dir, name)
-    if remote:
-        storage.reachable(remote)
+    root, storage_uri = storage.study_locations(storage_path, local_dir, name)
+    if storage_uri:
+        storage.reachable(storage_uri)
     path = str(root / "study.json")
-    if remote and not os.path.exists(path):  # a new head: the copy mirrored to the URI
-        path = storage.join(remote, "study.json")
+    if storage_uri and not os.path.exists(path):  # a new head: the copy mirrored to the URI
+        path = storage.join(storage_uri, "study.json")
     try:
         if storage.is_uri(path):
             text = storage.read_text(path)

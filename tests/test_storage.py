@@ -23,10 +23,10 @@ def test_uri_rules() -> None:
 
 
 def test_study_locations_split_records_and_ray_files(tmp_path: Path) -> None:
-    root, remote = storage.study_locations("s3://bucket/studies", tmp_path / "heads", "s1")
-    assert root == (tmp_path / "heads" / "s1").resolve() and remote == "s3://bucket/studies/s1"
-    root, remote = storage.study_locations(tmp_path / "shared", "ignored", "s1")
-    assert root == (tmp_path / "shared" / "s1").resolve() and remote is None
+    root, storage_uri = storage.study_locations("s3://bucket/studies", tmp_path / "heads", "s1")
+    assert root == (tmp_path / "heads" / "s1").resolve() and storage_uri == "s3://bucket/studies/s1"
+    root, storage_uri = storage.study_locations(tmp_path / "shared", "ignored", "s1")
+    assert root == (tmp_path / "shared" / "s1").resolve() and storage_uri is None
 
 
 def test_records_round_trip_without_ray_folders(tmp_path: Path) -> None:
