@@ -26,7 +26,7 @@ TEXT_COLUMNS = ("trial_id", "status", "error", "checkpoint_path", "is_baseline",
                 "diversity_measure", "generation_backend", "verdict", "warnings")
 COLUMNS = (
     "trial_id", "status", "error", "is_baseline", *KNOBS, "steps", "final_quality_loss",
-    "mean_diversity_score", "diversity_grad_share",
+    "mean_diversity_score", "mean_diversity_grad_share",
     *(f"pass@{k}" for k in columns.PASS_KS), *columns.EVAL_METRICS,
     "train_seconds", "wall_seconds", "checkpoint_path",
 )
@@ -72,7 +72,7 @@ def trial_row(tdir: Path) -> dict[str, Any] | None:
     row["steps"] = last.get("step", 0)
     row["final_quality_loss"] = last.get("quality_loss")
     row["mean_diversity_score"] = last.get("mean_diversity_score")
-    row["diversity_grad_share"] = last.get("mean_diversity_grad_share")
+    row["mean_diversity_grad_share"] = last.get("mean_diversity_grad_share")
     for key in COLUMNS:
         if key not in row:
             row[key] = result.get(key, last.get(key))
@@ -354,7 +354,7 @@ def print_table(df: pd.DataFrame, title: str = "leaderboard") -> None:
     from rich.table import Table
 
     cols = ["trial_id", "status", "lambda_", "n_generations", "compute_every_n_steps",
-            "max_examples_for_diversity", "steps", "final_quality_loss", "diversity_grad_share",
+            "max_examples_for_diversity", "steps", "final_quality_loss", "mean_diversity_grad_share",
             "pass@1", "pass@10", "quality_mean", "distinct_2", "self_bleu", "semantic_diversity"]
     table = Table(title=title)
     for col in cols:

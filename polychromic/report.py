@@ -444,7 +444,7 @@ def table_html(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None) ->
             '<th class="l">status</th>']
     head += [f"<th>{esc('λ' if k == 'lambda_' else k)}</th>" for k in knobs]
     head += [f"<th>{_wrap(m)}</th>" for m in shown]
-    head += ["<th>diversity<br>grad share</th>", "<th>steps</th>", "<th>GPU-hours</th>",
+    head += ["<th>mean diversity<br>grad share</th>", "<th>steps</th>", "<th>GPU-hours</th>",
              "<th>cost $</th>"]
     body = []
     for _, row in df.iterrows():
@@ -469,7 +469,7 @@ def table_html(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None) ->
                             f"MDE ±{mde:.2g}</span>" if math.isfinite(mde) else ""))
             cells.append(f"<td>{esc(fmt(row.get(metric)))}{extra}</td>")
         gpu = "0 (cpu)" if row.get("device") in ("cpu", "cpu?") else fmt(row.get("gpu_hours"), 3)
-        cells += [f"<td>{esc(fmt(row.get('diversity_grad_share'), 3))}</td>",
+        cells += [f"<td>{esc(fmt(row.get('mean_diversity_grad_share'), 3))}</td>",
                   f"<td>{esc(fmt(row.get('steps')))}</td>", f"<td>{esc(gpu)}</td>",
                   f"<td>{esc(fmt(row.get('cost_usd'), 3))}</td>"]
         body.append(f'<tr id="trial-{esc(tid)}"{cls}>' + "".join(cells) + "</tr>")

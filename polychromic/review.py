@@ -651,7 +651,7 @@ def markdown_table(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None
     header = ["★", "trial_id", "status", *knobs]
     for metric in shown:
         header += [metric, f"Δ {metric}"]
-    header += ["diversity_grad_share", "gpu_hours", "cost_usd"]
+    header += ["mean_diversity_grad_share", "gpu_hours", "cost_usd"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(
         ":-:" if h == "★" else ("---" if h in ("trial_id", "status") else "--:") for h in header) + "|"]
     for _, row in df.iterrows():
@@ -659,7 +659,7 @@ def markdown_table(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None
                  *[fmt(row.get(k)) for k in knobs]]
         for metric in shown:
             cells += [fmt(row.get(metric)), fmt_delta(row, metric)]
-        cells += [fmt(row.get("diversity_grad_share"), 3), fmt(row.get("gpu_hours"), 3),
+        cells += [fmt(row.get("mean_diversity_grad_share"), 3), fmt(row.get("gpu_hours"), 3),
                   fmt(row.get("cost_usd"), 3)]
         lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
     notes = captions(study, df) + [f"verdict {tid}: {line}" for tid, line in verdicts(df)]

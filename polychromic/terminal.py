@@ -193,7 +193,7 @@ def _print_notes(console: Any, study: Study, df: pd.DataFrame, compact: bool,
 def print_table(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None = None,
                 console: Any = None, wide: bool = False) -> None:
     """The review in the terminal: the compact default view, or with ``wide`` every headline
-    metric with Δ, CI and relative change, grad share, GPU-hours and cost."""
+    metric with Δ, CI and relative change, mean grad share, GPU-hours and cost."""
     if console is None:
         console = console_for(wide)
     if wide:
@@ -262,7 +262,7 @@ def _print_wide(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None,
         table.add_column(columns.short(knob), justify="right")
     for metric in shown:
         table.add_column(metric, justify="right")
-    for col in ("grad share", "GPU-h", "cost $"):
+    for col in ("mean grad share", "GPU-h", "cost $"):
         table.add_column(col, justify="right")
     for _, row in df.iterrows():
         cells: list[Any] = ["★" if row.get("pareto") else "",
@@ -279,7 +279,7 @@ def _print_wide(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None,
                 if ci:
                     cell.append(f"\n{ci}", style=style)
             cells.append(cell)
-        cells += [fmt(row.get("diversity_grad_share"), 3), gpu_cell(row),
+        cells += [fmt(row.get("mean_diversity_grad_share"), 3), gpu_cell(row),
                   fmt(row.get("cost_usd"), 3)]
         table.add_row(*cells)
     console.print(table)

@@ -26,7 +26,7 @@ from tests.conftest import ROOT, TINY_SETTINGS
 
 REQUIRED = ["trial_id", "status", "error", "lambda_", "n_generations", "compute_every_n_steps",
             "max_examples_for_diversity", "steps", "final_quality_loss", "mean_diversity_score",
-            "diversity_grad_share", "pass@1", "pass@5", "pass@10", "distinct_1", "distinct_2",
+            "mean_diversity_grad_share", "pass@1", "pass@5", "pass@10", "distinct_1", "distinct_2",
             "self_bleu", "semantic_diversity", "quality_mean", "train_seconds",
             "checkpoint_path"]
 
@@ -99,9 +99,9 @@ def test_metrics_are_finite_bounded_and_monotone(finished_study: Path) -> None:
 
 def test_grad_share_is_zero_for_baseline_and_positive_otherwise(finished_study: Path) -> None:
     df = finished_rows(finished_study).set_index("lambda_")
-    assert df.loc[0.0, "diversity_grad_share"] == 0.0
-    assert df.loc[0.5, "diversity_grad_share"] > 0
-    assert df.loc[2.0, "diversity_grad_share"] > df.loc[0.5, "diversity_grad_share"] * 0.5
+    assert df.loc[0.0, "mean_diversity_grad_share"] == 0.0
+    assert df.loc[0.5, "mean_diversity_grad_share"] > 0
+    assert df.loc[2.0, "mean_diversity_grad_share"] > df.loc[0.5, "mean_diversity_grad_share"] * 0.5
 
 
 def test_deltas_against_the_baseline_have_confidence_intervals(finished_study: Path) -> None:

@@ -287,7 +287,7 @@ def test_study_with_vllm_backend_runs_end_to_end(tmp_path: Path) -> None:
     df = pd.read_parquet(tmp_path / "v" / "leaderboard.parquet")
     assert len(df) == 2 and (df["status"] == "finished").all(), df[["status", "error"]]
     assert set(df["generation_backend"]) == {"vllm"}
-    assert df["diversity_grad_share"].max() > 0
+    assert df["mean_diversity_grad_share"].max() > 0
     for tdir in (tmp_path / "v" / "trials").iterdir():
         gens = pd.read_parquet(tdir / "generations.parquet")
         assert len(gens) == 2 * 4 and gens["text"].str.len().gt(0).any()
