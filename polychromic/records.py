@@ -123,6 +123,17 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 #: the largest ``history.jsonl`` read (about a million training reports)
 MAX_HISTORY_BYTES = 1 << 30
 
+#: key (value ``True``) of the trial's final report, its evaluation (also its result.json);
+#: every other report a trial sends to Tune is a training report
+FINAL_EVALUATION = "final_evaluation"
+
+
+def is_final_evaluation(report: dict[str, Any]) -> bool:
+    """Whether a Tune report is the trial's final evaluation rather than a training report.
+    Reports of studies written before the marker are recognised by the evaluation's
+    ``eval_samples``."""
+    return report.get(FINAL_EVALUATION) is True or "eval_samples" in report
+
 
 class StudyRecorder(Callback):
     """Tune callback (runs in the driver) that records what only Tune knows: training
@@ -147,7 +158,7 @@ class StudyRecorder(Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
                         **info: Any) -> None:
-        if "eval_samples" not in result:  # training report (final evaluation goes to result.json)
+        if not is_final_evaluation(result):  # training report (the evaluation: result.json)
             keep = {k: v for k, v in result.items() if not isinstance(v, dict)}
             append_jsonl(trial_dir(self.study_dir, trial.trial_id) / "history.jsonl", keep)
 

@@ -20,7 +20,13 @@ from ray import tune
 
 from polychromic.aggregate import COMPARED
 from polychromic.config import TrialConfig
-from polychromic.records import backfill_history, read_json, trial_dir, write_json
+from polychromic.records import (
+    FINAL_EVALUATION,
+    backfill_history,
+    read_json,
+    trial_dir,
+    write_json,
+)
 from polychromic.resume import adopt
 from polychromic.storage import join, read_text, with_scheme
 
@@ -126,6 +132,7 @@ def run_trial(config: dict[str, Any], study_dir: str, storage_uri: str | None = 
         write_headroom_sets(cfg, tdir)
     final.update(metrics)
     final["status"] = "finished"
+    final[FINAL_EVALUATION] = True
     final["error"] = metrics.get("metric_errors", "")
     final["wall_seconds"] = time.time() - t0
     write_json(tdir / "result.json", final)

@@ -136,3 +136,18 @@ def test_history_gaps_are_filled_from_the_checkpoint(tmp_path: Path) -> None:
     assert [(r["step"], r.get("restored_from_step")) for r in rows] == [(2, None), (4, 2)]
     assert rows[1]["trial_id"] == "t"  # the row the driver wrote is kept as it was
     assert backfill_history(path, saved) == 0
+
+
+def test_only_training_reports_go_to_history(tmp_path: Path) -> None:
+    """The final evaluation (marked, or, in studies written before the marker, carrying
+    ``eval_samples``) goes to result.json, never to history.jsonl."""
+    from types import SimpleNamespace
+
+    from polychromic.records import FINAL_EVALUATION, StudyRecorder
+
+    recorder, trial = StudyRecorder(tmp_path), SimpleNamespace(trial_id="t")
+    for report in ({"step": 2, "quality_loss": 1.0}, {"step": 2, FINAL_EVALUATION: True},
+                   {"step": 2, "eval_samples": 10}):
+        recorder.on_trial_result(0, [], trial, report)
+    assert read_jsonl(tmp_path / "trials" / "t" / "history.jsonl") == [
+        {"step": 2, "quality_loss": 1.0}]
