@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from polychromic import faults
 from polychromic.aggregate import aggregate
 from polychromic.config import TrialConfig
 from polychromic.storage import download
@@ -163,7 +164,7 @@ class Score:
         texts = [str(t) for t in batch["text"]]
         out = dict(batch)
         try:
-            _maybe_fail_scoring(batch)
+            faults.at_scoring(batch["prompt_index"])
             examples = [_example_of({k: batch[k][i] for k in batch}) for i in range(n)]
             checks = self.task.check(examples, texts)
             out["quality_score"] = np.array([c.score for c in checks], dtype=np.float64)
@@ -180,17 +181,6 @@ class Score:
             out["embedding"] = list(np.full((n, self.encoder.dim), np.nan, dtype=np.float32))
             out["score_error"] = np.array([reason] * n, dtype=object)
         return out
-
-
-def _maybe_fail_scoring(batch: dict[str, np.ndarray]) -> None:
-    """Test hook: ``POLYCHROMIC_FAULT`` holding ``{"kind": "score", "prompt_index": i}`` (alone
-    or in a list) makes the scoring of any batch holding prompt ``i`` raise. Inert unless set."""
-    spec = os.environ.get("POLYCHROMIC_FAULT")
-    if spec:
-        faults = json.loads(spec)
-        for fault in faults if isinstance(faults, list) else [faults]:
-            if fault.get("kind") == "score" and fault["prompt_index"] in set(batch["prompt_index"]):
-                raise RuntimeError(f"injected scoring failure for prompt {fault['prompt_index']}")
 
 
 def plan_actors(cfg: TrialConfig) -> tuple[int, dict[str, float]]:

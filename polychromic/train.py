@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import tempfile
 import time
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from polychromic import checkpoint
+from polychromic import checkpoint, faults
 from polychromic.config import TrialConfig
 from polychromic.data import batch_indices
 from polychromic.model import load_for_training
@@ -78,7 +77,7 @@ def train(
     per_worker = cfg.batch_size * cfg.grad_accum // world
     n_div = len(range(rank, cfg.max_examples_for_diversity, world))
     for step in range(start, cfg.steps):
-        if _maybe_inject_fault(cfg, step) == "nan":
+        if faults.at_training_step(cfg.lambda_, step) == "nan":
             with torch.no_grad():
                 params[0].fill_(float("nan"))
         # sampling/dropout: a function of (step, rank), so a resumed trial samples the same
@@ -188,34 +187,6 @@ def _all_reduce_mean(grads: list[torch.Tensor]) -> list[torch.Tensor]:
         out.append(flat[offset : offset + g.numel()].view_as(g))
         offset += g.numel()
     return out
-
-
-def _maybe_inject_fault(cfg: TrialConfig, step: int) -> str | None:
-    """Test hook: ``POLYCHROMIC_FAULT`` holds one fault or a list of faults, each
-    ``{"kind": "kill"|"nan", "step": s, "lambda_": x, "marker": path}``: at step ``s`` of the
-    trial whose λ is ``x`` it kills this worker process (once: the marker file records it) or
-    poisons the weights with NaN. Inert unless the variable is set."""
-    spec = os.environ.get("POLYCHROMIC_FAULT")
-    if not spec:
-        return None
-    faults = json.loads(spec)
-    for fault in faults if isinstance(faults, list) else [faults]:
-        if fault.get("kind") not in ("kill", "nan") or step != fault["step"]:
-            continue
-        if abs(cfg.lambda_ - float(fault.get("lambda_", cfg.lambda_))) > 1e-12:
-            continue
-        marker = Path(fault["marker"])
-        if marker.exists():
-            continue
-        marker.write_text(f"step {step}")
-        if fault["kind"] == "kill":
-            # Train V2 collects reports by polling workers: a kill within moments of a report
-            # can lose that report's checkpoint (the trial then resumes from the one before).
-            # Wait so the test sees the common case, a kill well after the last report.
-            time.sleep(float(fault.get("delay_s", 5.0)))
-            os.kill(os.getpid(), signal.SIGKILL)
-        return fault["kind"]
-    return None
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
