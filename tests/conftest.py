@@ -1,5 +1,5 @@
 """Shared fixtures: the tiny model (real Llama architecture, SmolLM2 tokenizer), a tiny
-search space, and a hand-built study folder (``write_tiny_study``) that the review, export,
+search space (``write_space``), and a hand-built study folder (``write_tiny_study``) that the review, export,
 terminal and Optuna tests read. Nothing here loads from a model hub."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -40,6 +41,26 @@ TINY_SETTINGS = {
     "eval_batch_prompts": 2,
     "max_failures": 1,
 }
+
+
+def write_space(path: Path, **extra: object) -> Path:
+    """A search space file at ``path`` for the end-to-end studies (test_study_e2e,
+    test_resume, test_multinode): TINY_SETTINGS, λ log-uniform in [0.1, 10] with the points
+    0.5 and 2.0, two objectives, no scheduler, 3 trials; ``extra`` replaces top-level keys."""
+    space = {
+        "description": "tiny end-to-end test space",
+        "settings": dict(TINY_SETTINGS),
+        "params": {"lambda_": {"distribution": "log_uniform", "low": 0.1, "high": 10.0}},
+        "points": [{"lambda_": 0.5}, {"lambda_": 2.0}],
+        # two objectives: Optuna's multi-objective mode, Pareto markers in the leaderboard
+        "objectives": [{"metric": "semantic_diversity", "mode": "max"},
+                       {"metric": "pass@10", "mode": "max"}],
+        "scheduler": {"enabled": False},
+        "num_trials": 3,
+        **extra,
+    }
+    path.write_text(yaml.safe_dump(space, sort_keys=False))
+    return path
 
 
 @pytest.fixture(scope="session")

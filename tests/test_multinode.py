@@ -51,8 +51,7 @@ import psutil
 import pytest
 
 from polychromic.records import read_json, read_jsonl
-from tests.conftest import ROOT, TINY_SETTINGS
-from tests.test_study_e2e import write_space
+from tests.conftest import ROOT, TINY_SETTINGS, write_space
 
 RAY = str(Path(sys.executable).with_name("ray"))
 TRAIN_WORKER = "RayTrainWorker"  # process title of a Ray Train worker (``ray::RayTrainWorker…``)

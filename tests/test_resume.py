@@ -16,8 +16,7 @@ import pandas as pd
 import pytest
 
 from polychromic.records import read_json, read_jsonl
-from tests.conftest import ROOT
-from tests.test_study_e2e import write_space
+from tests.conftest import ROOT, write_space
 
 
 def _checkpointed_trials(study: Path) -> list[Path]:

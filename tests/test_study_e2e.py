@@ -19,33 +19,15 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-import yaml
 
 from polychromic.records import read_jsonl
-from tests.conftest import ROOT, TINY_SETTINGS
+from tests.conftest import ROOT, TINY_SETTINGS, write_space
 
 REQUIRED = ["trial_id", "status", "error", "lambda_", "n_generations", "compute_every_n_steps",
             "max_examples_for_diversity", "steps", "final_quality_loss", "mean_diversity_score",
             "mean_diversity_grad_share", "pass@1", "pass@5", "pass@10", "distinct_1", "distinct_2",
             "self_bleu", "semantic_diversity", "quality_mean", "train_seconds",
             "checkpoint_path"]
-
-
-def write_space(path: Path, **extra: object) -> Path:
-    space = {
-        "description": "tiny end-to-end test space",
-        "settings": dict(TINY_SETTINGS),
-        "params": {"lambda_": {"distribution": "log_uniform", "low": 0.1, "high": 10.0}},
-        "points": [{"lambda_": 0.5}, {"lambda_": 2.0}],
-        # two objectives: Optuna's multi-objective mode, Pareto markers in the leaderboard
-        "objectives": [{"metric": "semantic_diversity", "mode": "max"},
-                       {"metric": "pass@10", "mode": "max"}],
-        "scheduler": {"enabled": False},
-        "num_trials": 3,
-        **extra,
-    }
-    path.write_text(yaml.safe_dump(space, sort_keys=False))
-    return path
 
 
 def run_study(*args: str, timeout: int = 600,
