@@ -97,7 +97,7 @@ def run(study_dir: Path, trial_id: str, configs: list[dict[str, Any]],
 
     from polychromic.records import StudyRecorder
     from polychromic.resume import mark_abandoned
-    from polychromic.study import SNAPSHOT_SECONDS, TRIAL_DRIVER_CPU
+    from polychromic.tuning import SNAPSHOT_SECONDS, TRIAL_DRIVER_CPU
 
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", SNAPSHOT_SECONDS)

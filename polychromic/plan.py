@@ -122,7 +122,7 @@ def make_plan(space: Space, root: Path, price: float) -> dict[str, Any]:
     import ray
 
     from polychromic.evaluate import evaluate, read_generations
-    from polychromic.study import concurrency
+    from polychromic.tuning import concurrency
 
     cfg = space.trial_config(space.baseline())
     folder = root / PLAN_DIR

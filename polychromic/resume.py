@@ -2,7 +2,7 @@
 their work.
 
 Ray Tune snapshots the experiment (trials, searcher, scheduler) every few seconds
-(``TUNE_GLOBAL_CHECKPOINT_S``, set by ``polychromic.study``). A driver killed between a trial's
+(``TUNE_GLOBAL_CHECKPOINT_S``, set by ``polychromic.tuning``). A driver killed between a trial's
 start and the next snapshot leaves that trial's folder behind, unknown to the restored
 experiment: Tune restarts from a searcher that has not yet suggested it, so the same
 configuration comes back under a new trial id. Without this module the old folder would

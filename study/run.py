@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
         if args.plan:
             return plan(space, args)
-        from polychromic.study import start_or_resume
+        from polychromic.tuning import start_or_resume
 
         root = start_or_resume(args.space, overrides, args.storage_path, args.name,
                                args.resume, use_wandb=not args.no_wandb, address=args.address,

@@ -1,6 +1,6 @@
 """Search spaces in-process: every shipped space loads, the schema's semantics (baseline first,
 complete points, ``--set``, ``resources``, pass@k that evaluation really reports), and a
-two-objective space is accepted by Ray's OptunaSearch as it is built in polychromic/study.py.
+two-objective space is accepted by Ray's OptunaSearch as it is built in polychromic/tuning.py.
 
 The command-line behaviour (exit status, one-line errors, nothing started) is in
 test_run_cli.py."""
