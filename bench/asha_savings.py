@@ -23,6 +23,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from polychromic import layout  # noqa: E402
 from polychromic.records import read_json, read_jsonl  # noqa: E402
 
 
@@ -34,13 +35,13 @@ def run_study(tmp: Path, name: str, space: dict) -> list[dict]:
                     "--storage-path", str(tmp), "--name", name, "--no-wandb"], check=True,
                    cwd=ROOT, stdout=subprocess.DEVNULL)
     rows = []
-    for tdir in sorted((Path(tmp) / name / "trials").iterdir()):
-        cfg = read_json(tdir / "config.json") or {}
-        result = read_json(tdir / "result.json") or {}
+    for tdir in sorted(layout.trials_dir(Path(tmp) / name).iterdir()):
+        cfg = read_json(tdir / layout.CONFIG) or {}
+        result = read_json(tdir / layout.RESULT) or {}
         rows.append({
             "trial": tdir.name, "lambda_": cfg.get("lambda_"), "learning_rate": cfg.get("learning_rate"),
-            "steps": max((h.get("step", 0) for h in read_jsonl(tdir / "history.jsonl")), default=0),
-            "status": (read_json(tdir / "status.json") or {}).get("status", "?"),
+            "steps": max((h.get("step", 0) for h in read_jsonl(tdir / layout.HISTORY)), default=0),
+            "status": (read_json(tdir / layout.STATUS) or {}).get("status", "?"),
             "objective": result.get(OBJECTIVE),
         })
     return rows

@@ -2,7 +2,9 @@
 
 A checkpoint folder holds ``adapter/`` (loadable with ``PeftModel.from_pretrained``),
 ``state.pt`` (optimizer, step, RNG) and ``history.json`` (every logged report so far), so a
-resumed trial continues at its step with its curves intact.
+resumed trial continues at its step with its curves intact; a checkpoint holding only
+``error.json`` marks a trial that stopped on a non-finite loss. The names are
+``polychromic.layout``'s.
 """
 
 from __future__ import annotations
@@ -14,21 +16,19 @@ from typing import Any
 import torch
 
 from polychromic.jsonutil import to_jsonable
-
-#: a checkpoint holding only this file marks a trial that stopped on a non-finite loss
-ERROR_FILE = "error.json"
+from polychromic.layout import ADAPTER, ADAPTER_WEIGHTS, CHECKPOINT_HISTORY, CHECKPOINT_STATE
 
 
 def save(folder: Path, model: Any, optimizer: torch.optim.Optimizer, step: int,
          history: list[dict[str, Any]]) -> None:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder / "adapter")
+    model.save_pretrained(folder / ADAPTER)
     torch.save(
         {"optimizer": optimizer.state_dict(), "step": step, "torch_rng": torch.get_rng_state()},
-        folder / "state.pt",
+        folder / CHECKPOINT_STATE,
     )
-    (folder / "history.json").write_text(json.dumps(to_jsonable(history)))
+    (folder / CHECKPOINT_HISTORY).write_text(json.dumps(to_jsonable(history)))
 
 
 def load(folder: Path, model: Any, optimizer: torch.optim.Optimizer) -> tuple[int, list[dict]]:
@@ -37,13 +37,9 @@ def load(folder: Path, model: Any, optimizer: torch.optim.Optimizer) -> tuple[in
     from safetensors.torch import load_file
 
     folder = Path(folder)
-    weights = load_file(str(folder / "adapter" / "adapter_model.safetensors"))
+    weights = load_file(str(folder / ADAPTER / ADAPTER_WEIGHTS))
     set_peft_model_state_dict(model, weights)
-    state = torch.load(folder / "state.pt", map_location="cpu", weights_only=False)
+    state = torch.load(folder / CHECKPOINT_STATE, map_location="cpu", weights_only=False)
     optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["torch_rng"])
-    return int(state["step"]), json.loads((folder / "history.json").read_text())
-
-
-def adapter_dir(folder: str | Path) -> Path:
-    return Path(folder) / "adapter"
+    return int(state["step"]), json.loads((folder / CHECKPOINT_HISTORY).read_text())

@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from polychromic import layout
 from polychromic.cli import COMMAND_LINE
 from polychromic.config import TrialConfig
 from polychromic.errors import ConfigError
@@ -29,24 +30,19 @@ log = logging.getLogger(__name__)
 MIN_SEEDS = 2
 
 
-def experiment_name(trial_id: str) -> str:
-    """The confirmation's Tune experiment folder under the study."""
-    return f"confirm-{trial_id}"
-
-
 def confirmation_configs(study_dir: Path, trial_id: str, baseline_id: str, seeds: int,
                          prompts: int) -> list[dict[str, Any]]:
     """The 2R run configurations: for r in 0..R−1, the chosen trial's and the baseline's
     configuration with seed ``seed + 1 + r``, ``eval_split: validation``, ``n_eval_prompts:
     prompts``, ``role: confirm``, ``confirm_of: trial_id``."""
-    chosen = read_json(study_dir / "trials" / trial_id / "config.json") or {}
-    base = read_json(study_dir / "trials" / baseline_id / "config.json") or {}
+    chosen = read_json(layout.trial_dir(study_dir, trial_id) / layout.CONFIG) or {}
+    base = read_json(layout.trial_dir(study_dir, baseline_id) / layout.CONFIG) or {}
     out = []
     for r in range(seeds):
         for cfg in (chosen, base):
             new = {**cfg, "seed": int(chosen.get("seed", 0)) + 1 + r, "eval_split": "validation",
                    "n_eval_prompts": prompts, "role": "confirm", "confirm_of": trial_id}
-            out.append(TrialConfig.from_dict(new, str(study_dir / "trials" / trial_id)).to_dict())
+            out.append(TrialConfig.from_dict(new, str(layout.trial_dir(study_dir, trial_id))).to_dict())
     return out
 
 
@@ -62,7 +58,7 @@ def check_split(study_dir: Path, cfg: dict[str, Any], baseline_id: str, prompts:
         raise ConfigError("--prompts", f"the task's confirmation (validation) split has "
                           f"{available} prompts, fewer than {prompts} asked for", COMMAND_LINE)
     fresh = {ex.id for ex in eval_examples(task_cfg)}
-    selection = set(read_generations(study_dir / "trials" / baseline_id / "generations.parquet")
+    selection = set(read_generations(layout.trial_dir(study_dir, baseline_id) / layout.GENERATIONS)
                     ["prompt_id"].astype(str))
     train = {ex.id for ex in get_task(task_cfg).examples("train")}
     if fresh & selection or fresh & train:
@@ -105,7 +101,7 @@ def run(study_dir: Path, trial_id: str, configs: list[dict[str, Any]],
     if not ray.is_initialized():
         ray.init(address=address, log_to_driver=True, runtime_env={"env_vars": {
             k: v for k, v in os.environ.items() if k.startswith("POLYCHROMIC_")}})
-    name = experiment_name(trial_id)
+    name = layout.confirm_experiment(trial_id)
     location = str((study_dir / name).resolve())
     trainable = tune.with_resources(
         tune.with_parameters(_run_one, study_dir=str(study_dir), configs=configs),

@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from polychromic import faults
+from polychromic import faults, layout
 from polychromic.aggregate import aggregate
 from polychromic.config import TrialConfig
 from polychromic.storage import download
@@ -245,7 +245,7 @@ def evaluate(cfg: TrialConfig, adapter_dir: str | None, out_dir: Path,
     for col in SAMPLING_COLUMNS:
         gens[col] = getattr(cfg, col)
     gens["n_eval_samples"] = cfg.n_eval_samples
-    write_generations(gens, Path(out_dir) / "generations.parquet")
+    write_generations(gens, Path(out_dir) / layout.GENERATIONS)
     return aggregate(gens, class_threshold=cfg.class_threshold)
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 
-from polychromic import columns
+from polychromic import columns, layout
 from polychromic.aggregate import HEADLINE
 from polychromic.cli import COMMAND_LINE
 from polychromic.errors import ConfigError
@@ -219,7 +219,7 @@ def why_exported(study: Study, row: pd.Series) -> str:
 
 
 def _adapter_in(folder: Path) -> Path | None:
-    for candidate in (folder / "adapter", folder):
+    for candidate in (folder / layout.ADAPTER, folder):
         if (candidate / "adapter_config.json").is_file():
             return candidate
     return None
@@ -231,23 +231,23 @@ def checkpoint_adapter(study: Study, row: pd.Series) -> Path:
     study folder. ``ConfigError`` when there is none."""
     tdir = study.trial_dir(str(row["trial_id"]))
     recorded = [row.get("checkpoint_path")]
-    recorded += [h.get("checkpoint_path") for h in reversed(read_jsonl(tdir / "history.jsonl"))
+    recorded += [h.get("checkpoint_path") for h in reversed(read_jsonl(tdir / layout.HISTORY))
                  if isinstance(h, dict)]
     for path in recorded:
         if not isinstance(path, str) or not path:
             continue
         if is_uri(path):  # a URI study (polychromic.storage): fetch the adapter
             try:
-                found = _adapter_in(download(join(path, "adapter")))
+                found = _adapter_in(download(join(path, layout.ADAPTER)))
             except OSError:
                 found = None
             if found is not None:
                 return found
             continue
-        for folder in (Path(path), tdir / "train" / Path(path).name):
+        for folder in (Path(path), tdir / layout.TRAIN / Path(path).name):
             if (found := _adapter_in(folder)) is not None:
                 return found
-    for folder in sorted((tdir / "train").glob("checkpoint_*"), reverse=True):
+    for folder in sorted((tdir / layout.TRAIN).glob(f"{layout.CHECKPOINT_PREFIX}*"), reverse=True):
         if (found := _adapter_in(folder)) is not None:
             return found
     raise ConfigError("--trial", f"trial {row['trial_id']} ({row['status_text']}) has no "
@@ -271,7 +271,7 @@ def check_out_dir(out: Path, force: bool, study: Study | Path, storage: Any = No
     if os.path.lexists(out) and not out.is_dir():
         raise ConfigError("--out", f"{out} exists and is not a folder", SRC)
     if out.is_dir():
-        if (out / "study.json").exists() or (out / "trials").is_dir():
+        if layout.study_file(out).exists() or layout.trials_dir(out).is_dir():
             raise ConfigError("--out", f"refusing to replace {out}: it is a study folder", SRC)
         if any(out.iterdir()) and not force:
             raise ConfigError("--out", f"{out} is not empty (use --force to replace it)", SRC)
@@ -370,10 +370,10 @@ def export_trial(study: Study, row: pd.Series, out: Path, merge: bool = False,
                               f"explicitly with --trial {tid} to export it anyway", SRC)
         warnings.append(f"trial {tid} is {row['status_text']}: exporting its last checkpoint")
     adapter = checkpoint_adapter(study, row)
-    config_path = study.trial_dir(tid) / "config.json"
+    config_path = study.trial_dir(tid) / layout.CONFIG
     config = read_json(config_path)
     if not isinstance(config, dict):
-        raise ConfigError("config.json", f"trial {tid} has no readable {config_path}", SRC)
+        raise ConfigError(layout.CONFIG, f"trial {tid} has no readable {config_path}", SRC)
     cfg = TrialConfig.from_dict(config, source=str(config_path))
     dev = pick_device(device)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -460,7 +460,7 @@ def trial_record(study: Study, row: pd.Series, cfg: Any, mode: str, adapter: Pat
                  verification: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
     """``trial.json``: where the export came from, its config, metrics, deltas and its check."""
     tid = str(row["trial_id"])
-    result = read_json(study.trial_dir(tid) / "result.json") or {}
+    result = read_json(study.trial_dir(tid) / layout.RESULT) or {}
     deltas = {}
     for m in card_metrics(study, row):
         deltas[m] = {k: row.get(f"{p}{m}{s}") for k, p, s in (

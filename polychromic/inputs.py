@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from polychromic import layout
 from polychromic.cli import COMMAND_LINE
 from polychromic.errors import ConfigError
 
@@ -278,7 +279,7 @@ def output_file(text: Any, option: str, study: Path, source: str = COMMAND_LINE)
     resolved, root = path.resolve(), Path(study).resolve()
     if _within(resolved, root):
         inner = resolved.relative_to(root).parts
-        if st is not None or (inner and inner[0] in ("trials", "tune")):
+        if st is not None or (inner and inner[0] in (layout.TRIALS, layout.TUNE)):
             raise ConfigError(option, f"refusing to write {text}: it is "
                               f"{'a file' if st is not None else 'a path'} of the study "
                               f"{root} (write it elsewhere)", source)

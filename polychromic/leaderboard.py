@@ -12,14 +12,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from polychromic import columns
+from polychromic import columns, layout
 from polychromic.columns import KNOBS
 from polychromic.multiplicity import holm_reject
 from polychromic.records import load_json, read_json, read_jsonl
 from polychromic.verdict import verdict_line
-
-#: the floor and ceiling sample sets, next to the baseline's generations (polychromic.headroom)
-HEADROOM_FILE = "headroom.parquet"
 
 #: leaderboard columns that hold text, not numbers
 TEXT_COLUMNS = ("trial_id", "status", "error", "checkpoint_path", "is_baseline",
@@ -39,29 +36,29 @@ def trial_row(tdir: Path) -> dict[str, Any] | None:
     object, a truncated or garbage ``generations.parquet``, a FIFO or device in place of a
     file) is still a row: status ``corrupt`` with the reasons in ``error``, and whatever could
     be read. One bad trial never hides the others nor fails the whole study."""
-    config, problem = load_json(tdir / "config.json")
+    config, problem = load_json(tdir / layout.CONFIG)
     if config is None and problem is None:
         return None
-    problems = [f"config.json: {problem}"] if problem else []
-    config = _record(config, "config.json", problems)
-    result = _record(_loaded(tdir / "result.json", problems), "result.json", problems)
-    status = _record(_loaded(tdir / "status.json", problems), "status.json", problems)
-    for name in ("generations.parquet", HEADROOM_FILE):
+    problems = [f"{layout.CONFIG}: {problem}"] if problem else []
+    config = _record(config, layout.CONFIG, problems)
+    result = _record(_loaded(tdir / layout.RESULT, problems), layout.RESULT, problems)
+    status = _record(_loaded(tdir / layout.STATUS, problems), layout.STATUS, problems)
+    for name in (layout.GENERATIONS, layout.HEADROOM):
         why = parquet_problem(tdir / name)
         if why:
             problems.append(f"{name}: {why}")
-    history = read_jsonl(tdir / "history.jsonl")
+    history = read_jsonl(tdir / layout.HISTORY)
     last = result or (history[-1] if history else {})
     row: dict[str, Any] = {"trial_id": tdir.name}
     row["status"] = status.get("status") or result.get("status") or "running"
     row["error"] = status.get("error") or result.get("error") or ""
     if not isinstance(row["status"], str) or not isinstance(row["error"], str):
-        problems.append("status.json/result.json: status and error must be text")
+        problems.append(f"{layout.STATUS}/{layout.RESULT}: status and error must be text")
         row["error"] = str(row["error"])
     try:
         lam = float(config.get("lambda_", 0))
     except (TypeError, ValueError, OverflowError):
-        problems.append(f"config.json: lambda_ is not a number ({config.get('lambda_')!r:.40})")
+        problems.append(f"{layout.CONFIG}: lambda_ is not a number ({config.get('lambda_')!r:.40})")
         lam = float("nan")
     row["is_baseline"] = lam == 0.0
     row["role"] = str(config.get("role") or "search")
@@ -122,7 +119,7 @@ def parquet_problem(path: Path) -> str | None:
     dups = sorted({n for n in names if names.count(n) > 1})
     if dups:
         return f"duplicate columns {', '.join(dups)}"
-    if path.name == "generations.parquet" and "prompt_id" not in names:
+    if path.name == layout.GENERATIONS and "prompt_id" not in names:
         return "no prompt_id column"
     return None
 
@@ -131,7 +128,7 @@ def build_leaderboard(study_dir: Path, space: Any | None = None) -> pd.DataFrame
     """All trials of a study, sorted by the first objective (best first) when known; the
     confirmation runs (``role: confirm``) are not rows: they fill the ``confirm_*`` columns of
     the trial they confirm (``add_confirmation``)."""
-    rows = [r for t in sorted((Path(study_dir) / "trials").glob("*"))
+    rows = [r for t in sorted(layout.trials_dir(study_dir).glob("*"))
             if t.is_dir() and (r := trial_row(t))
             and r["status"] != "abandoned"]  # see polychromic.resume
     confirm = [r for r in rows if r.get("role") == "confirm"]
@@ -166,14 +163,14 @@ def add_deltas(study_dir: Path, df: pd.DataFrame) -> pd.DataFrame:
                                               ("rel_delta_", ""), ("mde_", ""),
                                               ("p_value_", ""))}
     warnings: list[list[str]] = [[] for _ in range(len(df))]
-    gens_path = {t: Path(study_dir) / "trials" / t / "generations.parquet" for t in df["trial_id"]}
+    gens_path = {t: layout.trial_dir(study_dir, t) / layout.GENERATIONS for t in df["trial_id"]}
     finished = df["status"].eq("finished") & df["trial_id"].map(lambda t: gens_path[t].is_file())
     base_rows = df[df["is_baseline"].astype(bool) & finished]
     base = None
     if len(base_rows):
         base_gens = read_generations(gens_path[base_rows["trial_id"].iloc[0]])
         base_ids = sorted(set(base_gens["prompt_id"]))
-        base_cfg = read_json(gens_path[base_rows["trial_id"].iloc[0]].parent / "config.json")
+        base_cfg = read_json(gens_path[base_rows["trial_id"].iloc[0]].parent / layout.CONFIG)
         # one class threshold for both sides of every delta: the baseline's
         class_threshold = float((base_cfg or {}).get("class_threshold") or 0.8)
         base = weighted_metrics(base_gens, class_threshold=class_threshold)
@@ -246,7 +243,7 @@ def add_confirmation(study_dir: Path, df: pd.DataFrame,
         if not mine:
             continue
         done = [r for r in mine if r["status"] == "finished"
-                and (Path(study_dir) / "trials" / r["trial_id"] / "generations.parquet").is_file()]
+                and (layout.trial_dir(study_dir, r["trial_id"]) / layout.GENERATIONS).is_file()]
         cols["confirm_runs"][i], cols["confirm_started"][i] = len(done), len(mine)
         by_seed: dict[Any, dict[bool, dict[str, Any]]] = {}
         for r in done:
@@ -256,8 +253,8 @@ def add_confirmation(study_dir: Path, df: pd.DataFrame,
         cols["confirm_seeds"][i] = len(pairs)
         if not pairs:
             continue
-        gens = [(read_generations(Path(study_dir) / "trials" / t["trial_id"] / "generations.parquet"),
-                 read_generations(Path(study_dir) / "trials" / b["trial_id"] / "generations.parquet"))
+        gens = [(read_generations(layout.trial_dir(study_dir, t["trial_id"]) / layout.GENERATIONS),
+                 read_generations(layout.trial_dir(study_dir, b["trial_id"]) / layout.GENERATIONS))
                 for t, b in pairs]
         common = sorted(set.intersection(*(set(g["prompt_id"]) for pair in gens for g in pair)))
         cols["confirm_prompts"][i] = len(common)
@@ -312,9 +309,9 @@ def add_headroom(study_dir: Path, df: pd.DataFrame,
     bounds: dict[str, dict[str, float]] = {}
     rows = df[df["is_baseline"].astype(bool) & df["status"].eq("finished")]
     if len(rows):
-        path = Path(study_dir) / "trials" / str(rows["trial_id"].iloc[0]) / HEADROOM_FILE
+        path = layout.trial_dir(study_dir, str(rows["trial_id"].iloc[0])) / layout.HEADROOM
         if path.is_file():
-            config = read_json(path.parent / "config.json") or {}
+            config = read_json(path.parent / layout.CONFIG) or {}
             bounds = H.bounds(read_generations(path), config.get("class_threshold"))
     for m in columns.DIVERSITY:
         floor = bounds.get(H.FLOOR, {}).get(m, np.nan)
@@ -341,7 +338,7 @@ def length_warning(row: pd.Series) -> str:
 
 
 def write_leaderboard(study_dir: Path, df: pd.DataFrame) -> Path:
-    path = Path(study_dir) / "leaderboard.parquet"
+    path = layout.leaderboard_file(study_dir)
     tmp = path.with_suffix(".parquet.tmp")
     df.to_parquet(tmp, index=False)
     tmp.replace(path)

@@ -29,8 +29,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from polychromic import layout
+
 log = logging.getLogger(__name__)
-DB_NAME = "optuna.db"
 TRIAL_ID_ATTR = "trial_id"
 _DELTA_PARTS = (("delta_", ""), ("delta_", "_ci_low"), ("delta_", "_ci_high"),
                 ("significant_", ""))
@@ -113,7 +114,7 @@ def _study_name(study_dir: Path, storage: Any) -> str | None:
 
     from polychromic.records import read_json
 
-    meta = read_json(study_dir / "study.json") or {}
+    meta = read_json(layout.study_file(study_dir)) or {}
     names = optuna.study.get_all_study_names(storage)
     for name in (study_dir.name, meta.get("name") if isinstance(meta, dict) else None):
         if name in names:
@@ -145,7 +146,7 @@ def sync_optuna(study_dir: str | Path) -> int:
     from polychromic.review import load_study
 
     study_dir = Path(study_dir)
-    db = study_dir / DB_NAME
+    db = layout.optuna_db(study_dir)
     if not db.is_file():
         return 0
     try:
@@ -154,7 +155,7 @@ def sync_optuna(study_dir: str | Path) -> int:
         log.warning("optuna.db not updated: %s", err)
         return 0
     frame = study.frame
-    storage = optuna.storages.RDBStorage(f"sqlite:///{db.resolve()}")
+    storage = optuna.storages.RDBStorage(layout.optuna_url(study_dir))
     try:
         name = _study_name(study_dir, storage)
         if name is None:
@@ -163,7 +164,7 @@ def sync_optuna(study_dir: str | Path) -> int:
         trials = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
     finally:
         storage.engine.dispose()
-    configs = {str(t): read_json(study_dir / "trials" / str(t) / "config.json") or {}
+    configs = {str(t): read_json(layout.trial_dir(study_dir, t) / layout.CONFIG) or {}
                for t in frame["trial_id"]}
     numbers = match_trials(trials, frame, configs)
     metrics = list(dict.fromkeys([*(m for m, _ in study.objectives), *HEADLINE]))

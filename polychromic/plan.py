@@ -30,13 +30,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from polychromic import columns, cost, headroom, power
+from polychromic import columns, cost, headroom, layout, power
 from polychromic.config import TrialConfig
 from polychromic.records import write_json
 from polychromic.space import Space
-
-PLAN_DIR = "plan"
-PLAN_FILE = "plan.json"
 
 
 def time_steps(cfg_dict: dict[str, Any], repeats: int = 1) -> dict[str, float]:
@@ -125,18 +122,18 @@ def make_plan(space: Space, root: Path, price: float) -> dict[str, Any]:
     from polychromic.tuning import concurrency
 
     cfg = space.trial_config(space.baseline())
-    folder = root / PLAN_DIR
+    folder = layout.plan_dir(root)
     folder.mkdir(parents=True, exist_ok=True)
     use_gpu = cfg.use_gpu if cfg.use_gpu is not None else ray.cluster_resources().get("GPU", 0) > 0
     t0 = time.perf_counter()
     metrics = evaluate(cfg, None, folder)
     eval_seconds = time.perf_counter() - t0
-    gens = read_generations(folder / "generations.parquet")
+    gens = read_generations(folder / layout.GENERATIONS)
     from polychromic.embeddings import get_encoder
     from polychromic.tasks import get_task
 
     sets = headroom.build_sets(gens, headroom.reference_pool(get_task(cfg)), get_encoder())
-    headroom.write_sets(sets, folder / "headroom.parquet")
+    headroom.write_sets(sets, folder / layout.HEADROOM)
     bounds = headroom.bounds(sets, getattr(cfg, "class_threshold", None))
     gens.attrs["class_threshold"] = cfg.class_threshold
     se = planned_se(gens)
@@ -164,7 +161,7 @@ def make_plan(space: Space, root: Path, price: float) -> dict[str, Any]:
         "gpu_hour_price": price, "metrics": rows(metrics, bounds, se),
         "cost": est.__dict__, "steps": cfg.steps, "num_trials": space.num_trials,
     }
-    write_json(folder / PLAN_FILE, plan)  # atomic; numpy types and NaN handled
+    write_json(folder / layout.PLAN_FILE, plan)  # atomic; numpy types and NaN handled
     return plan
 
 

@@ -1,21 +1,7 @@
-"""The study folder: every trial's config, training reports, generations and final result are
-written as they happen, so nothing is lost when a trial, a node or the driver dies.
-
-    <storage>/<study>/
-      study.json            space, overrides and settings the study was started with
-      optuna.db             the Optuna study (optuna-dashboard sqlite:///.../optuna.db)
-      tune/                 Ray Tune's experiment (resumable with --resume)
-      trials/<trial_id>/
-        config.json         the trial's full TrialConfig
-        train/              Ray Train run: checkpoints (adapter + optimizer + step)
-        history.jsonl       every training report, appended as it arrives
-        generations.parquet every evaluation sample with its scores
-        headroom.parquet    (λ=0 baseline) floor and ceiling sample sets (polychromic.headroom)
-        result.json         final metrics + status (finished / error) when the trial ends
-        status.json         what Tune decided (finished / early_stopped / error + reason)
-      leaderboard.parquet   one row per trial
-      plan/                 `study/run.py --plan`: the base model's evaluation, its headroom
-                            sets and plan.json (headroom, MDE, cost estimate)
+"""Reading and writing a study's records (the folder is drawn in ``polychromic.layout``):
+atomic JSON files, append-only JSONL histories, and bounded readers that never fail on a
+corrupt or hostile file. Every record is written as it happens, so nothing is lost when a
+trial, a node or the driver dies.
 """
 
 from __future__ import annotations
@@ -27,11 +13,8 @@ from typing import Any
 
 from ray.tune import Callback
 
+from polychromic import layout
 from polychromic.jsonutil import to_jsonable
-
-
-def trial_dir(study_dir: Path, trial_id: str) -> Path:
-    return Path(study_dir) / "trials" / trial_id
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -160,13 +143,13 @@ class StudyRecorder(Callback):
                         **info: Any) -> None:
         if not is_final_evaluation(result):  # training report (the evaluation: result.json)
             keep = {k: v for k, v in result.items() if not isinstance(v, dict)}
-            append_jsonl(trial_dir(self.study_dir, trial.trial_id) / "history.jsonl", keep)
+            append_jsonl(layout.trial_dir(self.study_dir, trial.trial_id) / layout.HISTORY, keep)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        tdir = trial_dir(self.study_dir, trial.trial_id)
-        result = read_json(tdir / "result.json")
+        tdir = layout.trial_dir(self.study_dir, trial.trial_id)
+        result = read_json(tdir / layout.RESULT)
         status = result["status"] if result else "early_stopped"
-        write_json(tdir / "status.json", {"status": status, "error": (result or {}).get("error", "")})
+        write_json(tdir / layout.STATUS, {"status": status, "error": (result or {}).get("error", "")})
         self._mirror()
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -174,6 +157,6 @@ class StudyRecorder(Callback):
         if getattr(trial, "error_file", None) and os.path.exists(trial.error_file):
             lines = Path(trial.error_file).read_text().strip().splitlines()
             message = lines[-1] if lines else ""
-        write_json(trial_dir(self.study_dir, trial.trial_id) / "status.json",
+        write_json(layout.trial_dir(self.study_dir, trial.trial_id) / layout.STATUS,
                    {"status": "error", "error": message[:1000] or "trial failed"})
         self._mirror()

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from polychromic import columns
+from polychromic import columns, layout
 from polychromic import confirm_view as cv
 from polychromic.headroom import LOW_HEADROOM, headroom
 from polychromic.records import read_jsonl
@@ -270,7 +270,7 @@ def pass_at_k_curve_of(study: Study, trial_id: str) -> np.ndarray | None:
     """pass@k for k = 1..n from a trial's stored generations, or None when there are none (yet)."""
     from polychromic.metrics import pass_at_k_curve
 
-    path = study.trial_dir(trial_id) / "generations.parquet"
+    path = study.trial_dir(trial_id) / layout.GENERATIONS
     try:
         gens = pd.read_parquet(path, columns=["prompt_index", "passed", "quality_score"])
     except Exception:  # missing, being written, or from an older layout: no curve
@@ -283,7 +283,7 @@ def pass_at_k_curve_of(study: Study, trial_id: str) -> np.ndarray | None:
 
 
 def history_of(study: Study, trial_id: str) -> list[dict[str, Any]]:
-    return [h for h in read_jsonl(study.trial_dir(trial_id) / "history.jsonl") if isinstance(h, dict)]
+    return [h for h in read_jsonl(study.trial_dir(trial_id) / layout.HISTORY) if isinstance(h, dict)]
 
 
 def label_of(row: pd.Series) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from polychromic import layout
 from polychromic.aggregate import DEFAULT_CLASS_THRESHOLD, aggregate
 from polychromic.cli import COMMAND_LINE
 from polychromic.config import TrialConfig
@@ -56,18 +57,18 @@ def plan_trial(tdir: Path, threshold: float | None = None,
     generations). Anything unreadable or unscorable is a ``ConfigError`` naming the file."""
     from polychromic.leaderboard import parquet_problem
 
-    path = tdir / "generations.parquet"
+    path = tdir / layout.GENERATIONS
     if not os.path.lexists(path):
         return None
     why = parquet_problem(path)
     if why:
         raise ConfigError("(file)", why, str(path))
-    config = _json_object(tdir / "config.json")
-    result = _json_object(tdir / "result.json")
+    config = _json_object(tdir / layout.CONFIG)
+    result = _json_object(tdir / layout.RESULT)
     try:
         gens = read_generations(path)
         if rerun_checker:
-            cfg = TrialConfig.from_dict(config, source=str(tdir / "config.json"))
+            cfg = TrialConfig.from_dict(config, source=str(tdir / layout.CONFIG))
             gens = recheck(gens, cfg)
         if threshold is not None:
             gens["passed"] = (gens["quality_score"] >= threshold).fillna(False).astype(bool)
@@ -113,11 +114,11 @@ def commit(plans: list[TrialRescore], finish: Callable[[], Path] | None = None) 
                 import pyarrow as pa
                 import pyarrow.parquet as pq
 
-                tmp = plan.tdir / f".generations.parquet{tag}.tmp"
-                staged.append((tmp, plan.tdir / "generations.parquet"))
+                tmp = plan.tdir / f".{layout.GENERATIONS}{tag}.tmp"
+                staged.append((tmp, plan.tdir / layout.GENERATIONS))
                 pq.write_table(pa.Table.from_pandas(plan.gens, preserve_index=False), tmp)
-            tmp = plan.tdir / f".result.json{tag}.tmp"
-            staged.append((tmp, plan.tdir / "result.json"))
+            tmp = plan.tdir / f".{layout.RESULT}{tag}.tmp"
+            staged.append((tmp, plan.tdir / layout.RESULT))
             tmp.write_text(json.dumps(to_jsonable(plan.result), indent=1, sort_keys=True))
         for tmp, final in staged:
             backup = None
@@ -166,20 +167,21 @@ def rescore_study(root: Path, threshold: float | None = None,
     root = Path(root)
     if threshold is not None and not (np.isfinite(threshold) and 0 <= threshold <= 1):
         raise ConfigError("--threshold", f"must be in [0, 1], got {threshold}", COMMAND_LINE)
-    saved, problem = load_json(root / "study.json")
+    study_file, trials = layout.study_file(root), layout.trials_dir(root)
+    saved, problem = load_json(study_file)
     if problem:
-        raise ConfigError("(file)", problem, str(root / "study.json"))
-    if saved is None or not (root / "trials").is_dir():
+        raise ConfigError("(file)", problem, str(study_file))
+    if saved is None or not trials.is_dir():
         raise ConfigError("study", f"no study at {root} (study.json or trials/ missing)",
                           COMMAND_LINE)
     if not isinstance(saved, dict) or not isinstance(saved.get("space"), str):
         raise ConfigError("space", "missing (study.json must name its search space)",
-                          str(root / "study.json"))
+                          str(study_file))
     overrides = saved.get("overrides") or {}
     if not isinstance(overrides, dict):
         raise ConfigError("overrides", "must be a mapping of setting → value",
-                          str(root / "study.json"))
-    tdirs = [t for t in sorted((root / "trials").iterdir()) if t.is_dir()]
+                          str(study_file))
+    tdirs = [t for t in sorted(trials.iterdir()) if t.is_dir()]
     for tdir in tdirs:  # every trial readable before any is rescored (cheap checks first)
         row = trial_row(tdir)
         if row is not None and row["status"] == "corrupt":
@@ -191,7 +193,7 @@ def rescore_study(root: Path, threshold: float | None = None,
         if err.source != COMMAND_LINE:  # the space file's own problem names that file
             raise
         raise ConfigError("space", f"{err.field}: {err.message}",
-                          str(root / "study.json")) from None
+                          str(study_file)) from None
     plans = [plan for tdir in tdirs if (plan := plan_trial(tdir, threshold, rerun_checker))]
 
     def finish() -> Path:
@@ -203,7 +205,7 @@ def rescore_study(root: Path, threshold: float | None = None,
             raise ConfigError("leaderboard", f"cannot rebuild it: {type(err).__name__}: "
                               f"{str(err)[:200]} (nothing was changed)", str(root)) from None
 
-    leaderboard_tmp = (root / "leaderboard.parquet").with_suffix(".parquet.tmp")
+    leaderboard_tmp = layout.leaderboard_file(root).with_suffix(".parquet.tmp")
     had_tmp = leaderboard_tmp.exists()
     try:
         path = commit(plans, finish)

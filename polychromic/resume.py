@@ -25,7 +25,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from polychromic import checkpoint, storage
+from polychromic import layout, storage
 from polychromic.jsonutil import to_jsonable
 from polychromic.records import append_jsonl, read_json, read_jsonl, write_json
 
@@ -36,7 +36,7 @@ ABANDONED = "abandoned"
 def snapshot_trial_ids(tune_dir: str | Path) -> set[str] | None:
     """Trial ids in Tune's newest experiment snapshot (a folder or a URI), or None when
     there is none."""
-    names = [n for n in storage.list_dir(str(tune_dir)) if n.startswith("experiment_state-")]
+    names = [n for n in storage.list_dir(str(tune_dir)) if n.startswith(layout.TUNE_SNAPSHOT_PREFIX)]
     text = storage.read_text(storage.join(str(tune_dir), names[-1])) if names else None
     if text is None:
         return None
@@ -49,17 +49,17 @@ def mark_abandoned(study_dir: Path, tune_dir: str | Path, role: str = "search") 
     has its own Tune experiment) that Tune's snapshot does not know as abandoned (finished or
     not: the restored searcher will suggest its configuration again); returns their ids."""
     known = snapshot_trial_ids(tune_dir)
-    trials = Path(study_dir) / "trials"
+    trials = layout.trials_dir(study_dir)
     if known is None or not trials.is_dir():
         return []
     marked = []
     for tdir in sorted(trials.iterdir()):
-        status = read_json(tdir / "status.json") or {}
+        status = read_json(tdir / layout.STATUS) or {}
         if tdir.name in known or status.get("status") == ABANDONED:
             continue
-        if ((read_json(tdir / "config.json") or {}).get("role") or "search") != role:
+        if ((read_json(tdir / layout.CONFIG) or {}).get("role") or "search") != role:
             continue
-        write_json(tdir / "status.json", {
+        write_json(tdir / layout.STATUS, {
             "status": ABANDONED, "adopted_by": None, "was": status.get("status"),
             "error": "started after the driver's last snapshot; a trial with the same "
                      "configuration takes over its result or checkpoint"})
@@ -72,12 +72,13 @@ def mark_abandoned(study_dir: Path, tune_dir: str | Path, role: str = "search") 
 def latest_checkpoint(train_dir: str | Path) -> str | None:
     """The newest complete checkpoint of a Train run folder or URI (a copy cut short by a
     kill is skipped)."""
-    names = [n for n in storage.list_dir(str(train_dir)) if n.startswith("checkpoint_")]
+    names = [n for n in storage.list_dir(str(train_dir)) if n.startswith(layout.CHECKPOINT_PREFIX)]
     for folder in (storage.join(str(train_dir), n) for n in reversed(names)):
-        if storage.exists(storage.join(folder, checkpoint.ERROR_FILE)):
+        if storage.exists(storage.join(folder, layout.CHECKPOINT_ERROR)):
             return folder
         if all(storage.exists(storage.join(folder, f)) for f in
-               ("state.pt", "history.json", "adapter/adapter_model.safetensors")):
+               (layout.CHECKPOINT_STATE, layout.CHECKPOINT_HISTORY,
+                f"{layout.ADAPTER}/{layout.ADAPTER_WEIGHTS}")):
             return folder
     return None
 
@@ -93,32 +94,32 @@ def adopt(study_dir: Path, trial_id: str, config: dict[str, Any],
     abandoned trial's history is copied so the new trial's curves start where it stopped; a
     result it already had (with its generations) becomes the new trial's, so a finished
     evaluation is never redone."""
-    trials = Path(study_dir) / "trials"
+    trials = layout.trials_dir(study_dir)
     want = json.loads(json.dumps(to_jsonable(config)))
     for tdir in sorted(trials.iterdir()) if trials.is_dir() else []:
-        status = read_json(tdir / "status.json") or {}
+        status = read_json(tdir / layout.STATUS) or {}
         if tdir.name == trial_id or status.get("status") != ABANDONED or status.get("adopted_by"):
             continue
-        if read_json(tdir / "config.json") != want:
+        if read_json(tdir / layout.CONFIG) != want:
             continue
         try:
-            fd = os.open(tdir / "adopted_by", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            fd = os.open(tdir / layout.ADOPTED_BY, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
             continue
         os.write(fd, trial_id.encode())
         os.close(fd)
-        write_json(tdir / "status.json", {**status, "adopted_by": trial_id})
-        new = trials / trial_id
+        write_json(tdir / layout.STATUS, {**status, "adopted_by": trial_id})
+        new = layout.trial_dir(study_dir, trial_id)
         new.mkdir(parents=True, exist_ok=True)
-        found = latest_checkpoint(storage.join(train_root, tdir.name, "train") if train_root
-                                  else tdir / "train")
-        _carry_history(tdir, found, new / "history.jsonl")
-        result = read_json(tdir / "result.json")
+        found = latest_checkpoint(storage.join(train_root, tdir.name, layout.TRAIN) if train_root
+                                  else tdir / layout.TRAIN)
+        _carry_history(tdir, found, new / layout.HISTORY)
+        result = read_json(tdir / layout.RESULT)
         if result is not None:
-            for name in ("generations.parquet", "headroom.parquet"):
+            for name in (layout.GENERATIONS, layout.HEADROOM):
                 if (tdir / name).is_file():
                     shutil.copyfile(tdir / name, new / name)
-            write_json(new / "result.json", {**result, "trial_id": trial_id,
+            write_json(new / layout.RESULT, {**result, "trial_id": trial_id,
                                              "adopted_from": tdir.name})
         log.warning("trial %s continues abandoned trial %s from %s", trial_id, tdir.name, found)
         return tdir.name, found
@@ -130,8 +131,8 @@ def _carry_history(old: Path, found: str | None, dest: Path) -> None:
     its checkpoint (the killed driver may not have written the last reports)."""
     if dest.exists():
         return
-    rows = read_jsonl(old / "history.jsonl")
-    text = storage.read_text(storage.join(found, "history.json")) if found else None
+    rows = read_jsonl(old / layout.HISTORY)
+    text = storage.read_text(storage.join(found, layout.CHECKPOINT_HISTORY)) if found else None
     if text is not None:
         saved = json.loads(text)
         if len(saved) > len(rows):

@@ -1,7 +1,7 @@
 """Reviewing a study: load it by name or folder, rank, filter, cost, and serialize (the
 terminal views are in ``polychromic.terminal``, the HTML report in ``polychromic.report``).
 
-Everything is read from the study folder (see ``polychromic.records``) through
+Everything is read from the study folder (see ``polychromic.layout``) through
 ``polychromic.leaderboard.build_leaderboard``, so a review works while the study runs (trials
 without a result show as ``running``), after it finished, and after it was interrupted. A
 missing or corrupt folder raises ``ConfigError`` (one line on the command line), never a
@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from polychromic import columns
+from polychromic import columns, layout
 from polychromic.aggregate import HEADLINE
 from polychromic.cli import COMMAND_LINE
 from polychromic.errors import ConfigError
@@ -79,7 +79,7 @@ class Study:
     ci_method: str = ""
 
     def trial_dir(self, trial_id: str) -> Path:
-        return self.path / "trials" / str(trial_id)
+        return layout.trial_dir(self.path, trial_id)
 
     def baseline(self) -> pd.Series | None:
         """The λ=0 trial (a finished one if there are several), or None."""
@@ -104,7 +104,7 @@ def resolve_study(study: str, storage_path: str | Path = DEFAULT_STORAGE) -> Pat
     named = expand_path(storage_path, "--storage-path", SRC) / str(study)
     dirs = [c for c in (direct, named) if c.is_dir()]
     for candidate in dirs:  # a folder that looks like a study wins over one that merely exists
-        if (candidate / "study.json").is_file() or (candidate / "trials").is_dir():
+        if layout.looks_like_study(candidate):
             return candidate.resolve()
     if dirs:
         return dirs[0].resolve()  # read_study_json says what is wrong with it
@@ -120,14 +120,14 @@ def resolve_study(study: str, storage_path: str | Path = DEFAULT_STORAGE) -> Pat
 def read_study_json(path: Path) -> dict[str, Any]:
     """``study.json`` (empty dict when absent); ``ConfigError`` when the folder is not a study
     or the file is corrupt."""
-    meta_path = path / "study.json"
-    trials = path / "trials"
+    meta_path = layout.study_file(path)
+    trials = layout.trials_dir(path)
     if trials.exists() and not trials.is_dir():
-        raise ConfigError("study", f"{path} is corrupt: trials is not a folder", SRC)
+        raise ConfigError("study", f"{path} is corrupt: {layout.TRIALS} is not a folder", SRC)
     if not meta_path.exists():
         if not trials.is_dir():
-            raise ConfigError("study", f"{path} is not a study folder (no study.json, no trials/)",
-                              SRC)
+            raise ConfigError("study", f"{path} is not a study folder (no {layout.STUDY_FILE}, "
+                              f"no {layout.TRIALS}/)", SRC)
         return {}
     meta = read_json(meta_path)
     if not isinstance(meta, dict):
@@ -204,7 +204,7 @@ def load_study(study: str, storage_path: str | Path = DEFAULT_STORAGE,
                           f"{str(err).splitlines()[0] if str(err) else ''}", SRC) from None
     notes = [note] if note else []
     ci_method = str(df.attrs.get("bootstrap", ""))
-    configs = {t: read_json(path / "trials" / str(t) / "config.json") for t in df["trial_id"]}
+    configs = {t: read_json(layout.trial_dir(path, t) / layout.CONFIG) for t in df["trial_id"]}
     configs = {t: c if isinstance(c, dict) else {} for t, c in configs.items()}  # corrupt: {}
     models = sorted({str(c.get("model")) for c in configs.values() if c.get("model")})
     df = enrich(df, path, objectives, price, gpus_per_trial, configs)
@@ -260,7 +260,7 @@ def enrich(df: pd.DataFrame, path: Path, objectives: Sequence[tuple[str, str]], 
         df["warnings"] = ""
     texts, devices, gpus, elapsed = [], [], [], []
     for _, row in df.iterrows():
-        tdir = path / "trials" / str(row["trial_id"])
+        tdir = layout.trial_dir(path, row["trial_id"])
         status = str(row.get("status") or "running")
         reason = str(row.get("error") or "").strip().splitlines()
         if status == "error":  # the last line of a traceback is the useful one
@@ -269,13 +269,13 @@ def enrich(df: pd.DataFrame, path: Path, objectives: Sequence[tuple[str, str]], 
             texts.append(f"corrupt: {reason[0][:200] if reason else 'unreadable files'}")
         else:
             texts.append(STATUS_TEXT.get(status, status))
-        result = read_json(tdir / "result.json") or {}
-        config = (configs or {}).get(row["trial_id"]) or read_json(tdir / "config.json") or {}
+        result = read_json(tdir / layout.RESULT) or {}
+        config = (configs or {}).get(row["trial_id"]) or read_json(tdir / layout.CONFIG) or {}
         n, device = _gpus(result if isinstance(result, dict) else {},
                           config if isinstance(config, dict) else {}, gpus_per_trial)
         seconds = pd.to_numeric(pd.Series([row.get("wall_seconds")]), errors="coerce").iloc[0]
         if pd.isna(seconds):
-            history = read_jsonl(tdir / "history.jsonl")
+            history = read_jsonl(tdir / layout.HISTORY)
             times = [h.get("time_total_s") for h in history
                      if isinstance(h, dict) and isinstance(h.get("time_total_s"), (int, float))]
             seconds = float(times[-1]) if times else np.nan

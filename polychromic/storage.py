@@ -21,6 +21,8 @@ import re
 import tempfile
 from pathlib import Path
 
+from polychromic.layout import is_record
+
 #: ``scheme://…`` (a Windows drive letter ``C:\\`` has no ``//``)
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
 
@@ -98,14 +100,6 @@ def download(uri: str, dest: Path | None = None) -> Path:
     return dest
 
 
-def _is_record(parts: tuple[str, ...] | list[str]) -> bool:
-    """A study record (relative path parts), as opposed to Ray's own files, which are already
-    at the URI (``tune/``, ``trials/<id>/train/``), or a half-written temp file of an atomic
-    write (``.name.pid.tmp``)."""
-    return (parts[0] != "tune" and not parts[-1].startswith(".")
-            and not (len(parts) > 2 and parts[0] == "trials" and parts[2] == "train"))
-
-
 def upload_records(local_root: Path, uri: str,
                    seen: dict[str, tuple[int, int]] | None = None) -> None:
     """Mirror the study's record files (not Ray's ``tune/`` and ``train/`` folders, which
@@ -117,7 +111,7 @@ def upload_records(local_root: Path, uri: str,
     local = pafs.LocalFileSystem()
     for file in sorted(Path(local_root).rglob("*")):
         rel = file.relative_to(local_root)
-        if not file.is_file() or not _is_record(rel.parts):
+        if not file.is_file() or not is_record(rel.parts):
             continue
         stat = file.stat()
         stamp = (stat.st_size, stat.st_mtime_ns)
@@ -139,7 +133,7 @@ def fetch_records(uri: str, local_root: Path) -> None:
     for info in infos:
         rel = info.path[len(base.rstrip("/")) + 1:]
         parts = rel.split("/")
-        if info.type != pafs.FileType.File or not _is_record(parts):
+        if info.type != pafs.FileType.File or not is_record(parts):
             continue
         target = Path(local_root, *parts)
         if target.exists():

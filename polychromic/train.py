@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from polychromic import checkpoint, faults
+from polychromic import checkpoint, faults, layout
 from polychromic.config import TrialConfig
 from polychromic.data import batch_indices
 from polychromic.model import load_for_training
@@ -60,8 +60,8 @@ def train(
     # Train V2 keeps only checkpointed reports: re-reports carry the restored checkpoint, so
     # a run that adopted it (polychromic.resume) ends with its metrics and checkpoint
     again = Path(resume_from) if resume_from is not None and rank == 0 else None
-    if resume_from is not None and (Path(resume_from) / checkpoint.ERROR_FILE).is_file():
-        report(json.loads((Path(resume_from) / checkpoint.ERROR_FILE).read_text()), again)
+    if resume_from is not None and (Path(resume_from) / layout.CHECKPOINT_ERROR).is_file():
+        report(json.loads((Path(resume_from) / layout.CHECKPOINT_ERROR).read_text()), again)
         return
     if resume_from is not None:
         start, history = checkpoint.load(resume_from, model, optimizer)
@@ -104,7 +104,7 @@ def train(
             # Train V2 keeps the metrics of checkpointed reports: attach a marker checkpoint
             # so the error reaches the trial (and a restart does not train into NaN again).
             with tempfile.TemporaryDirectory() as tmp:
-                (Path(tmp) / checkpoint.ERROR_FILE).write_text(json.dumps(failed))
+                (Path(tmp) / layout.CHECKPOINT_ERROR).write_text(json.dumps(failed))
                 report(failed, Path(tmp) if rank == 0 else None)
             return
         torch.nn.utils.clip_grad_norm_(params, 1.0)

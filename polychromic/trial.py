@@ -18,15 +18,10 @@ from typing import Any
 
 from ray import tune
 
+from polychromic import layout
 from polychromic.aggregate import COMPARED
 from polychromic.config import TrialConfig
-from polychromic.records import (
-    FINAL_EVALUATION,
-    backfill_history,
-    read_json,
-    trial_dir,
-    write_json,
-)
+from polychromic.records import FINAL_EVALUATION, backfill_history, read_json, write_json
 from polychromic.resume import adopt
 from polychromic.storage import join, read_text, with_scheme
 
@@ -42,13 +37,12 @@ def write_headroom_sets(cfg: TrialConfig, tdir: Path) -> None:
     from polychromic import headroom
     from polychromic.embeddings import get_encoder
     from polychromic.evaluate import read_generations
-    from polychromic.leaderboard import HEADROOM_FILE
     from polychromic.tasks import get_task
 
     try:
-        gens = read_generations(tdir / "generations.parquet")
+        gens = read_generations(tdir / layout.GENERATIONS)
         sets = headroom.build_sets(gens, headroom.reference_pool(get_task(cfg)), get_encoder())
-        headroom.write_sets(sets, tdir / HEADROOM_FILE)
+        headroom.write_sets(sets, tdir / layout.HEADROOM)
     except Exception as err:  # noqa: BLE001 - headroom is advisory; the trial's result stands
         log.warning("headroom sets not written for %s: %s: %s", tdir.name,
                     type(err).__name__, err)
@@ -66,18 +60,18 @@ def run_trial(config: dict[str, Any], study_dir: str, storage_uri: str | None = 
 
     cfg = TrialConfig.from_dict(config)
     trial_id = tune.get_context().get_trial_id()
-    tdir = trial_dir(Path(study_dir), trial_id)
+    tdir = layout.trial_dir(Path(study_dir), trial_id)
     # a trial started after the last snapshot of a killed driver: continue its work
-    adopted = read_json(tdir / "adopted.json")
-    if adopted is None and not (tdir / "config.json").exists():
+    adopted = read_json(tdir / layout.ADOPTED)
+    if adopted is None and not (tdir / layout.CONFIG).exists():
         found = adopt(Path(study_dir), trial_id, cfg.to_dict(),
-                      train_root=join(storage_uri, "trials") if storage_uri else None)
+                      train_root=join(storage_uri, layout.TRIALS) if storage_uri else None)
         if found is not None:
             adopted = {"adopted_from": found[0], "checkpoint": str(found[1]) if found[1] else None}
-            write_json(tdir / "adopted.json", adopted)
-    write_json(tdir / "config.json", cfg.to_dict())
+            write_json(tdir / layout.ADOPTED, adopted)
+    write_json(tdir / layout.CONFIG, cfg.to_dict())
 
-    done = read_json(tdir / "result.json")
+    done = read_json(tdir / layout.RESULT)
     if done is not None:  # finished before the driver died: report it again, do not redo it
         tune.report(done)
         return
@@ -98,8 +92,8 @@ def run_trial(config: dict[str, Any], study_dir: str, storage_uri: str | None = 
                                   **cfg.worker_resources},
         ),
         run_config=RunConfig(
-            name="train",
-            storage_path=join(storage_uri, "trials", trial_id) if storage_uri else str(tdir),
+            name=layout.TRAIN,
+            storage_path=join(storage_uri, layout.TRIALS, trial_id) if storage_uri else str(tdir),
             callbacks=[TuneReportCallback()],
             failure_config=FailureConfig(max_failures=cfg.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
@@ -117,17 +111,17 @@ def run_trial(config: dict[str, Any], study_dir: str, storage_uri: str | None = 
         final.update({k: float("nan") for k in NAN_KEYS})
         final["status"] = "error"
         final["error"] = last.get("error") or "training produced no finite result"
-        write_json(tdir / "result.json", final)
+        write_json(tdir / layout.RESULT, final)
         tune.report(final)
         return
 
     final["checkpoint_path"] = with_scheme(storage_uri, result.checkpoint.path)
     # the final checkpoint holds every training report; a driver killed before it recorded
     # some of them (reports reach it by polling) left gaps in history.jsonl
-    saved = read_text(join(final["checkpoint_path"], "history.json"))
+    saved = read_text(join(final["checkpoint_path"], layout.CHECKPOINT_HISTORY))
     if saved is not None:
-        backfill_history(tdir / "history.jsonl", json.loads(saved))
-    metrics = evaluate(cfg, join(final["checkpoint_path"], "adapter"), tdir)
+        backfill_history(tdir / layout.HISTORY, json.loads(saved))
+    metrics = evaluate(cfg, join(final["checkpoint_path"], layout.ADAPTER), tdir)
     if cfg.lambda_ == 0 and cfg.role == "search":  # the baseline's floor and ceiling sets
         write_headroom_sets(cfg, tdir)
     final.update(metrics)
@@ -135,5 +129,5 @@ def run_trial(config: dict[str, Any], study_dir: str, storage_uri: str | None = 
     final[FINAL_EVALUATION] = True
     final["error"] = metrics.get("metric_errors", "")
     final["wall_seconds"] = time.time() - t0
-    write_json(tdir / "result.json", final)
+    write_json(tdir / layout.RESULT, final)
     tune.report(final)

@@ -5,30 +5,16 @@ from __future__ import annotations
 import logging
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from polychromic import storage
+from polychromic import layout, storage
 from polychromic.records import read_json, write_json
 from polychromic.space import Space, load_space
 
 log = logging.getLogger(__name__)
 TRIAL_DRIVER_CPU = 0.25  # the Tune trial function itself only waits on its Train run
 SNAPSHOT_SECONDS = "2"  # Tune experiment snapshots (trials, searcher) at most this far apart
-
-
-@dataclass
-class StudyPaths:
-    root: Path
-
-    @property
-    def optuna_url(self) -> str:
-        return f"sqlite:///{(self.root / 'optuna.db').resolve()}"
-
-    @property
-    def tune_dir(self) -> Path:
-        return self.root / "tune"
 
 
 def concurrency(space: Space, resources: dict[str, float]) -> int:
@@ -93,7 +79,7 @@ def build_tuner(space: Space, root: Path, study_name: str, use_wandb: bool,
         max_report_frequency=30,
     )
     run_config = tune.RunConfig(
-        name="tune", storage_path=storage_uri or str(root.resolve()), callbacks=callbacks,
+        name=layout.TUNE, storage_path=storage_uri or str(root.resolve()), callbacks=callbacks,
         progress_reporter=reporter,
         failure_config=tune.FailureConfig(max_failures=space.trial_config({}).max_failures),
     )
@@ -129,7 +115,7 @@ def build_searcher(space: Space, root: Path, study_name: str) -> Any:
         points_to_evaluate=space.points or None,
         sampler=sampler,
         study_name=study_name,
-        storage=optuna.storages.RDBStorage(StudyPaths(root).optuna_url),
+        storage=optuna.storages.RDBStorage(layout.optuna_url(root)),
     )
     return BaselineFirst(searcher, space.baseline())
 
@@ -150,8 +136,8 @@ def build_scheduler(space: Space) -> Any:
 
 def tune_location(root: Path, storage_uri: str | None) -> str:
     """Tune's experiment folder: ``<study>/tune`` locally or at the study's URI."""
-    return (storage.join(storage_uri, "tune") if storage_uri
-            else str(StudyPaths(root).tune_dir.resolve()))
+    return (storage.join(storage_uri, layout.TUNE) if storage_uri
+            else str(layout.tune_dir(root).resolve()))
 
 
 def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_path: str | Path,
@@ -163,9 +149,9 @@ def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_p
         storage.reachable(str(storage_path))
     if resume:
         root, storage_uri = storage.study_locations(storage_path, local_dir, resume)
-        if storage_uri and not (root / "study.json").exists():  # a new head: fetch the records
+        if storage_uri and not layout.study_file(root).exists():  # a new head: fetch the records
             storage.fetch_records(storage_uri, root)
-        saved = read_json(root / "study.json")
+        saved = read_json(layout.study_file(root))
         if saved is None:
             from polychromic.errors import ConfigError
 
@@ -182,7 +168,7 @@ def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_p
             raise ConfigError("--name", f"a study named {study_name!r} already exists in "
                               f"{storage_path} (use --resume {study_name} or another --name)",
                               "command line")
-        write_json(root / "study.json", {"space": space.source, "overrides": overrides,
+        write_json(layout.study_file(root), {"space": space.source, "overrides": overrides,
                                          "name": study_name, "wandb": use_wandb,
                                          "storage": storage_uri or str(root)})
         if storage_uri:
@@ -225,4 +211,4 @@ def sync_leaderboard_to_optuna(root: Path) -> None:
         n = sync_optuna(root)
         log.info("optuna.db: leaderboard written to %d trials", n)
     except Exception as err:  # the study's own records are complete without it
-        log.warning("could not write the leaderboard into %s: %s", root / "optuna.db", err)
+        log.warning("could not write the leaderboard into %s: %s", layout.optuna_db(root), err)

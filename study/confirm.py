@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(args, int):
         return args
     try:
-        from polychromic import confirm
+        from polychromic import confirm, layout
         from polychromic.export import choose_trial
         from polychromic.review import load_study
 
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         study = load_study(args.study, args.storage_path)
         base = study.baseline()
         if base is None or base["status"] != "finished" or not (
-                study.trial_dir(base["trial_id"]) / "generations.parquet").is_file():
+                study.trial_dir(base["trial_id"]) / layout.GENERATIONS).is_file():
             raise ConfigError("study", f"{study.name} has no finished λ=0 baseline to confirm "
                               "against", COMMAND_LINE)
         row = choose_trial(study, trial=args.trial, skip_baseline=True)
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         trial_id, base_id = str(row["trial_id"]), str(base["trial_id"])
         from polychromic.records import read_json
 
-        cfg = read_json(study.trial_dir(trial_id) / "config.json") or {}
+        cfg = read_json(study.trial_dir(trial_id) / layout.CONFIG) or {}
         prompts = args.prompts if args.prompts is not None else int(cfg.get("n_eval_prompts", 0))
         if prompts < 1:
             raise ConfigError("--prompts", f"must be ≥ 1, got {prompts}", COMMAND_LINE)

@@ -146,14 +146,15 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
+    from polychromic import layout
     from polychromic.review import load_study
     from polychromic.terminal import print_table
 
     study = load_study(str(root))
     print_table(study, study.frame)
     print(f"\nstudy folder: {root.resolve()}")
-    print(f"leaderboard:  {(root / 'leaderboard.parquet').resolve()}")
-    print(f"optuna:       optuna-dashboard sqlite:///{(root / 'optuna.db').resolve()}")
+    print(f"leaderboard:  {layout.leaderboard_file(root).resolve()}")
+    print(f"optuna:       optuna-dashboard {layout.optuna_url(root)}")
     return 0
 
 
@@ -179,8 +180,8 @@ def plan(space: Any, args: argparse.Namespace) -> int:
     """``--plan``: headroom, MDE and cost before a study (polychromic.plan); trains nothing."""
     import ray
 
-    from polychromic import storage
-    from polychromic.plan import PLAN_DIR, PLAN_FILE, make_plan, report_lines
+    from polychromic import layout, storage
+    from polychromic.plan import make_plan, report_lines
     from polychromic.review import DEFAULT_GPU_HOUR_PRICE
 
     base = args.local_dir if storage.is_uri(args.storage_path) else args.storage_path
@@ -191,22 +192,22 @@ def plan(space: Any, args: argparse.Namespace) -> int:
         ray.init(address=args.address, log_to_driver=False)
     result = make_plan(space, root, price)
     print("\n".join(report_lines(result)))
-    print(f"\nplan:        {root / PLAN_DIR / PLAN_FILE}")
-    print(f"samples:     {root / PLAN_DIR / 'generations.parquet'}")
+    print(f"\nplan:        {layout.plan_dir(root) / layout.PLAN_FILE}")
+    print(f"samples:     {layout.plan_dir(root) / layout.GENERATIONS}")
     return 0
 
 
 def _saved_study(storage_path: str, local_dir: str, name: str) -> tuple[str, dict[str, Any]]:
     """The space and overrides a study was started with (its ``study.json``, fetched from a
     URI ``--storage-path`` when this head does not have it)."""
-    from polychromic import storage
+    from polychromic import layout, storage
 
     root, storage_uri = storage.study_locations(storage_path, local_dir, name)
     if storage_uri:
         storage.reachable(storage_uri)
-    path = str(root / "study.json")
+    path = str(layout.study_file(root))
     if storage_uri and not os.path.exists(path):  # a new head: the copy mirrored to the URI
-        path = storage.join(storage_uri, "study.json")
+        path = storage.join(storage_uri, layout.STUDY_FILE)
     try:
         if storage.is_uri(path):
             text = storage.read_text(path)

@@ -128,7 +128,7 @@ def write_tiny_study(root: Path, name: str = "tiny", adapters: dict[str, Path] |
                      trials: dict[str, tuple[float, float, float, float, str, bool | None, float]]
                      | None = None, headroom: bool = False) -> Path:
     """A study folder ``root/name`` with the trials of ``trials`` (default TRIALS), written file
-    by file in the layout of ``polychromic.records``; ``adapters`` maps trial ids to peft
+    by file in the layout of ``polychromic.layout``; ``adapters`` maps trial ids to peft
     adapter folders copied in as their checkpoint (``train/checkpoint_…/adapter``).
 
     A finished trial's result.json holds the hand-set values of TRIALS and, for every other

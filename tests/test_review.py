@@ -1,7 +1,7 @@
 """study/leaderboard.py on a hand-built finished "tiny study": ordering, Pareto marker, cost,
 filters, every output format parsed back, the HTML report, and one-line errors.
 
-The study folder is written file by file in the layout of ``polychromic.records`` (config.json,
+The study folder is written file by file in the layout of ``polychromic.layout`` (config.json,
 history.jsonl, result.json, status.json, generations.parquet), with a constructed Pareto case:
 
     trial     λ     pass@1  semantic_div  status          Pareto (pass@1 ↑, semantic ↑)
