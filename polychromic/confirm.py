@@ -49,7 +49,8 @@ def confirmation_configs(study_dir: Path, trial_id: str, baseline_id: str, seeds
 def check_split(study_dir: Path, cfg: dict[str, Any], baseline_id: str, prompts: int) -> int:
     """Refuse (``ConfigError``) when the confirmation split has fewer than ``prompts`` prompts
     or overlaps the training split or the selection prompts; returns the split's size."""
-    from polychromic.evaluate import eval_examples, read_generations
+    from polychromic.evaluate import eval_examples
+    from polychromic.sample_table import read_generations
     from polychromic.tasks import get_task
 
     task_cfg = TrialConfig.from_dict({**cfg, "eval_split": "validation", "n_eval_prompts": prompts})

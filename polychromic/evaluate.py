@@ -24,12 +24,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from polychromic import faults, layout
 from polychromic.aggregate import aggregate
 from polychromic.config import TrialConfig
+from polychromic.sample_table import (
+    GENERATED_COLUMNS,
+    PROMPT_COLUMNS,
+    example_of,
+    prompt_row,
+    write_generations,
+)
 from polychromic.storage import download
 from polychromic.tasks.base import Example
 
@@ -42,11 +47,6 @@ def eval_examples(cfg: TrialConfig) -> list[Example]:
     from polychromic.tasks import get_task
 
     return get_task(cfg).examples(cfg.eval_split)[: cfg.n_eval_prompts]
-
-
-def _example_of(row: dict[str, Any]) -> Example:
-    return Example(str(row["prompt_id"]), str(row["prompt"]), str(row["target"]),
-                   str(row["group"]), json.loads(row["meta"]))
 
 
 class Generate:
@@ -77,14 +77,14 @@ class Generate:
         for gi, rows_json in zip(batch["group_index"], batch["rows"]):
             rows = json.loads(rows_json)
             torch.manual_seed(cfg.eval_seed * 1_000_003 + int(gi))
-            prompts = [self.task.format_prompt(self.tok, _example_of(r)) for r in rows]
+            prompts = [self.task.format_prompt(self.tok, example_of(r)) for r in rows]
             s = sample(self.model, self.tok, prompts, cfg.n_eval_samples,
                        cfg.eval_max_new_tokens, cfg.eval_temperature, cfg.eval_top_p)
             counts = s.token_counts
             for i, row in enumerate(rows):
                 for j in range(cfg.n_eval_samples):
                     r = i * cfg.n_eval_samples + j
-                    for key in ("prompt_index", "prompt_id", "prompt", "target", "group", "meta"):
+                    for key in PROMPT_COLUMNS:
                         out[key].append(row[key])
                     out["sample_index"].append(j)
                     out["text"].append(s.texts[r])
@@ -122,7 +122,7 @@ class GenerateVLLM:
         out: dict[str, list] = {k: [] for k in GENERATED_COLUMNS}
         for rows_json in batch["rows"]:
             rows = json.loads(rows_json)
-            prompts = [self.task.format_prompt(self.tok, _example_of(r)) for r in rows]
+            prompts = [self.task.format_prompt(self.tok, example_of(r)) for r in rows]
             seeds = [sample_seed(cfg.eval_seed, int(r["prompt_index"]), j)
                      for r in rows for j in range(n)]
             s = self.engine.sample(self.tok, prompts, n, cfg.eval_max_new_tokens,
@@ -131,17 +131,12 @@ class GenerateVLLM:
             counts = s.token_counts
             for i, row in enumerate(rows):
                 for j in range(n):
-                    for key in ("prompt_index", "prompt_id", "prompt", "target", "group", "meta"):
+                    for key in PROMPT_COLUMNS:
                         out[key].append(row[key])
                     out["sample_index"].append(j)
                     out["text"].append(s.texts[i * n + j])
                     out["token_count"].append(int(counts[i * n + j]))
         return out
-
-
-#: the columns a generation actor writes (one row per sample)
-GENERATED_COLUMNS = ("prompt_index", "prompt_id", "sample_index", "prompt", "target", "group",
-                     "meta", "text", "token_count")
 
 
 class Score:
@@ -165,7 +160,7 @@ class Score:
         out = dict(batch)
         try:
             faults.at_scoring(batch["prompt_index"])
-            examples = [_example_of({k: batch[k][i] for k in batch}) for i in range(n)]
+            examples = [example_of({k: batch[k][i] for k in batch}) for i in range(n)]
             checks = self.task.check(examples, texts)
             out["quality_score"] = np.array([c.score for c in checks], dtype=np.float64)
             out["passed"] = np.array([c.passed for c in checks], dtype=bool)
@@ -206,11 +201,7 @@ def evaluate(cfg: TrialConfig, adapter_dir: str | None, out_dir: Path,
     import ray
 
     examples = eval_examples(cfg)
-    rows = [
-        {"prompt_index": i, "prompt_id": ex.id, "prompt": ex.prompt, "target": ex.target,
-         "group": ex.group, "meta": json.dumps(ex.meta)}
-        for i, ex in enumerate(examples)
-    ]
+    rows = [prompt_row(i, ex) for i, ex in enumerate(examples)]
     step = cfg.eval_batch_prompts
     groups = [{"group_index": g, "rows": json.dumps(rows[s : s + step])}
               for g, s in enumerate(range(0, len(rows), step))]
@@ -272,7 +263,7 @@ def _vllm_processor(cfg: TrialConfig, rows: list[dict[str, Any]], adapter_dir: s
     path = resolve_model_path(cfg.model)
     tok, task = load_tokenizer(path), get_task(cfg)
     n = cfg.n_eval_samples
-    items = [{**row, "sample_index": j, "chat_prompt": task.format_prompt(tok, _example_of(row)),
+    items = [{**row, "sample_index": j, "chat_prompt": task.format_prompt(tok, example_of(row)),
               "seed": sample_seed(cfg.eval_seed, int(row["prompt_index"]), j)}
              for row in rows for j in range(n)]
     cuda = bool(res.get("num_gpus"))
@@ -321,16 +312,3 @@ def _vllm_processor(cfg: TrialConfig, rows: list[dict[str, Any]], adapter_dir: s
                                 preprocess_map_kwargs=light, postprocess_map_kwargs=light)
     ds = ray.data.from_items(items, override_num_blocks=max(1, len(rows) // cfg.eval_batch_prompts))
     return processor(ds)
-
-
-def write_generations(gens: pd.DataFrame, path: Path) -> None:
-    """Atomically write the per-sample table (embeddings as float32 lists)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pandas(gens, preserve_index=False)
-    tmp = path.with_suffix(".parquet.tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(path)
-
-
-def read_generations(path: Path) -> pd.DataFrame:
-    return pq.read_table(path).to_pandas()

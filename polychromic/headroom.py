@@ -118,7 +118,8 @@ def build_sets(gens: pd.DataFrame, pool: Sequence[tuple[str, str, str]], encoder
 
 
 def write_sets(sets: pd.DataFrame, path: Path) -> None:
-    from polychromic.evaluate import write_generations
+    """Atomically write the sets (a sample table, ``polychromic.sample_table``)."""
+    from polychromic.sample_table import write_generations
 
     write_generations(sets, path)
 

@@ -16,6 +16,7 @@ from polychromic import columns, layout
 from polychromic.columns import KNOBS
 from polychromic.multiplicity import holm_reject
 from polychromic.records import load_json, read_json, read_jsonl
+from polychromic.sample_table import parquet_problem, read_generations
 from polychromic.verdict import verdict_line
 
 #: leaderboard columns that hold text, not numbers
@@ -96,34 +97,6 @@ def _record(value: Any, name: str, problems: list[str]) -> dict[str, Any]:
     return {}
 
 
-def parquet_problem(path: Path) -> str | None:
-    """Why the trial's Parquet file at ``path`` cannot be used (not a regular file, truncated,
-    garbage, duplicate or missing columns), or None when it is fine or absent."""
-    import os
-
-    import pyarrow.parquet as pq
-
-    from polychromic.errors import ConfigError
-    from polychromic.inputs import regular_file
-
-    if not os.path.lexists(path):
-        return None
-    try:
-        regular_file(path, path.name, str(path))
-        names = pq.read_table(path).column_names
-    except ConfigError as err:
-        return err.message
-    except Exception as err:  # noqa: BLE001 — pyarrow raises many kinds for a broken file
-        text = str(err).splitlines()[0][:160] if str(err) else ""
-        return f"not a readable Parquet file ({type(err).__name__}: {text})"
-    dups = sorted({n for n in names if names.count(n) > 1})
-    if dups:
-        return f"duplicate columns {', '.join(dups)}"
-    if path.name == layout.GENERATIONS and "prompt_id" not in names:
-        return "no prompt_id column"
-    return None
-
-
 def build_leaderboard(study_dir: Path, space: Any | None = None) -> pd.DataFrame:
     """All trials of a study, sorted by the first objective (best first) when known; the
     confirmation runs (``role: confirm``) are not rows: they fill the ``confirm_*`` columns of
@@ -154,7 +127,6 @@ def add_deltas(study_dir: Path, df: pd.DataFrame) -> pd.DataFrame:
     (``add_headroom``), ``warnings`` and the ``verdict`` line (``polychromic.verdict``)."""
     from polychromic.aggregate import COMPARED
     from polychromic.bootstrap import N_RESAMPLES, SEED, paired_delta, weighted_metrics
-    from polychromic.evaluate import read_generations
 
     names = list(COMPARED)
     new: dict[str, list[Any]] = {f"{p}{m}{s}": [] for m in names
@@ -231,7 +203,6 @@ def add_confirmation(study_dir: Path, df: pd.DataFrame,
     from polychromic.aggregate import COMPARED
     from polychromic.bootstrap import weighted_metrics
     from polychromic.confirmation import two_level_delta
-    from polychromic.evaluate import read_generations
 
     cols: dict[str, list[Any]] = {c: [np.nan] * len(df) for c in (
         "confirm_runs", "confirm_started", "confirm_seeds", "confirm_prompts",
@@ -304,7 +275,6 @@ def add_headroom(study_dir: Path, df: pd.DataFrame,
     ``polychromic.headroom``) and ``headroom_M`` of each row's own value, for every diversity
     metric M; a warning on every row when the baseline's headroom on M is below 10%."""
     from polychromic import headroom as H
-    from polychromic.evaluate import read_generations
 
     bounds: dict[str, dict[str, float]] = {}
     rows = df[df["is_baseline"].astype(bool) & df["status"].eq("finished")]

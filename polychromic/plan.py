@@ -118,7 +118,8 @@ def make_plan(space: Space, root: Path, price: float) -> dict[str, Any]:
     the plan."""
     import ray
 
-    from polychromic.evaluate import evaluate, read_generations
+    from polychromic.evaluate import evaluate
+    from polychromic.sample_table import read_generations
     from polychromic.tuning import concurrency
 
     cfg = space.trial_config(space.baseline())

@@ -269,10 +269,11 @@ def trial_colors(df: pd.DataFrame) -> dict[str, str]:
 def pass_at_k_curve_of(study: Study, trial_id: str) -> np.ndarray | None:
     """pass@k for k = 1..n from a trial's stored generations, or None when there are none (yet)."""
     from polychromic.metrics import pass_at_k_curve
+    from polychromic.sample_table import read_generations
 
     path = study.trial_dir(trial_id) / layout.GENERATIONS
     try:
-        gens = pd.read_parquet(path, columns=["prompt_index", "passed", "quality_score"])
+        gens = read_generations(path, columns=["prompt_index", "passed", "quality_score"])
     except Exception:  # missing, being written, or from an older layout: no curve
         return None
     if gens.empty:

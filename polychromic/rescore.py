@@ -22,10 +22,9 @@ from polychromic.aggregate import DEFAULT_CLASS_THRESHOLD, aggregate
 from polychromic.cli import COMMAND_LINE
 from polychromic.config import TrialConfig
 from polychromic.errors import ConfigError
-from polychromic.evaluate import read_generations
 from polychromic.jsonutil import to_jsonable
 from polychromic.records import load_json
-from polychromic.tasks.base import Example
+from polychromic.sample_table import examples_of, parquet_problem, read_generations, write_table
 
 
 def recheck(gens: Any, cfg: TrialConfig) -> Any:
@@ -33,9 +32,7 @@ def recheck(gens: Any, cfg: TrialConfig) -> Any:
     from polychromic.tasks import get_task
 
     task = get_task(cfg)
-    examples = [Example(str(r.prompt_id), str(r.prompt), str(r.target), str(r.group),
-                        json.loads(r.meta)) for r in gens.itertuples()]
-    checks = task.check(examples, gens["text"].astype(str).tolist())
+    checks = task.check(examples_of(gens), gens["text"].astype(str).tolist())
     return gens.assign(quality_score=[c.score for c in checks], passed=[c.passed for c in checks],
                        reason=[c.reason for c in checks], score_error="")
 
@@ -55,8 +52,6 @@ def plan_trial(tdir: Path, threshold: float | None = None,
                rerun_checker: bool = False) -> TrialRescore | None:
     """Read one trial and recompute its metrics, writing nothing (None when it has no
     generations). Anything unreadable or unscorable is a ``ConfigError`` naming the file."""
-    from polychromic.leaderboard import parquet_problem
-
     path = tdir / layout.GENERATIONS
     if not os.path.lexists(path):
         return None
@@ -111,12 +106,9 @@ def commit(plans: list[TrialRescore], finish: Callable[[], Path] | None = None) 
     try:
         for plan in plans:
             if plan.gens is not None:
-                import pyarrow as pa
-                import pyarrow.parquet as pq
-
                 tmp = plan.tdir / f".{layout.GENERATIONS}{tag}.tmp"
                 staged.append((tmp, plan.tdir / layout.GENERATIONS))
-                pq.write_table(pa.Table.from_pandas(plan.gens, preserve_index=False), tmp)
+                write_table(plan.gens, tmp)
             tmp = plan.tdir / f".{layout.RESULT}{tag}.tmp"
             staged.append((tmp, plan.tdir / layout.RESULT))
             tmp.write_text(json.dumps(to_jsonable(plan.result), indent=1, sort_keys=True))

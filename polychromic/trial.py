@@ -36,7 +36,7 @@ def write_headroom_sets(cfg: TrialConfig, tdir: Path) -> None:
     logged and leaves the headroom columns NaN (never a failed trial)."""
     from polychromic import headroom
     from polychromic.embeddings import get_encoder
-    from polychromic.evaluate import read_generations
+    from polychromic.sample_table import read_generations
     from polychromic.tasks import get_task
 
     try:

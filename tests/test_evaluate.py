@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from polychromic.config import TrialConfig
-from polychromic.evaluate import evaluate, read_generations
+from polychromic.evaluate import evaluate
+from polychromic.sample_table import read_generations
 from tests.conftest import TINY_SETTINGS
 
 

@@ -238,7 +238,8 @@ def test_evaluation_with_vllm_writes_the_hf_schema(path: str, setup: dict[str, A
     and metrics of the HF pipeline; lengths within noise of HF's."""
     import ray
 
-    from polychromic.evaluate import evaluate, read_generations
+    from polychromic.evaluate import evaluate
+    from polychromic.sample_table import read_generations
 
     monkeypatch.setenv("POLYCHROMIC_VLLM_EVAL", path)
     base = {**setup["cfg"].to_dict(), "n_eval_prompts": 4, "n_eval_samples": 4,
