@@ -4,7 +4,7 @@ Trials, the review, rescoring, export, confirmation, resume and the URI mirror a
 study's files through this module, so a file moves or is renamed in one place. Stdlib only: a
 reader of a study imports nothing heavier for its paths.
 
-    <storage>/<study>/
+    <storage>/<study>/                  study_dir(storage, name)
       study.json                        STUDY_FILE: space, overrides and settings it started with
       optuna.db                         OPTUNA_DB: the Optuna study (optuna_url; optuna-dashboard)
       tune/                             TUNE: Ray Tune's experiment (resumable with --resume)
@@ -43,6 +43,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+#: where studies live unless ``--storage-path`` says otherwise
+DEFAULT_STORAGE = "studies"
+
 # --- the study folder ---------------------------------------------------------------------------
 STUDY_FILE = "study.json"
 OPTUNA_DB = "optuna.db"
@@ -72,6 +75,14 @@ ADAPTER_WEIGHTS = "adapter_model.safetensors"
 CHECKPOINT_STATE = "state.pt"
 CHECKPOINT_HISTORY = "history.json"
 CHECKPOINT_ERROR = "error.json"
+
+
+def study_dir(storage: str | Path, name: str) -> Path:
+    """The folder of the study ``name`` under the local folder ``storage`` (``~`` expanded,
+    absolute): where a study is started, resumed and planned (``polychromic.storage.
+    study_locations``) and where a recipe finds it by name (``polychromic.review.
+    resolve_study``)."""
+    return Path(storage).expanduser().resolve() / name
 
 
 def study_file(study: Path) -> Path:

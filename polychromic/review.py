@@ -46,7 +46,6 @@ from polychromic.verdict import as_float as _num
 
 #: USD per GPU-hour used for ``cost_usd`` unless ``--gpu-hour-price`` says otherwise
 DEFAULT_GPU_HOUR_PRICE = 2.00
-DEFAULT_STORAGE = "studies"
 FORMATS = ("table", "csv", "json", "parquet", "markdown")
 #: used when the study's search space file cannot be read
 DEFAULT_OBJECTIVES: list[tuple[str, str]] = [("pass@1", "max"), ("semantic_diversity", "max")]
@@ -93,15 +92,17 @@ class Study:
 # --- loading -----------------------------------------------------------------------------------
 
 
-def resolve_study(study: str, storage_path: str | Path = DEFAULT_STORAGE) -> Path:
-    """A study folder from a folder path or a name under ``storage_path``; ``ConfigError``
-    naming what was tried (and the studies that do exist) when it is neither."""
+def resolve_study(study: str, storage_path: str | Path = layout.DEFAULT_STORAGE) -> Path:
+    """A study folder from a folder path or a name under ``storage_path``
+    (``layout.study_dir``, as where ``study/run.py`` writes it); ``ConfigError`` naming what
+    was tried (and the studies that do exist) when it is neither. Every recipe that takes a
+    study argument finds it here."""
     from polychromic.inputs import expand_path
 
     if not str(study).strip():
         raise ConfigError("study", "empty study name", SRC)
     direct = expand_path(study, "study", SRC)  # ~user, NUL, over-long names: one line
-    named = expand_path(storage_path, "--storage-path", SRC) / str(study)
+    named = layout.study_dir(expand_path(storage_path, "--storage-path", SRC), str(study))
     dirs = [c for c in (direct, named) if c.is_dir()]
     for candidate in dirs:  # a folder that looks like a study wins over one that merely exists
         if layout.looks_like_study(candidate):
@@ -181,7 +182,7 @@ def quality_diversity_axes(objectives: Sequence[tuple[str, str]],
             (diversity, columns.better(diversity) or "max")]
 
 
-def load_study(study: str, storage_path: str | Path = DEFAULT_STORAGE,
+def load_study(study: str, storage_path: str | Path = layout.DEFAULT_STORAGE,
                price: float = DEFAULT_GPU_HOUR_PRICE,
                gpus_per_trial: float | None = None) -> Study:
     """Resolve, read and enrich a study; ``ConfigError`` (one line) when it cannot be read."""

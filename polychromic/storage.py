@@ -21,7 +21,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from polychromic.layout import is_record
+from polychromic.layout import is_record, study_dir
 
 #: ``scheme://…`` (a Windows drive letter ``C:\\`` has no ``//``)
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
@@ -146,10 +146,11 @@ def fetch_records(uri: str, local_root: Path) -> None:
 def study_locations(storage_path: str | Path, local_dir: str | Path,
                     study_name: str) -> tuple[Path, str | None]:
     """``(local study folder, study URI or None)``. A URI ``--storage-path`` keeps the records
-    in ``<local_dir>/<study>`` on the head and Ray's files at ``<uri>/<study>``."""
+    in ``<local_dir>/<study>`` on the head and Ray's files at ``<uri>/<study>``; the local
+    folder is ``polychromic.layout.study_dir``."""
     if is_uri(storage_path):
-        return Path(local_dir).resolve() / study_name, join(str(storage_path), study_name)
-    return Path(storage_path).resolve() / study_name, None
+        return study_dir(local_dir, study_name), join(str(storage_path), study_name)
+    return study_dir(storage_path, study_name), None
 
 
 def reachable(uri: str) -> None:

@@ -142,7 +142,8 @@ def tune_location(root: Path, storage_uri: str | None) -> str:
 
 def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_path: str | Path,
                     name: str | None, resume: str | None, use_wandb: bool,
-                    address: str | None = None, local_dir: str | Path = "studies") -> Path:
+                    address: str | None = None,
+                    local_dir: str | Path = layout.DEFAULT_STORAGE) -> Path:
     """Validate, start Ray, run the study to the end, write the leaderboard; returns the
     local study folder."""
     if storage.is_uri(storage_path):

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from polychromic.cli import COMMAND_LINE  # noqa: E402
 from polychromic.errors import ConfigError  # noqa: E402
+from polychromic.layout import DEFAULT_STORAGE  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seeds", type=int, default=3, help="seed pairs R (≥ 2; default 3)")
     parser.add_argument("--prompts", type=int,
                         help="confirmation prompts (default: as many as the study evaluated)")
-    parser.add_argument("--storage-path", default="studies")
+    parser.add_argument("--storage-path", default=DEFAULT_STORAGE)
     parser.add_argument("--address", help="Ray cluster address (default: start a local one)")
     return parser
 

@@ -22,7 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from polychromic.errors import ConfigError  # noqa: E402
-from polychromic.review import DEFAULT_STORAGE, load_study, resolve_study  # noqa: E402
+from polychromic.layout import DEFAULT_STORAGE  # noqa: E402
+from polychromic.review import load_study, resolve_study  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,9 +67,9 @@ def main(argv: list[str] | None = None) -> int:
 
         check_device(args.device)
         # before the study is even read: never into, over or around the study
-        check_out_dir(args.out, args.force, resolve_study(args.study, args.storage_path),
-                      args.storage_path)
-        study = load_study(args.study, args.storage_path)
+        root = resolve_study(args.study, args.storage_path)
+        check_out_dir(args.out, args.force, root, args.storage_path)
+        study = load_study(str(root), args.storage_path)
         row = choose_trial(study, args.trial, args.by)
         logging.basicConfig(level=logging.ERROR)
         import transformers

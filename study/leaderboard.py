@@ -23,9 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from polychromic.errors import ConfigError  # noqa: E402
+from polychromic.layout import DEFAULT_STORAGE  # noqa: E402
 from polychromic.review import (  # noqa: E402
     DEFAULT_GPU_HOUR_PRICE,
-    DEFAULT_STORAGE,
     FORMATS,
     find_trial,
     load_study,

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from polychromic.cli import COMMAND_LINE  # noqa: E402
 from polychromic.errors import ConfigError  # noqa: E402
 from polychromic.inputs import load_yaml  # noqa: E402
+from polychromic.layout import DEFAULT_STORAGE  # noqa: E402
 from polychromic.space import load_space, shipped_spaces  # noqa: E402
 
 
@@ -74,10 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a fixed setting of the space, e.g. --set quantize=4bit "
                              "(repeatable)")
-    parser.add_argument("--storage-path", default="studies",
+    parser.add_argument("--storage-path", default=DEFAULT_STORAGE,
                         help="where studies live: a folder (every node must mount it at the same "
                              "path on a multi-node cluster) or a URI such as s3://bucket/studies")
-    parser.add_argument("--local-dir", default="studies",
+    parser.add_argument("--local-dir", default=DEFAULT_STORAGE,
                         help="with a URI --storage-path: the head's folder for the study records "
                              "(mirrored to the URI as trials end)")
     parser.add_argument("--name", help="study name (default: the space's name)")
@@ -184,8 +185,7 @@ def plan(space: Any, args: argparse.Namespace) -> int:
     from polychromic.plan import make_plan, report_lines
     from polychromic.review import DEFAULT_GPU_HOUR_PRICE
 
-    base = args.local_dir if storage.is_uri(args.storage_path) else args.storage_path
-    root = Path(base).expanduser().resolve() / (args.name or space.name)
+    root, _ = storage.study_locations(args.storage_path, args.local_dir, args.name or space.name)
     price = DEFAULT_GPU_HOUR_PRICE if args.gpu_hour_price is None else args.gpu_hour_price
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
     if not ray.is_initialized():

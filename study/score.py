@@ -14,6 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from polychromic.errors import ConfigError  # noqa: E402
+from polychromic.layout import DEFAULT_STORAGE  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="study/score.py", description=__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("study", help="study folder, or a name under --storage-path")
-    parser.add_argument("--storage-path", default="studies")
+    parser.add_argument("--storage-path", default=DEFAULT_STORAGE)
     parser.add_argument("--threshold", type=float, help="new pass/fail quality threshold")
     parser.add_argument("--recheck", action="store_true",
                         help="re-run the task's quality checker on every stored sample")
