@@ -92,8 +92,8 @@ def run(study_dir: Path, trial_id: str, configs: list[dict[str, Any]],
     import ray
     from ray import tune
 
-    from polychromic.records import StudyRecorder
     from polychromic.resume import mark_abandoned
+    from polychromic.tune_recorder import StudyRecorder
     from polychromic.tuning import SNAPSHOT_SECONDS, TRIAL_DRIVER_CPU
 
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")

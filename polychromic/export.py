@@ -49,7 +49,7 @@ from polychromic.storage import download, is_uri, join
 
 DEFAULT_PROMPT = "Hi, how are you doing?"
 VERIFY_TOKENS = 8
-ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
+ADAPTER_FILES = ("adapter_config.json", layout.ADAPTER_WEIGHTS, "adapter_model.bin")
 SRC = COMMAND_LINE
 
 def definition(metric: str) -> str:

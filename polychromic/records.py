@@ -2,6 +2,9 @@
 atomic JSON files, append-only JSONL histories, and bounded readers that never fail on a
 corrupt or hostile file. Every record is written as it happens, so nothing is lost when a
 trial, a node or the driver dies.
+
+Plain JSON and files only: reading a study (the leaderboard, the review, the HTML report)
+imports no Ray. What only Tune knows is recorded by ``polychromic.tune_recorder``.
 """
 
 from __future__ import annotations
@@ -11,9 +14,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ray.tune import Callback
-
-from polychromic import layout
 from polychromic.jsonutil import to_jsonable
 
 
@@ -117,46 +117,3 @@ def is_final_evaluation(report: dict[str, Any]) -> bool:
     ``eval_samples``."""
     return report.get(FINAL_EVALUATION) is True or "eval_samples" in report
 
-
-class StudyRecorder(Callback):
-    """Tune callback (runs in the driver) that records what only Tune knows: training
-    reports as they arrive, early stops and errors."""
-
-    def __init__(self, study_dir: Path, remote: str | None = None) -> None:
-        self.study_dir = Path(study_dir)
-        self.remote = remote  # a URI study: mirror the records there as trials end
-        self._sent: dict[str, tuple[int, int]] = {}
-
-    def _mirror(self) -> None:
-        if self.remote:
-            from polychromic.storage import upload_records
-
-            try:
-                upload_records(self.study_dir, self.remote, self._sent)
-            except OSError as err:  # the bucket is a copy; the study goes on without it
-                import logging
-
-                logging.getLogger(__name__).warning("could not mirror records to %s: %s",
-                                                    self.remote, err)
-
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
-                        **info: Any) -> None:
-        if not is_final_evaluation(result):  # training report (the evaluation: result.json)
-            keep = {k: v for k, v in result.items() if not isinstance(v, dict)}
-            append_jsonl(layout.trial_dir(self.study_dir, trial.trial_id) / layout.HISTORY, keep)
-
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        tdir = layout.trial_dir(self.study_dir, trial.trial_id)
-        result = read_json(tdir / layout.RESULT)
-        status = result["status"] if result else "early_stopped"
-        write_json(tdir / layout.STATUS, {"status": status, "error": (result or {}).get("error", "")})
-        self._mirror()
-
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        message = ""
-        if getattr(trial, "error_file", None) and os.path.exists(trial.error_file):
-            lines = Path(trial.error_file).read_text().strip().splitlines()
-            message = lines[-1] if lines else ""
-        write_json(layout.trial_dir(self.study_dir, trial.trial_id) / layout.STATUS,
-                   {"status": "error", "error": message[:1000] or "trial failed"})
-        self._mirror()

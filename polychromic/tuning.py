@@ -57,8 +57,8 @@ def build_tuner(space: Space, root: Path, study_name: str, use_wandb: bool,
     import ray
     from ray import tune
 
-    from polychromic.records import StudyRecorder
     from polychromic.trial import run_trial
+    from polychromic.tune_recorder import StudyRecorder
 
     driver = {"CPU": TRIAL_DRIVER_CPU, **({"node:__internal_head__": 0.001} if storage_uri else {})}
     trainable = tune.with_resources(
