@@ -63,6 +63,7 @@ from typing import Any
 
 import yaml
 
+from polychromic import layout
 from polychromic.cli import COMMAND_LINE
 from polychromic.columns import EVAL_METRICS, PASS_KS, TRAIN_METRICS
 from polychromic.config import TrialConfig
@@ -178,7 +179,7 @@ def read_saved_space(path: Any) -> SavedSpace | None:
     it cannot be read or parsed. The read is bounded and strict (``load_space``'s): a
     ``study.json`` may name a FIFO, a device or an alias bomb."""
     try:
-        raw = _read_yaml(expand_path(path, "space", "study.json"))
+        raw = _read_yaml(expand_path(path, "space", layout.STUDY_FILE))
     except (OSError, yaml.YAMLError, TypeError, ValueError):  # ConfigError is a ValueError
         return None
     if not isinstance(raw, dict):

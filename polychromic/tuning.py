@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from polychromic import layout, storage
+from polychromic.cli import COMMAND_LINE
 from polychromic.records import read_json, write_json
 from polychromic.space import Space, load_space
 
@@ -156,7 +157,7 @@ def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_p
         if saved is None:
             from polychromic.errors import ConfigError
 
-            raise ConfigError("--resume", f"no study at {root} (study.json missing)", "command line")
+            raise ConfigError("--resume", f"no study at {root} (study.json missing)", COMMAND_LINE)
         space = load_space(saved["space"], saved["overrides"])
         study_name, use_wandb = resume, saved.get("wandb", use_wandb)
     else:
@@ -168,7 +169,7 @@ def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_p
 
             raise ConfigError("--name", f"a study named {study_name!r} already exists in "
                               f"{storage_path} (use --resume {study_name} or another --name)",
-                              "command line")
+                              COMMAND_LINE)
         write_json(layout.study_file(root), {"space": space.source, "overrides": overrides,
                                          "name": study_name, "wandb": use_wandb,
                                          "storage": storage_uri or str(root)})

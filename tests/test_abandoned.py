@@ -143,7 +143,8 @@ def test_only_training_reports_go_to_history(tmp_path: Path) -> None:
     ``eval_samples``) goes to result.json, never to history.jsonl."""
     from types import SimpleNamespace
 
-    from polychromic.records import FINAL_EVALUATION, StudyRecorder
+    from polychromic.records import FINAL_EVALUATION
+    from polychromic.tune_recorder import StudyRecorder
 
     recorder, trial = StudyRecorder(tmp_path), SimpleNamespace(trial_id="t")
     for report in ({"step": 2, "quality_loss": 1.0}, {"step": 2, FINAL_EVALUATION: True},
