@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from polychromic import columns
+from polychromic import columns, layout
 from polychromic.verdict import QUALITY, as_float, label
 
 #: the rule of ``confirmed_M`` (polychromic.leaderboard.add_confirmation), in plain words
@@ -133,7 +133,7 @@ def trial_comparison(study: Any, row: pd.Series,
     from polychromic.review import varying_knobs
 
     tid = str(row["trial_id"])
-    config = read_json(study.trial_dir(tid) / "config.json")
+    config = read_json(study.trial_dir(tid) / layout.CONFIG)
     n_sel = _int(config.get("n_eval_prompts")) if isinstance(config, dict) else 0
     frame = study.frame
     finished = frame[frame["status"].eq("finished")
