@@ -138,7 +138,9 @@ def bounds(sets: pd.DataFrame, class_threshold: float | None = None) -> dict[str
             values = aggregate(part, **kwargs)
         except TypeError:  # an aggregate without the class threshold
             values = aggregate(part)
-        out[name] = {m: float(values.get(m, float("nan"))) for m in columns.DIVERSITY}
+        # float noise reads as what it is: identical samples' 1 − cos is −4e-16, i.e. 0
+        out[name] = {m: round(float(values.get(m, float("nan"))), 12) + 0.0
+                     for m in columns.DIVERSITY}
     return out
 
 
