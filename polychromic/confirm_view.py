@@ -11,9 +11,9 @@ confirmed trial and headline metric this module gathers, from the leaderboard ro
 * the shrinkage, confirmation − selection, and the share of the selection delta that was kept;
 * ``confirmed_M``: the confirmation interval excludes 0 on the side of the selection delta.
 
-Pure functions of a ``review.Study`` (no file is read here beyond what the study loaded, plus a
-trial's ``config.json`` for its prompt count); names, definitions and better directions come
-from the column catalog (``polychromic.columns``).
+Pure functions of a ``study_model.Study`` (no file is read here beyond what the study loaded,
+plus a trial's ``config.json`` for its prompt count); names, definitions and better directions
+come from the column catalog (``polychromic.columns``).
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def trial_comparison(study: Any, row: pd.Series,
                      metrics: Sequence[str] | None = None) -> TrialComparison:
     """Selection vs confirmation of one leaderboard row that has confirmation runs."""
     from polychromic.records import read_json
-    from polychromic.review import varying_knobs
+    from polychromic.study_model import varying_knobs
 
     tid = str(row["trial_id"])
     config = read_json(study.trial_dir(tid) / layout.CONFIG)

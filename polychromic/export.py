@@ -36,16 +36,9 @@ from polychromic.errors import ConfigError
 from polychromic.headroom import LOW_HEADROOM
 from polychromic.inputs import expand_path, protected_folders
 from polychromic.records import read_json, read_jsonl, write_json
-from polychromic.review import (
-    Study,
-    better_mode,
-    compared_metrics,
-    fmt,
-    fmt_delta,
-    resolve_column,
-    sort_by,
-)
+from polychromic.review import fmt, fmt_delta
 from polychromic.storage import download, is_uri, join
+from polychromic.study_model import Study, compared_metrics
 
 DEFAULT_PROMPT = "Hi, how are you doing?"
 VERIFY_TOKENS = 8
@@ -100,112 +93,18 @@ class Exported:
     warnings: list[str] = field(default_factory=list)
 
 
-# --- choosing the trial and its checkpoint ----------------------------------------------------
-
-
-def choose_trial(study: Study, trial: str | None = None, by: str | None = None,
-                 skip_baseline: bool = False) -> pd.Series:
-    """The row to export: ``trial`` (an id or a unique prefix of one), or the best trial in
-    the study's order (or by ``by``, ``METRIC[:asc|:desc]``); ``skip_baseline`` ranks only the
-    trials that are not the λ=0 baseline (confirming the baseline against itself means nothing,
-    and on a diversity objective the baseline can rank first).
-
-    The best trial must be finished: when the top-ranked trial is failed, early-stopped or still
-    running, this refuses (``ConfigError``) and says how to export it anyway (``--trial``)."""
-    df = study.frame
-    if df.empty:
-        raise ConfigError("study", f"{study.name} has no trials yet", SRC)
-    if trial is not None:
-        ids = [str(t) for t in df["trial_id"]]
-        hits = [t for t in ids if t == trial] or [t for t in ids if t.startswith(trial)]
-        if len(hits) != 1:
-            what = "is ambiguous" if hits else "does not exist"
-            shown = ", ".join(ids[:12]) + (", …" if len(ids) > 12 else "")
-            raise ConfigError("--trial", f"trial {trial!r} {what} in study {study.name} "
-                              f"(trials: {shown})", SRC)
-        row = df[df["trial_id"].astype(str) == hits[0]].iloc[0].copy()
-        row["chosen_because"] = "named with --trial"
-        return row
-    corrupt = df[df["status"].astype(str) == "corrupt"]
-    if len(corrupt):  # its rank is unknown: never fall back silently to the runner-up
-        first = corrupt.iloc[0]
-        others = f" (and {len(corrupt) - 1} more)" if len(corrupt) > 1 else ""
-        raise ConfigError("--best", f"trial {first['trial_id']}{others} of study {study.name} "
-                          f"is corrupt ({str(first.get('error') or '')[:160]}), so the best "
-                          "trial is unknown; fix or remove it, or name a trial with --trial",
-                          SRC)
-    if by:
-        name = by.rsplit(":", 1)[0] if by.endswith((":asc", ":desc")) else by
-        col = resolve_column(df, name, "--by")
-        if not by.endswith((":asc", ":desc")) and better_mode(col, study.objectives) is None:
-            raise ConfigError("--by", f"no better direction known for {col!r}: say "
-                              f"{col}:asc or {col}:desc", SRC)
-        ranked = sort_by(df, by, study.objectives)
-        ranked = ranked[pd.to_numeric(ranked[col], errors="coerce").notna()]
-        label = f"by {col}"
-    else:
-        ranked = df[pd.to_numeric(df[study.objectives[0][0]], errors="coerce").notna()]
-        label = "by the study's objectives"
-    if skip_baseline and "is_baseline" in ranked:
-        baseline_first = len(ranked) > 0 and bool(ranked.iloc[0]["is_baseline"])
-        ranked = ranked[~ranked["is_baseline"].astype(bool)]
-        label += (" among the trials that are not the baseline (the λ=0 baseline itself ranks "
-                  "first)" if baseline_first else "")
-    if ranked.empty:
-        raise ConfigError("--best", f"no trial of study {study.name} has a value to rank "
-                          f"{label} yet; name one with --trial", SRC)
-    best = ranked.iloc[0]
-    if best["status"] != "finished":
-        done = ranked[ranked["status"] == "finished"]
-        alt = (f", or the best finished one with --trial {done.iloc[0]['trial_id']}"
-               if len(done) else "")
-        raise ConfigError("--best", f"the best trial {label} is {best['trial_id']}, which is "
-                          f"{best['status_text']}; export it explicitly with --trial "
-                          f"{best['trial_id']}{alt}", SRC)
-    if not by and not skip_baseline:  # a confirmed trial beats an unconfirmed one
-        return prefer_confirmed(ranked, best, *study.objectives[0])
-    best = best.copy()
-    best["chosen_because"] = f"best {label}"
-    return best
-
-
-def prefer_confirmed(ranked: pd.DataFrame, best: pd.Series, metric: str,
-                     mode: str | None = None) -> pd.Series:
-    """The best-ranked finished trial whose objective gain ``study/confirm.py`` confirmed
-    (``confirmed_<metric>``, the confirmation delta in the better direction: a confirmed loss
-    is no reason to prefer a trial), else ``best``; ``chosen_because`` says which and why."""
-    col = f"confirmed_{metric}"
-    best = best.copy()
-    best["confirm_checked"] = True
-    if col in ranked and f"confirm_delta_{metric}" in ranked:
-        sign = -1.0 if (mode or better_mode(metric, [])) == "min" else 1.0
-        gain = pd.to_numeric(ranked[f"confirm_delta_{metric}"], errors="coerce") * sign > 0
-        ok = ranked[(ranked["status"] == "finished")
-                    & ranked[col].map(lambda v: v is True or v == 1.0) & gain]
-        if len(ok):
-            pick = ok.iloc[0].copy()
-            pick["confirm_checked"] = True
-            pick["chosen_because"] = (
-                f"confirmed on fresh prompts and seeds ({metric}; {pick.get('confirmation')})"
-                + ("" if pick["trial_id"] == best["trial_id"] else
-                   f"; preferred over the unconfirmed top trial {best['trial_id']}"))
-            return pick
-    tried = "confirm_seeds" in best and pd.notna(best.get("confirm_seeds"))
-    best["chosen_because"] = (f"best by {metric}; its gain was not confirmed on fresh prompts "
-                              "and seeds" if tried else
-                              f"best by {metric}; not confirmed (study/confirm.py --best)")
-    return best
+# --- why the trial, and its checkpoint --------------------------------------------------------
 
 
 def why_exported(study: Study, row: pd.Series) -> str:
-    """Why this trial was exported (``chosen_because`` from ``choose_trial``) and, unless that
-    already says it, whether ``study/confirm.py`` confirmed its change on the study's first
-    objective."""
+    """Why this trial was exported (``chosen_because`` from ``study_model.choose_trial``) and,
+    unless that already says it, whether ``study/confirm.py`` confirmed its change on the
+    study's first objective."""
     from polychromic import confirm_view as cv
 
     because = row.get("chosen_because")
     because = because if isinstance(because, str) and because else "named for export"
-    if row.get("confirm_checked") is True:  # prefer_confirmed said it
+    if row.get("confirm_checked") is True:  # study_model.prefer_confirmed said it
         return because
     metric = study.objectives[0][0]
     started = pd.to_numeric(pd.Series([row.get("confirm_started")]), errors="coerce").iloc[0]

@@ -80,7 +80,7 @@ CHECKPOINT_ERROR = "error.json"
 def study_dir(storage: str | Path, name: str) -> Path:
     """The folder of the study ``name`` under the local folder ``storage`` (``~`` expanded,
     absolute): where a study is started, resumed and planned (``polychromic.storage.
-    study_locations``) and where a recipe finds it by name (``polychromic.review.
+    study_locations``) and where a recipe finds it by name (``polychromic.study_model.
     resolve_study``)."""
     return Path(storage).expanduser().resolve() / name
 

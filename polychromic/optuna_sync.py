@@ -143,7 +143,7 @@ def sync_optuna(study_dir: str | Path) -> int:
     from polychromic.aggregate import HEADLINE
     from polychromic.errors import ConfigError
     from polychromic.records import read_json
-    from polychromic.review import load_study
+    from polychromic.study_model import load_study
 
     study_dir = Path(study_dir)
     db = layout.optuna_db(study_dir)

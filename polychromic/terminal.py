@@ -26,25 +26,27 @@ import pandas as pd
 from polychromic import columns
 from polychromic.headroom import LOW_HEADROOM as _LOW_HEADROOM
 from polychromic.review import (
-    STATUS_TEXT,
-    Study,
     _is_true,
-    _num,
     _percent,
     _signed,
-    better_mode,
     captions,
     compact_metrics,
-    compared_metrics,
     delta_parts,
-    find_trial,
     fmt,
     gpu_cell,
     shown_metrics,
     split_warnings,
+)
+from polychromic.study_model import (
+    STATUS_TEXT,
+    Study,
+    better_mode,
+    compared_metrics,
+    find_trial,
     varying_knobs,
     verdicts,
 )
+from polychromic.verdict import as_float as _num
 
 #: the default view's width when stdout is not a terminal (and COLUMNS is unset)
 COMPACT_WIDTH = 100

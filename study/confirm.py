@@ -53,8 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         return args
     try:
         from polychromic import confirm, layout
-        from polychromic.export import choose_trial
-        from polychromic.review import load_study
+        from polychromic.study_model import choose_trial, load_study
 
         if args.seeds < confirm.MIN_SEEDS:
             raise ConfigError("--seeds", f"must be ≥ {confirm.MIN_SEEDS} (seed noise needs at "

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from polychromic.errors import ConfigError  # noqa: E402
 from polychromic.layout import DEFAULT_STORAGE  # noqa: E402
-from polychromic.review import load_study, resolve_study  # noqa: E402
+from polychromic.study_model import choose_trial, load_study, resolve_study  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.by and args.trial:
             raise ConfigError("--by", "ranks trials for --best; it cannot be used with --trial",
                               COMMAND_LINE)
-        from polychromic.export import DEFAULT_PROMPT, check_device, check_out_dir, choose_trial
+        from polychromic.export import DEFAULT_PROMPT, check_device, check_out_dir
 
         check_device(args.device)
         # before the study is even read: never into, over or around the study

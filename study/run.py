@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     from polychromic import layout
-    from polychromic.review import load_study
+    from polychromic.study_model import load_study
     from polychromic.terminal import print_table
 
     study = load_study(str(root))
@@ -183,7 +183,7 @@ def plan(space: Any, args: argparse.Namespace) -> int:
 
     from polychromic import layout, storage
     from polychromic.plan import make_plan, report_lines
-    from polychromic.review import DEFAULT_GPU_HOUR_PRICE
+    from polychromic.study_model import DEFAULT_GPU_HOUR_PRICE
 
     root, _ = storage.study_locations(args.storage_path, args.local_dir, args.name or space.name)
     price = DEFAULT_GPU_HOUR_PRICE if args.gpu_hour_price is None else args.gpu_hour_price

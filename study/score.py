@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         return args
     try:
         from polychromic.rescore import rescore_study
-        from polychromic.review import resolve_study
+        from polychromic.study_model import resolve_study
 
         root = resolve_study(args.study, args.storage_path)
         path = rescore_study(root, args.threshold, args.recheck)
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err.filename or args.study}: (file): {err.strerror or err}",
               file=sys.stderr)
         return 2
-    from polychromic.review import load_study
+    from polychromic.study_model import load_study
     from polychromic.terminal import print_table
 
     try:  # the default terminal view, as study/run.py prints it

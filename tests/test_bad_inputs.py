@@ -649,7 +649,7 @@ def test_rescore_succeeds_and_leaves_no_temporary_files(study: Path) -> None:
 
 
 def test_corrupt_trials_show_as_corrupt_and_the_others_stay(study: Path) -> None:
-    from polychromic.review import load_study
+    from polychromic.study_model import load_study
 
     trials = study / "trials"
     (trials / "cccc3333" / "result.json").write_text("{truncated")
@@ -696,7 +696,7 @@ def test_export_best_never_falls_back_past_a_corrupt_trial(clis: dict[str, Any],
 
 def test_html_report_write_failure_leaves_no_temporary_file(study: Path, tmp_path: Path) -> None:
     from polychromic.report import write_report
-    from polychromic.review import load_study
+    from polychromic.study_model import load_study
 
     loaded = load_study(str(study))
     (tmp_path / "out").mkdir()

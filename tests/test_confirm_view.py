@@ -28,7 +28,7 @@ from conftest import TRIALS, load_cli, tiny_generations, write_json_file, write_
 
 from polychromic import columns
 from polychromic import confirm_view as cv
-from polychromic.review import load_study
+from polychromic.study_model import load_study
 
 #: pass@1 of (trial run, baseline run) of each seed pair confirming bbbb2222
 PAIRS = ((0.35, 0.40), (0.30, 0.40), (0.35, 0.45))
@@ -218,7 +218,7 @@ def _card(study: Any, row: pd.Series) -> str:
 
 
 def test_model_card_has_the_comparison_and_says_why_this_trial(confirmed: Path) -> None:
-    from polychromic.export import choose_trial
+    from polychromic.study_model import choose_trial
 
     study = load_study(str(confirmed))
     row = choose_trial(study)  # the best by the objective: bbbb2222, its gain not confirmed
@@ -270,7 +270,7 @@ def test_export_prefers_a_confirmed_gain_never_a_confirmed_loss(tmp_path: Path) 
     delta is large and positive. bbbb2222 (first, negative selection delta) is "confirmed"
     too, but as a loss: its own runs' samples share one embedding. The export takes cccc3333
     and the card says why."""
-    from polychromic.export import choose_trial
+    from polychromic.study_model import choose_trial
 
     study_dir = write_tiny_study(tmp_path)
     confirm(study_dir, "bbbb2222", prefix="lossy", same_embeddings=True)
@@ -333,7 +333,7 @@ def test_confirm_best_skips_a_baseline_that_ranks_first(tmp_path: Path) -> None:
     trial that is not the baseline, and say why, instead of refusing."""
     from conftest import TRIALS
 
-    from polychromic.export import choose_trial
+    from polychromic.study_model import choose_trial
 
     trials = dict(TRIALS)
     trials["base0000"] = (0.0, 0.40, 0.95, 0.30, "finished", False, 1800.0)  # most diverse

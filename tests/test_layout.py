@@ -25,7 +25,6 @@ from conftest import ROOT, tiny_generations, write_tiny_study
 from polychromic import layout, storage
 from polychromic.leaderboard import build_leaderboard
 from polychromic.records import read_json, read_jsonl, write_json
-from polychromic.review import resolve_study
 from polychromic.sample_table import (
     example_of,
     parquet_problem,
@@ -33,6 +32,7 @@ from polychromic.sample_table import (
     read_generations,
     write_generations,
 )
+from polychromic.study_model import resolve_study
 from polychromic.tasks.base import Example
 
 #: study file names that only layout.py may spell (as a whole string constant)
@@ -141,9 +141,11 @@ import importlib.util, sys
 from pathlib import Path
 
 root, study, out = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
-import polychromic.leaderboard, polychromic.report, polychromic.review, polychromic.terminal
+import polychromic.leaderboard, polychromic.report, polychromic.review, polychromic.study_model
+import polychromic.terminal
 from polychromic.report import write_report
-from polychromic.review import load_study, render
+from polychromic.review import render
+from polychromic.study_model import load_study
 from polychromic.terminal import print_table, print_trial
 
 spec = importlib.util.spec_from_file_location("cli_leaderboard", root / "study" / "leaderboard.py")

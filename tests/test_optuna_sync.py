@@ -12,7 +12,7 @@ from conftest import write_tiny_study
 
 from polychromic.aggregate import HEADLINE
 from polychromic.optuna_sync import sync_optuna
-from polychromic.review import load_study
+from polychromic.study_model import load_study
 
 LAMBDA = optuna.distributions.FloatDistribution(0.01, 10.0, log=True)
 State = optuna.trial.TrialState

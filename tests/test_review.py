@@ -44,12 +44,12 @@ from polychromic.config import TrialConfig
 from polychromic.errors import ConfigError
 from polychromic.metrics import pass_at_k
 from polychromic.pareto import pareto_mask, pareto_rank
-from polychromic.review import (
+from polychromic.review import render
+from polychromic.study_model import (
     DEFAULT_GPU_HOUR_PRICE,
     apply_filter,
     load_study,
     parse_filter,
-    render,
     select,
 )
 

@@ -18,7 +18,7 @@ import pytest
 from conftest import ROOT, TRIALS, load_cli, one_line_error, write_tiny_study
 
 from polychromic import columns
-from polychromic.review import load_study
+from polychromic.study_model import load_study
 from polychromic.terminal import print_table, print_trial
 
 #: Tune's trial ids look like this (5 hex digits, then the trial's number)
