@@ -36,9 +36,9 @@ from polychromic.errors import ConfigError
 from polychromic.headroom import LOW_HEADROOM
 from polychromic.inputs import expand_path, protected_folders
 from polychromic.records import read_json, read_jsonl, write_json
-from polychromic.review import fmt, fmt_delta
 from polychromic.storage import download, is_uri, join
 from polychromic.study_model import Study, compared_metrics
+from polychromic.study_view import fmt, fmt_delta
 
 DEFAULT_PROMPT = "Hi, how are you doing?"
 VERIFY_TOKENS = 8

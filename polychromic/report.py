@@ -39,8 +39,8 @@ from polychromic import columns, layout
 from polychromic import confirm_view as cv
 from polychromic.headroom import LOW_HEADROOM, headroom
 from polychromic.records import read_jsonl
-from polychromic.review import captions, delta_parts, fmt, fmt_delta, shown_metrics
 from polychromic.study_model import STATUS_TEXT, Study, better_mode, varying_knobs, verdicts
+from polychromic.study_view import captions, delta_parts, fmt, fmt_delta, shown_metrics
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#17becf", "#bcbd22", "#7f7f7f")

@@ -25,7 +25,16 @@ import pandas as pd
 
 from polychromic import columns
 from polychromic.headroom import LOW_HEADROOM as _LOW_HEADROOM
-from polychromic.review import (
+from polychromic.study_model import (
+    STATUS_TEXT,
+    Study,
+    better_mode,
+    compared_metrics,
+    find_trial,
+    varying_knobs,
+    verdicts,
+)
+from polychromic.study_view import (
     _is_true,
     _percent,
     _signed,
@@ -36,15 +45,6 @@ from polychromic.review import (
     gpu_cell,
     shown_metrics,
     split_warnings,
-)
-from polychromic.study_model import (
-    STATUS_TEXT,
-    Study,
-    better_mode,
-    compared_metrics,
-    find_trial,
-    varying_knobs,
-    verdicts,
 )
 from polychromic.verdict import as_float as _num
 

@@ -24,13 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from polychromic.errors import ConfigError  # noqa: E402
 from polychromic.layout import DEFAULT_STORAGE  # noqa: E402
-from polychromic.review import FORMATS, render  # noqa: E402
 from polychromic.study_model import (  # noqa: E402
     DEFAULT_GPU_HOUR_PRICE,
     find_trial,
     load_study,
     select,
 )
+from polychromic.study_view import FORMATS, render  # noqa: E402
 from polychromic.terminal import print_table, print_trial  # noqa: E402
 
 

@@ -141,10 +141,10 @@ import importlib.util, sys
 from pathlib import Path
 
 root, study, out = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
-import polychromic.leaderboard, polychromic.report, polychromic.review, polychromic.study_model
+import polychromic.leaderboard, polychromic.report, polychromic.study_model, polychromic.study_view
 import polychromic.terminal
 from polychromic.report import write_report
-from polychromic.review import render
+from polychromic.study_view import render
 from polychromic.study_model import load_study
 from polychromic.terminal import print_table, print_trial
 

@@ -44,7 +44,6 @@ from polychromic.config import TrialConfig
 from polychromic.errors import ConfigError
 from polychromic.metrics import pass_at_k
 from polychromic.pareto import pareto_mask, pareto_rank
-from polychromic.review import render
 from polychromic.study_model import (
     DEFAULT_GPU_HOUR_PRICE,
     apply_filter,
@@ -52,6 +51,7 @@ from polychromic.study_model import (
     parse_filter,
     select,
 )
+from polychromic.study_view import render
 
 ROOT = Path(__file__).resolve().parent.parent
 _json = write_json_file
