@@ -98,9 +98,10 @@ def _record(value: Any, name: str, problems: list[str]) -> dict[str, Any]:
 
 
 def build_leaderboard(study_dir: Path, space: Any | None = None) -> pd.DataFrame:
-    """All trials of a study, sorted by the first objective (best first) when known; the
-    confirmation runs (``role: confirm``) are not rows: they fill the ``confirm_*`` columns of
-    the trial they confirm (``add_confirmation``)."""
+    """All trials of a study, in the study's order (``study_model.default_order``, best first)
+    when the search space ``space`` is given, else by trial id; the confirmation runs
+    (``role: confirm``) are not rows: they fill the ``confirm_*`` columns of the trial they
+    confirm (``add_confirmation``)."""
     rows = [r for t in sorted(layout.trials_dir(study_dir).glob("*"))
             if t.is_dir() and (r := trial_row(t))
             and r["status"] != "abandoned"]  # see polychromic.resume
@@ -113,8 +114,9 @@ def build_leaderboard(study_dir: Path, space: Any | None = None) -> pd.DataFrame
     df = add_deltas(Path(study_dir), df)
     df = add_confirmation(Path(study_dir), df, confirm)
     if space is not None and len(df):
-        metric, mode = space.objectives[0]
-        df = df.sort_values(metric, ascending=mode == "min", na_position="last", kind="stable")
+        from polychromic.study_model import default_order
+
+        df = default_order(df, space.objectives)
     return df.reset_index(drop=True)
 
 

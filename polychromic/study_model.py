@@ -292,7 +292,7 @@ def enrich(df: pd.DataFrame, path: Path, objectives: Sequence[tuple[str, str]], 
     df.loc[df["gpus"] == 0, "gpu_hours"] = 0.0  # a CPU trial used no GPU, even if time is unknown
     df["cost_usd"] = df["gpu_hours"] * float(price)
     df["pareto"] = False
-    df["pareto_rank"] = pareto_rank(df, list(objectives)) if len(df) else np.zeros(0)
+    df["pareto_rank"] = _pareto_levels(df, objectives)
     return df
 
 
@@ -300,10 +300,16 @@ def enrich(df: pd.DataFrame, path: Path, objectives: Sequence[tuple[str, str]], 
 
 
 def default_order(df: pd.DataFrame, objectives: Sequence[tuple[str, str]]) -> pd.DataFrame:
-    """Best first by the study's objective(s): one objective → its value; two → Pareto rank
-    (non-dominated sorting), then each objective in turn. Missing values last, stable."""
+    """The study's order, best first by its objective(s): one objective → its value; two →
+    Pareto rank (non-dominated sorting), then each objective in turn. Missing values last,
+    stable. The one owner of the order: the review shows it and ``leaderboard.parquet`` is
+    written in it. A frame without ``pareto_rank`` (a bare leaderboard) is ranked here, as
+    :func:`enrich` ranks it, without adding the column."""
     keys, ascending = [], []
+    ranked = df
     if len(objectives) > 1:
+        if "pareto_rank" not in df:
+            ranked = df.assign(pareto_rank=_pareto_levels(df, objectives))
         keys.append("pareto_rank")
         ascending.append(True)
     for metric, mode in objectives:
@@ -312,7 +318,15 @@ def default_order(df: pd.DataFrame, objectives: Sequence[tuple[str, str]]) -> pd
             ascending.append(mode == "min")
     if not keys or df.empty:
         return df.reset_index(drop=True)
-    return _sort(df, keys, ascending)
+    return _sort(ranked, keys, ascending)[list(df.columns)]
+
+
+def _pareto_levels(df: pd.DataFrame, objectives: Sequence[tuple[str, str]]) -> np.ndarray:
+    """``pareto_rank`` of every row; all rows tie (``inf``) when an objective is no column,
+    as they do in :func:`enrich`, which adds it as NaN."""
+    if len(df) and all(metric in df for metric, _ in objectives):
+        return pareto_rank(df, list(objectives))
+    return np.full(len(df), np.inf)
 
 
 def _sort(df: pd.DataFrame, keys: list[str], ascending: list[bool]) -> pd.DataFrame:
