@@ -315,28 +315,3 @@ def write_leaderboard(study_dir: Path, df: pd.DataFrame) -> Path:
     df.to_parquet(tmp, index=False)
     tmp.replace(path)
     return path
-
-
-def print_table(df: pd.DataFrame, title: str = "leaderboard") -> None:
-    """The main columns as a rich table in the terminal."""
-    from rich.console import Console
-    from rich.table import Table
-
-    cols = ["trial_id", "status", "lambda_", "n_generations", "compute_every_n_steps",
-            "max_examples_for_diversity", "steps", "final_quality_loss", "mean_diversity_grad_share",
-            "pass@1", "pass@10", "quality_mean", "distinct_2", "self_bleu", "semantic_diversity"]
-    table = Table(title=title)
-    for col in cols:
-        table.add_column(col.replace("max_examples_for_diversity", "max_ex_div")
-                         .replace("compute_every_n_steps", "every_n"), justify="right")
-    for _, row in df.iterrows():
-        table.add_row(*[_fmt(row.get(c)) for c in cols])
-    Console(width=220).print(table)
-
-
-def _fmt(value: Any) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "—"
-    if isinstance(value, (float, np.floating)):
-        return f"{value:.4g}"
-    return str(value)
