@@ -36,6 +36,7 @@ from polychromic.errors import ConfigError
 from polychromic.headroom import LOW_HEADROOM
 from polychromic.inputs import expand_path, protected_folders
 from polychromic.records import read_json, read_jsonl, write_json
+from polychromic.resume import latest_checkpoint
 from polychromic.storage import download, is_uri, join
 from polychromic.study_model import Study, compared_metrics
 from polychromic.study_view import fmt, fmt_delta
@@ -118,6 +119,7 @@ def why_exported(study: Study, row: pd.Series) -> str:
 
 
 def _adapter_in(folder: Path) -> Path | None:
+    """The adapter folder of a checkpoint (its ``adapter/``, or the folder itself), or None."""
     for candidate in (folder / layout.ADAPTER, folder):
         if (candidate / "adapter_config.json").is_file():
             return candidate
@@ -125,8 +127,9 @@ def _adapter_in(folder: Path) -> Path | None:
 
 
 def checkpoint_adapter(study: Study, row: pd.Series) -> Path:
-    """The trial's adapter folder: its final checkpoint (result.json), else the newest
-    checkpoint its training wrote. Absolute paths from another machine are re-rooted under the
+    """The trial's adapter folder: its final checkpoint (result.json), else the newest one its
+    history recorded, else the newest with an adapter its training wrote
+    (``resume.latest_checkpoint``). Absolute paths from another machine are re-rooted under the
     study folder. ``ConfigError`` when there is none."""
     tdir = study.trial_dir(str(row["trial_id"]))
     recorded = [row.get("checkpoint_path")]
@@ -146,9 +149,9 @@ def checkpoint_adapter(study: Study, row: pd.Series) -> Path:
         for folder in (Path(path), tdir / layout.TRAIN / Path(path).name):
             if (found := _adapter_in(folder)) is not None:
                 return found
-    for folder in sorted((tdir / layout.TRAIN).glob(f"{layout.CHECKPOINT_PREFIX}*"), reverse=True):
-        if (found := _adapter_in(folder)) is not None:
-            return found
+    newest = latest_checkpoint(tdir / layout.TRAIN, lambda f: _adapter_in(Path(f)) is not None)
+    if newest is not None and (found := _adapter_in(Path(newest))) is not None:
+        return found
     raise ConfigError("--trial", f"trial {row['trial_id']} ({row['status_text']}) has no "
                       f"checkpoint with an adapter under {tdir}", SRC)
 

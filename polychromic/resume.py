@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,18 +70,29 @@ def mark_abandoned(study_dir: Path, tune_dir: str | Path, role: str = "search") 
     return marked
 
 
-def latest_checkpoint(train_dir: str | Path) -> str | None:
-    """The newest complete checkpoint of a Train run folder or URI (a copy cut short by a
-    kill is skipped)."""
+def latest_checkpoint(train_dir: str | Path,
+                      usable: Callable[[str], bool] | None = None) -> str | None:
+    """The newest checkpoint of a Train run folder or URI that ``usable`` accepts, by default
+    a complete one (:func:`is_complete`: a copy cut short by a kill is skipped). The one place
+    that knows how a trial's checkpoints are found and which is the newest: resuming an
+    abandoned trial here, exporting a trial (``polychromic.export``, which wants one with an
+    adapter) there."""
+    usable = usable or is_complete
     names = [n for n in storage.list_dir(str(train_dir)) if n.startswith(layout.CHECKPOINT_PREFIX)]
     for folder in (storage.join(str(train_dir), n) for n in reversed(names)):
-        if storage.exists(storage.join(folder, layout.CHECKPOINT_ERROR)):
-            return folder
-        if all(storage.exists(storage.join(folder, f)) for f in
-               (layout.CHECKPOINT_STATE, layout.CHECKPOINT_HISTORY,
-                f"{layout.ADAPTER}/{layout.ADAPTER_WEIGHTS}")):
+        if usable(folder):
             return folder
     return None
+
+
+def is_complete(folder: str) -> bool:
+    """A checkpoint folder (or URI) holds everything training resumes from, or only the
+    ``error.json`` that marks a non-finite loss."""
+    if storage.exists(storage.join(folder, layout.CHECKPOINT_ERROR)):
+        return True
+    return all(storage.exists(storage.join(folder, f)) for f in
+               (layout.CHECKPOINT_STATE, layout.CHECKPOINT_HISTORY,
+                f"{layout.ADAPTER}/{layout.ADAPTER_WEIGHTS}"))
 
 
 def adopt(study_dir: Path, trial_id: str, config: dict[str, Any],
