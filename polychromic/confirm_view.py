@@ -129,7 +129,6 @@ def confirmed_state(value: Any) -> str:
 def trial_comparison(study: Any, row: pd.Series,
                      metrics: Sequence[str] | None = None) -> TrialComparison:
     """Selection vs confirmation of one leaderboard row that has confirmation runs."""
-    from polychromic import layout
     from polychromic.records import read_json
     from polychromic.study_model import varying_knobs
 
