@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--trial", metavar="ID", help="a finished trial (id or unique prefix)")
     which.add_argument("--best", action="store_true",
-                       help="the study's best trial by its objective(s) (the default)")
+                       help="the study's best trial by its objective(s) that is not the λ=0 "
+                            "baseline (the default)")
     parser.add_argument("--seeds", type=int, default=3, help="seed pairs R (≥ 2; default 3)")
     parser.add_argument("--prompts", type=int,
                         help="confirmation prompts (default: as many as the study evaluated)")
