@@ -244,12 +244,13 @@ def test_plan_reports_headroom_mde_and_cost_and_trains_nothing(tmp_path: Path) -
     assert not (root / "optuna.db").exists()
 
 
-def run_confirm(*args: str, timeout: int = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "study" / "confirm.py"), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+def test_confirm_refuses_bad_input_before_anything_starts(
+        finished_study: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """In-process through ``main(argv)`` (a refusal starts nothing, so no subprocess is needed:
+    each would cost seconds of imports)."""
+    from tests.conftest import load_cli, one_line_error
 
-
-def test_confirm_refuses_bad_input_before_anything_starts(finished_study: Path) -> None:
+    confirm = load_cli("confirm")
     df = pd.read_parquet(finished_study / "leaderboard.parquet").set_index("lambda_")
     where = ["--storage-path", str(finished_study.parent)]
     cases = [
@@ -262,11 +263,10 @@ def test_confirm_refuses_bad_input_before_anything_starts(finished_study: Path) 
     ]
     before = sorted(p.name for p in (finished_study / "trials").iterdir())
     for args, field in cases:
-        proc = run_confirm(finished_study.name, *args, *where)
-        lines = proc.stderr.strip().splitlines()
-        assert proc.returncode == 2 and len(lines) == 1, (args, proc.stderr[-2000:])
-        assert lines[0].startswith("error: ") and field in lines[0], (args, lines)
-        assert "Traceback" not in proc.stderr
+        capsys.readouterr()
+        assert confirm.main([finished_study.name, *args, *where]) == 2, args
+        line = one_line_error(capsys.readouterr().err)
+        assert field in line, (args, line)
     assert sorted(p.name for p in (finished_study / "trials").iterdir()) == before
     assert not list(finished_study.glob("confirm-*"))
 
