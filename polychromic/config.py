@@ -162,18 +162,12 @@ class TrialConfig:
 
         if not isinstance(self.model, str) or not self.model.strip():
             bad("model", "must be a non-empty name, path or hub id")
-        if self.quantize not in QUANTIZE:
-            bad("quantize", f"must be one of {', '.join(QUANTIZE)}")
-        if self.advantage not in ADVANTAGES:
-            bad("advantage", f"must be one of {', '.join(ADVANTAGES)}")
-        if self.eval_split not in EVAL_SPLITS:
-            bad("eval_split", f"must be one of {', '.join(EVAL_SPLITS)}")
-        if self.role not in ROLES:
-            bad("role", f"must be one of {', '.join(ROLES)}")
-        if self.diversity_measure not in DIVERSITY_MEASURES:
-            bad("diversity_measure", f"must be one of {', '.join(DIVERSITY_MEASURES)}")
-        if self.generation_backend not in GENERATION_BACKENDS:
-            bad("generation_backend", f"must be one of {', '.join(GENERATION_BACKENDS)}")
+        for name, allowed in (("quantize", QUANTIZE), ("advantage", ADVANTAGES),
+                              ("eval_split", EVAL_SPLITS), ("role", ROLES),
+                              ("diversity_measure", DIVERSITY_MEASURES),
+                              ("generation_backend", GENERATION_BACKENDS)):
+            if getattr(self, name) not in allowed:
+                bad(name, f"must be one of {', '.join(allowed)}")
         if self.generation_backend == "vllm" and importlib.util.find_spec("vllm") is None:
             bad("generation_backend", "vllm is not installed here (pip install "
                 "'polychromic-study[vllm]' on a GPU machine, or use hf / auto)")

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from polychromic import layout
+from polychromic.jsonutil import to_jsonable
 
 log = logging.getLogger(__name__)
 TRIAL_ID_ATTR = "trial_id"
@@ -37,19 +38,14 @@ _DELTA_PARTS = (("delta_", ""), ("delta_", "_ci_low"), ("delta_", "_ci_high"),
                 ("significant_", ""))
 
 
+_SCALARS = (str, bool, int, float, np.bool_, np.integer, np.floating)
+
+
 def _jsonable(value: Any) -> Any:
-    """A JSON value Optuna (and the dashboard) can read, or None to leave it out."""
-    if value is None or (isinstance(value, str) and not value):
-        return None
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(float(value)) else None
-    if isinstance(value, str):
-        return value
-    return None
+    """A JSON scalar Optuna (and the dashboard) can read (``jsonutil.to_jsonable``), or None to
+    leave it out: empty text, NaN / infinite numbers and anything that is not a scalar."""
+    out = to_jsonable(value) if isinstance(value, _SCALARS) else None
+    return None if out == "" else out
 
 
 def trial_attrs(row: pd.Series, metrics: list[str]) -> dict[str, Any]:
@@ -134,7 +130,7 @@ def _upsert(con: sqlite3.Connection, table: str, owner: str, owner_id: int,
                         (owner_id, key, blob))
 
 
-def sync_optuna(study_dir: str | Path) -> int:
+def sync_optuna(study_dir: str | Path, frame: pd.DataFrame | None = None) -> int:
     """Write the leaderboard into ``<study_dir>/optuna.db`` (see the module docstring);
     returns how many Optuna trials were updated. A missing ``optuna.db``, a file without
     this study or a study that cannot be reviewed changes nothing and returns 0."""
@@ -150,7 +146,7 @@ def sync_optuna(study_dir: str | Path) -> int:
     if not db.is_file():
         return 0
     try:
-        study = load_study(str(study_dir))
+        study = load_study(str(study_dir), frame=frame)
     except ConfigError as err:
         log.warning("optuna.db not updated: %s", err)
         return 0

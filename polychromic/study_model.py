@@ -185,8 +185,10 @@ def quality_diversity_axes(objectives: Sequence[tuple[str, str]],
 
 def load_study(study: str, storage_path: str | Path = layout.DEFAULT_STORAGE,
                price: float = DEFAULT_GPU_HOUR_PRICE,
-               gpus_per_trial: float | None = None) -> Study:
-    """Resolve, read and enrich a study; ``ConfigError`` (one line) when it cannot be read."""
+               gpus_per_trial: float | None = None, frame: pd.DataFrame | None = None) -> Study:
+    """Resolve, read and enrich a study; ``ConfigError`` (one line) when it cannot be read.
+    ``frame``: the leaderboard its caller has just built (``build_leaderboard``), so that the
+    bootstrap is not run twice."""
     from polychromic.leaderboard import build_leaderboard
 
     if not (isinstance(price, (int, float)) and math.isfinite(price) and price >= 0):
@@ -200,7 +202,7 @@ def load_study(study: str, storage_path: str | Path = layout.DEFAULT_STORAGE,
     meta = read_study_json(path)
     objectives, note = read_objectives(meta)
     try:
-        df = build_leaderboard(path)
+        df = build_leaderboard(path) if frame is None else frame.copy()
     except Exception as err:  # a corrupt trial file must not become a traceback
         raise ConfigError("study", f"{path} is corrupt: {type(err).__name__}: "
                           f"{str(err).splitlines()[0] if str(err) else ''}", SRC) from None

@@ -197,20 +197,21 @@ def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_p
     tuner.fit()
     from polychromic.leaderboard import build_leaderboard, write_leaderboard
 
-    write_leaderboard(root, build_leaderboard(root, space))
-    sync_leaderboard_to_optuna(root)
+    board = build_leaderboard(root, space)
+    write_leaderboard(root, board)
+    sync_leaderboard_to_optuna(root, board)  # the same frame: one bootstrap, not two
     if storage_uri:
         storage.upload_records(root, storage_uri)
     return root
 
 
-def sync_leaderboard_to_optuna(root: Path) -> None:
+def sync_leaderboard_to_optuna(root: Path, frame: Any = None) -> None:
     """The leaderboard's ids, metrics, deltas and verdicts into optuna.db for optuna-dashboard
     (``polychromic.optuna_sync``); a failure there is logged, never fails the finished study."""
     from polychromic.optuna_sync import sync_optuna
 
     try:
-        n = sync_optuna(root)
+        n = sync_optuna(root, frame)
         log.info("optuna.db: leaderboard written to %d trials", n)
     except Exception as err:  # the study's own records are complete without it
         log.warning("could not write the leaderboard into %s: %s", layout.optuna_db(root), err)
