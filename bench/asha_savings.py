@@ -23,8 +23,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from polychromic import layout  # noqa: E402
-from polychromic.records import read_json, read_jsonl  # noqa: E402
+from polychromic.store import layout  # noqa: E402
+from polychromic.store.records import read_json, read_jsonl  # noqa: E402
 
 
 def run_study(tmp: Path, name: str, space: dict) -> list[dict]:

@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from polychromic.config import TrialConfig  # noqa: E402
-from polychromic.evaluate import Score, evaluate  # noqa: E402
-from polychromic.sample_table import read_generations  # noqa: E402
+from polychromic.core.config import TrialConfig  # noqa: E402
+from polychromic.evaluation.pipeline import Score, evaluate  # noqa: E402
+from polychromic.store.generations import read_generations  # noqa: E402
 
 
 def main() -> None:

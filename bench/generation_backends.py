@@ -6,8 +6,8 @@
 Both sample the same prompts (the first ``--prompts`` chitchat test prompts, chat-formatted),
 ``--samples`` completions each, at most ``--max-new-tokens`` tokens, temperature 1, top-p 0.95,
 with the same LoRA adapter (r = 16 on q, k, v, o, B seeded non-zero: what evaluation runs).
-HF: one batched ``generate`` over all prompts × samples (``polychromic.sampling.sample``);
-vLLM: one ``LLM.generate`` over the same requests (``polychromic.generation.VLLMSampler``),
+HF: one batched ``generate`` over all prompts × samples (``polychromic.models.sampling.sample``);
+vLLM: one ``LLM.generate`` over the same requests (``polychromic.models.backends.VLLMSampler``),
 the adapter as a ``LoRARequest``. Tokens = generated tokens up to and including EOS, counted
 the same way for both. Timed: generation only (median of ``--repeats``); model/engine load
 times are reported apart; ``--base-too`` also times vLLM without the adapter (on CPU, vLLM's
@@ -33,10 +33,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from polychromic.config import TrialConfig  # noqa: E402
-from polychromic.generation import VLLMSampler, vllm_available  # noqa: E402
-from polychromic.model import load_for_inference, load_for_training  # noqa: E402
-from polychromic.sampling import Samples, completion_logprob, sample  # noqa: E402
+from polychromic.core.config import TrialConfig  # noqa: E402
+from polychromic.models.backends import VLLMSampler, vllm_available  # noqa: E402
+from polychromic.models.loading import load_for_inference, load_for_training  # noqa: E402
+from polychromic.models.sampling import Samples, completion_logprob, sample  # noqa: E402
 from polychromic.tasks import get_task  # noqa: E402
 
 

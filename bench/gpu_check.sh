@@ -54,7 +54,7 @@ then
   echo "all: skipped (no CUDA visible to $PY)" >> "$SUMMARY"; cat "$SUMMARY"; exit 0
 fi
 # convert the embedded model once (counts against no part's limit)
-part model_prepare 240 "$PY" -c "from polychromic.model import resolve_model_path as r; print(r('$MODEL'))"
+part model_prepare 240 "$PY" -c "from polychromic.models.loading import resolve_model_path as r; print(r('$MODEL'))"
 
 if have bitsandbytes; then
   part qlora_step 240 "$PY" bench/qlora_step.py --model "$MODEL" --steps 3 \

@@ -3,7 +3,7 @@
 Run: ``python bench/metrics.py`` (about 3-4 minutes on 2 CPU cores). Prints a Markdown table.
 
 Texts are chat messages sampled without replacement (seeded) from the Chit Chat Challenge
-dataset shipped in ``chitchat-dataset`` (polychromic.embedded.chitchat_json()).
+dataset shipped in ``chitchat-dataset`` (polychromic.core.embedded.chitchat_json()).
 
 Measured:
 1. self_bleu vs the NLTK ``sentence_bleu`` loop (method1, BLEU-4) at N = 500 and 1,000: times,
@@ -37,7 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from polychromic.embedded import chitchat_json  # noqa: E402
+from polychromic.core.embedded import chitchat_json  # noqa: E402
 from polychromic.metrics import (  # noqa: E402
     clear_token_cache,
     distinct_n,
@@ -195,7 +195,7 @@ def bench_100k(texts: list[str]) -> None:
 
 
 def bench_semantic(texts: list[str], n_encode: int) -> None:
-    from polychromic.embeddings import get_encoder
+    from polychromic.metrics.encoder import get_encoder
 
     enc = get_encoder(device="cpu")
     enc.encode(texts[:256])  # warm-up (first-call allocations, thread pools)

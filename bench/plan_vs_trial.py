@@ -27,7 +27,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from polychromic.space import resolve_space_path  # noqa: E402
+from polychromic.tuning.space import resolve_space_path  # noqa: E402
 
 
 def timed(args: list[str]) -> float:

@@ -25,11 +25,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from polychromic.config import TrialConfig  # noqa: E402
-from polychromic.embeddings import get_encoder  # noqa: E402
-from polychromic.model import load_for_training  # noqa: E402
-from polychromic.step import step_gradients  # noqa: E402
+from polychromic.core.config import TrialConfig  # noqa: E402
+from polychromic.metrics.encoder import get_encoder  # noqa: E402
+from polychromic.models.loading import load_for_training  # noqa: E402
 from polychromic.tasks import get_task  # noqa: E402
+from polychromic.training.step import step_gradients  # noqa: E402
 
 
 def main() -> None:
@@ -52,7 +52,7 @@ def main() -> None:
     load_s = time.perf_counter() - t0
     sampler = None
     if args.backend == "vllm":
-        from polychromic.generation import VLLMSampler
+        from polychromic.models.backends import VLLMSampler
 
         sampler = VLLMSampler(cfg, device, colocated=True)
     model.train()

@@ -5,7 +5,7 @@
 Runs the 164 canonical solutions through the check harness (``polychromic.tasks.humaneval``:
 a trusted harness process runs the test against the candidate in a second process, and proves
 completion with a per-run secret), each program in its own sandboxed child process
-(namespaces, unprivileged uid, rlimits; see polychromic/sandbox.py), and reports checks/s and
+(namespaces, unprivileged uid, rlimits; see polychromic/tasks/sandbox.py), and reports checks/s and
 how many passed. For reference, the same run also times the bare exit-status program used
 before the harness (prompt + solution + test + ``check(entry_point)`` in one process, pass =
 exit status 0) with 2 workers, so the harness's cost is measured on the same machine state.
@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from polychromic.embedded import humaneval_jsonl  # noqa: E402
-from polychromic.sandbox import Batch, Limits, isolation_report, run_programs  # noqa: E402
+from polychromic.core.embedded import humaneval_jsonl  # noqa: E402
 from polychromic.tasks.humaneval import problems, program_for, stdin_for, verdict  # noqa: E402
+from polychromic.tasks.sandbox import Batch, Limits, isolation_report, run_programs  # noqa: E402
 
 #: What ``HumanEvalTask`` runs with: its default timeout, the dataset's folder hidden.
 LIMITS = Limits(timeout=5.0, hide=(str(humaneval_jsonl().parent),))

@@ -26,12 +26,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from polychromic.config import TrialConfig  # noqa: E402
-from polychromic.embeddings import get_encoder  # noqa: E402
-from polychromic.model import load_for_training  # noqa: E402
-from polychromic.sampling import completion_logprob, sample  # noqa: E402
-from polychromic.step import step_gradients  # noqa: E402
+from polychromic.core.config import TrialConfig  # noqa: E402
+from polychromic.metrics.encoder import get_encoder  # noqa: E402
+from polychromic.models.loading import load_for_training  # noqa: E402
+from polychromic.models.sampling import completion_logprob, sample  # noqa: E402
 from polychromic.tasks import get_task  # noqa: E402
+from polychromic.training.step import step_gradients  # noqa: E402
 
 
 def timed(fn, repeats: int) -> float:

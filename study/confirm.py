@@ -22,13 +22,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from polychromic.cli import COMMAND_LINE  # noqa: E402
-from polychromic.errors import ConfigError  # noqa: E402
-from polychromic.layout import DEFAULT_STORAGE  # noqa: E402
+from polychromic.core.cli import COMMAND_LINE  # noqa: E402
+from polychromic.core.errors import ConfigError  # noqa: E402
+from polychromic.store.layout import DEFAULT_STORAGE  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from polychromic.cli import OneLineParser
+    from polychromic.core.cli import OneLineParser
 
     parser = OneLineParser(prog="study/confirm.py", description=__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -47,14 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from polychromic.cli import parse
+    from polychromic.core.cli import parse
 
     args = parse(build_parser(), argv)
     if isinstance(args, int):
         return args
     try:
-        from polychromic import confirm, layout
-        from polychromic.study_model import choose_trial, load_study
+        from polychromic.review.study import choose_trial, load_study
+        from polychromic.store import layout
+        from polychromic.tuning import confirm
 
         if args.seeds < confirm.MIN_SEEDS:
             raise ConfigError("--seeds", f"must be ≥ {confirm.MIN_SEEDS} (seed noise needs at "
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError("--trial", f"trial {row['trial_id']} is the λ=0 baseline; "
                               "confirm a trial against it", COMMAND_LINE)
         trial_id, base_id = str(row["trial_id"]), str(base["trial_id"])
-        from polychromic.records import read_json
+        from polychromic.store.records import read_json
 
         cfg = read_json(study.trial_dir(trial_id) / layout.CONFIG) or {}
         prompts = args.prompts if args.prompts is not None else int(cfg.get("n_eval_prompts", 0))
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
           f"baseline {base_id}: {args.seeds} seed pairs × {prompts} fresh prompts "
           f"({len(configs)} runs)", flush=True)
     confirm.run(study.path, trial_id, configs, args.address)
-    from polychromic.leaderboard import build_leaderboard, write_leaderboard
+    from polychromic.review.leaderboard import build_leaderboard, write_leaderboard
 
     df = build_leaderboard(study.path)
     path = write_leaderboard(study.path, df)

@@ -21,13 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from polychromic.errors import ConfigError  # noqa: E402
-from polychromic.layout import DEFAULT_STORAGE  # noqa: E402
-from polychromic.study_model import choose_trial, load_study, resolve_study  # noqa: E402
+from polychromic.core.errors import ConfigError  # noqa: E402
+from polychromic.review.study import choose_trial, load_study, resolve_study  # noqa: E402
+from polychromic.store.layout import DEFAULT_STORAGE  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from polychromic.cli import OneLineParser
+    from polychromic.core.cli import OneLineParser
 
     parser = OneLineParser(
         prog="study/export.py", description="Export a trial's LoRA adapter or merged model, with tokenizer, model card "
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Export a trial; 0 on success, 1 when the export check fails, 2 with one ``error:``
     line for any bad input (nothing written, the study untouched)."""
-    from polychromic.cli import COMMAND_LINE, parse
+    from polychromic.core.cli import COMMAND_LINE, parse
 
     args = parse(build_parser(), argv)
     if isinstance(args, int):
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.by and args.trial:
             raise ConfigError("--by", "ranks trials for --best; it cannot be used with --trial",
                               COMMAND_LINE)
-        from polychromic.export import DEFAULT_PROMPT, check_device, check_out_dir
+        from polychromic.export.artifacts import DEFAULT_PROMPT, check_device, check_out_dir
 
         check_device(args.device)
         # before the study is even read: never into, over or around the study
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         transformers.logging.set_verbosity_error()
         transformers.logging.disable_progress_bar()
         warnings.filterwarnings("ignore", category=FutureWarning)
-        from polychromic.export import ExportError, export_trial
+        from polychromic.export.artifacts import ExportError, export_trial
 
         try:
             done = export_trial(study, row, Path(args.out), merge=args.merge, force=args.force,

@@ -22,20 +22,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from polychromic.errors import ConfigError  # noqa: E402
-from polychromic.layout import DEFAULT_STORAGE  # noqa: E402
-from polychromic.study_model import (  # noqa: E402
+from polychromic.core.errors import ConfigError  # noqa: E402
+from polychromic.review.format import FORMATS, render  # noqa: E402
+from polychromic.review.study import (  # noqa: E402
     DEFAULT_GPU_HOUR_PRICE,
     find_trial,
     load_study,
     select,
 )
-from polychromic.study_view import FORMATS, render  # noqa: E402
-from polychromic.terminal import print_table, print_trial  # noqa: E402
+from polychromic.review.terminal import print_table, print_trial  # noqa: E402
+from polychromic.store.layout import DEFAULT_STORAGE  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from polychromic.cli import OneLineParser
+    from polychromic.core.cli import OneLineParser
 
     parser = OneLineParser(
         prog="study/leaderboard.py", description="Leaderboard of a polychromic study (reads the study folder only).",
@@ -75,8 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Print or write the leaderboard; 0 on success, 2 with one ``error:`` line for any bad
     input (nothing written)."""
-    from polychromic.cli import COMMAND_LINE, parse
-    from polychromic.inputs import output_file
+    from polychromic.core.cli import COMMAND_LINE, parse
+    from polychromic.core.inputs import output_file
 
     args = parse(build_parser(), argv)
     if isinstance(args, int):
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 sys.stdout.write(out)
         if html is not None:
-            from polychromic.report import write_report
+            from polychromic.review.html_report import write_report
 
             path = write_report(study, df, html, metrics)
             print(f"report: {path.resolve()}", file=sys.stderr)

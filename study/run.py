@@ -25,11 +25,11 @@ from typing import Any, NoReturn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from polychromic.cli import COMMAND_LINE  # noqa: E402
-from polychromic.errors import ConfigError  # noqa: E402
-from polychromic.inputs import load_yaml  # noqa: E402
-from polychromic.layout import DEFAULT_STORAGE  # noqa: E402
-from polychromic.space import load_space, shipped_spaces  # noqa: E402
+from polychromic.core.cli import COMMAND_LINE  # noqa: E402
+from polychromic.core.errors import ConfigError  # noqa: E402
+from polychromic.core.inputs import load_yaml  # noqa: E402
+from polychromic.store.layout import DEFAULT_STORAGE  # noqa: E402
+from polychromic.tuning.space import load_space, shipped_spaces  # noqa: E402
 
 
 def spaces_help() -> str:
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             print(f"ok: {space.source}: {space.num_trials} trials, objectives "
                   f"{', '.join(f'{m} ({d})' for m, d in space.objectives)}")
-            from polychromic.confirm import confirmation_note
+            from polychromic.tuning.confirm import confirmation_note
 
             note = confirmation_note(space.trial_config(space.baseline()))
             if note:
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
         if args.plan:
             return plan(space, args)
-        from polychromic.tuning import start_or_resume
+        from polychromic.tuning.runner import start_or_resume
 
         root = start_or_resume(args.space, overrides, args.storage_path, args.name,
                                args.resume, use_wandb=not args.no_wandb, address=args.address,
@@ -147,9 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
-    from polychromic import layout
-    from polychromic.study_model import load_study
-    from polychromic.terminal import print_table
+    from polychromic.review.study import load_study
+    from polychromic.review.terminal import print_table
+    from polychromic.store import layout
 
     study = load_study(str(root))
     print_table(study, study.frame)
@@ -163,8 +163,8 @@ def _check_study_location(args: argparse.Namespace) -> None:
     """``--name``/``--resume`` must be one plain folder name (``../../etc`` or ``a/b`` would
     put the study outside ``--storage-path``), and a local ``--storage-path``/``--local-dir``
     must be a folder or not exist yet: refused here, before the space is even read."""
-    from polychromic.inputs import check_name, expand_path
-    from polychromic.storage import is_uri
+    from polychromic.core.inputs import check_name, expand_path
+    from polychromic.store.remote import is_uri
 
     for option, value in (("--name", args.name), ("--resume", args.resume)):
         if value is not None:
@@ -178,14 +178,14 @@ def _check_study_location(args: argparse.Namespace) -> None:
 
 
 def plan(space: Any, args: argparse.Namespace) -> int:
-    """``--plan``: headroom, MDE and cost before a study (polychromic.plan); trains nothing."""
+    """``--plan``: headroom, MDE and cost before a study (polychromic.tuning.plan); trains nothing."""
     import ray
 
-    from polychromic import layout, storage
-    from polychromic.plan import make_plan, report_lines
-    from polychromic.study_model import DEFAULT_GPU_HOUR_PRICE
+    from polychromic.review.study import DEFAULT_GPU_HOUR_PRICE
+    from polychromic.store import layout, remote
+    from polychromic.tuning.plan import make_plan, report_lines
 
-    root, _ = storage.study_locations(args.storage_path, args.local_dir, args.name or space.name)
+    root, _ = remote.study_locations(args.storage_path, args.local_dir, args.name or space.name)
     price = DEFAULT_GPU_HOUR_PRICE if args.gpu_hour_price is None else args.gpu_hour_price
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
     if not ray.is_initialized():
@@ -200,19 +200,19 @@ def plan(space: Any, args: argparse.Namespace) -> int:
 def _saved_study(storage_path: str, local_dir: str, name: str) -> tuple[str, dict[str, Any]]:
     """The space and overrides a study was started with (its ``study.json``, fetched from a
     URI ``--storage-path`` when this head does not have it)."""
-    from polychromic import layout, storage
+    from polychromic.store import layout, remote
 
-    root, storage_uri = storage.study_locations(storage_path, local_dir, name)
+    root, storage_uri = remote.study_locations(storage_path, local_dir, name)
     if storage_uri:
-        storage.reachable(storage_uri)
+        remote.reachable(storage_uri)
     path = str(layout.study_file(root))
     if storage_uri and not os.path.exists(path):  # a new head: the copy mirrored to the URI
-        path = storage.join(storage_uri, layout.STUDY_FILE)
+        path = remote.join(storage_uri, layout.STUDY_FILE)
     try:
-        if storage.is_uri(path):
-            text = storage.read_text(path)
+        if remote.is_uri(path):
+            text = remote.read_text(path)
         elif os.path.lexists(path):  # bounded, and never a FIFO or a device
-            from polychromic.inputs import MAX_RECORD_BYTES, read_text
+            from polychromic.core.inputs import MAX_RECORD_BYTES, read_text
 
             text = read_text(Path(path), "(file)", str(path), MAX_RECORD_BYTES)
         else:

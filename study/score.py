@@ -13,14 +13,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from polychromic.errors import ConfigError  # noqa: E402
-from polychromic.layout import DEFAULT_STORAGE  # noqa: E402
+from polychromic.core.errors import ConfigError  # noqa: E402
+from polychromic.store.layout import DEFAULT_STORAGE  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     """Rescore a study; 0 on success, 2 with one ``error:`` line for any bad input (the study
     is then left exactly as it was)."""
-    from polychromic.cli import OneLineParser, parse
+    from polychromic.core.cli import OneLineParser, parse
 
     parser = OneLineParser(prog="study/score.py", description=__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -33,8 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(args, int):
         return args
     try:
-        from polychromic.rescore import rescore_study
-        from polychromic.study_model import resolve_study
+        from polychromic.review.study import resolve_study
+        from polychromic.tuning.rescore import rescore_study
 
         root = resolve_study(args.study, args.storage_path)
         path = rescore_study(root, args.threshold, args.recheck)
@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err.filename or args.study}: (file): {err.strerror or err}",
               file=sys.stderr)
         return 2
-    from polychromic.study_model import load_study
-    from polychromic.terminal import print_table
+    from polychromic.review.study import load_study
+    from polychromic.review.terminal import print_table
 
     try:  # the default terminal view, as study/run.py prints it
         study = load_study(str(root))

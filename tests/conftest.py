@@ -65,7 +65,7 @@ def write_space(path: Path, **extra: object) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model_path() -> str:
-    from polychromic.model import resolve_model_path
+    from polychromic.models.loading import resolve_model_path
 
     return resolve_model_path("tiny")
 
@@ -128,19 +128,19 @@ def write_tiny_study(root: Path, name: str = "tiny", adapters: dict[str, Path] |
                      trials: dict[str, tuple[float, float, float, float, str, bool | None, float]]
                      | None = None, headroom: bool = False) -> Path:
     """A study folder ``root/name`` with the trials of ``trials`` (default TRIALS), written file
-    by file in the layout of ``polychromic.layout``; ``adapters`` maps trial ids to peft
+    by file in the layout of ``polychromic.store.layout``; ``adapters`` maps trial ids to peft
     adapter folders copied in as their checkpoint (``train/checkpoint_…/adapter``).
 
     A finished trial's result.json holds the hand-set values of TRIALS and, for every other
-    metric (the per-prompt diversity metrics, mean_tokens, …), what ``polychromic.aggregate``
+    metric (the per-prompt diversity metrics, mean_tokens, …), what ``polychromic.metrics.aggregate``
     computes from its generations. ``headroom``: the baseline also gets the floor and ceiling
-    sample sets (``headroom.parquet``, see ``polychromic.headroom``), the ceiling made of other
+    sample sets (``headroom.parquet``, see ``polychromic.stats.headroom``), the ceiling made of other
     prompts' texts with random unit embeddings, like the baseline's own samples, so its
     semantic diversity is at the ceiling."""
     import shutil
 
-    from polychromic.aggregate import aggregate
-    from polychromic.config import TrialConfig
+    from polychromic.core.config import TrialConfig
+    from polychromic.metrics.aggregate import aggregate
 
     study = root / name
     space = root / f"{name}_space.yaml"
@@ -203,9 +203,9 @@ def write_tiny_study(root: Path, name: str = "tiny", adapters: dict[str, Path] |
 
 
 def write_headroom_sets(gens: pd.DataFrame, path: Path) -> None:
-    """Floor and ceiling sets of ``gens`` (``polychromic.headroom``) with a stand-in encoder
+    """Floor and ceiling sets of ``gens`` (``polychromic.stats.headroom``) with a stand-in encoder
     that returns random unit vectors (seeded), so no sentence encoder is loaded."""
-    from polychromic import headroom as H
+    from polychromic.stats import headroom as H
 
     class RandomEncoder:
         def encode(self, texts: list[str]) -> np.ndarray:

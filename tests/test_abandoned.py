@@ -1,4 +1,4 @@
-"""Trials a killed driver started after its last snapshot (polychromic.resume): marked
+"""Trials a killed driver started after its last snapshot (polychromic.tuning.resume): marked
 abandoned, adopted once by a new trial with the same configuration, never in the
 leaderboard. The end-to-end path is in test_resume.py; these pin the rules on real folders."""
 
@@ -11,10 +11,10 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from polychromic.leaderboard import build_leaderboard
-from polychromic.records import append_jsonl, read_json, read_jsonl, write_json
-from polychromic.resume import adopt, latest_checkpoint, mark_abandoned
-from polychromic.search import fail_abandoned_optuna_trials
+from polychromic.review.leaderboard import build_leaderboard
+from polychromic.store.records import append_jsonl, read_json, read_jsonl, write_json
+from polychromic.tuning.resume import adopt, latest_checkpoint, mark_abandoned
+from polychromic.tuning.search import fail_abandoned_optuna_trials
 
 CONFIG = {"lambda_": 0.5, "steps": 4, "model": "tiny", "seed": 0}
 
@@ -126,7 +126,7 @@ def test_optuna_trials_asked_after_the_snapshot_fail_and_come_back(tmp_path: Pat
 def test_history_gaps_are_filled_from_the_checkpoint(tmp_path: Path) -> None:
     """A driver killed before it recorded a report: the final checkpoint's history fills the
     gap, in step order, without duplicating what history.jsonl has."""
-    from polychromic.records import backfill_history
+    from polychromic.store.records import backfill_history
 
     path = tmp_path / "history.jsonl"
     append_jsonl(path, {"step": 4, "restored_from_step": 2, "trial_id": "t"})
@@ -143,8 +143,8 @@ def test_only_training_reports_go_to_history(tmp_path: Path) -> None:
     ``eval_samples``) goes to result.json, never to history.jsonl."""
     from types import SimpleNamespace
 
-    from polychromic.records import FINAL_EVALUATION
-    from polychromic.tune_recorder import StudyRecorder
+    from polychromic.store.records import FINAL_EVALUATION
+    from polychromic.tuning.recorder import StudyRecorder
 
     recorder, trial = StudyRecorder(tmp_path), SimpleNamespace(trial_id="t")
     for report in ({"step": 2, "quality_loss": 1.0}, {"step": 2, FINAL_EVALUATION: True},

@@ -136,8 +136,8 @@ def warm(pristine: Path) -> None:
     import peft  # noqa: F401 — export.py imports peft and transformers before a checkpoint
     import transformers  # noqa: F401
 
-    from polychromic.leaderboard import build_leaderboard
-    from polychromic.space import parse_space
+    from polychromic.review.leaderboard import build_leaderboard
+    from polychromic.tuning.space import parse_space
 
     parse_space(VALID, "warm.yaml", "warm")
     build_leaderboard(pristine)
@@ -618,9 +618,9 @@ def test_rescore_failing_while_writing_rolls_everything_back(
         study: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A failure after the new files were renamed into place (here: the leaderboard build)
     puts every original back: the study is byte for byte what it was, no temporary left."""
-    import polychromic.leaderboard as L
-    from polychromic.errors import ConfigError
-    from polychromic.rescore import rescore_study
+    import polychromic.review.leaderboard as L
+    from polychromic.core.errors import ConfigError
+    from polychromic.tuning.rescore import rescore_study
 
     before = snapshot(study)
 
@@ -634,7 +634,7 @@ def test_rescore_failing_while_writing_rolls_everything_back(
 
 
 def test_rescore_succeeds_and_leaves_no_temporary_files(study: Path) -> None:
-    from polychromic.rescore import rescore_study
+    from polychromic.tuning.rescore import rescore_study
 
     before = snapshot(study)
     path = rescore_study(study, threshold=0.7)
@@ -649,7 +649,7 @@ def test_rescore_succeeds_and_leaves_no_temporary_files(study: Path) -> None:
 
 
 def test_corrupt_trials_show_as_corrupt_and_the_others_stay(study: Path) -> None:
-    from polychromic.study_model import load_study
+    from polychromic.review.study import load_study
 
     trials = study / "trials"
     (trials / "cccc3333" / "result.json").write_text("{truncated")
@@ -695,8 +695,8 @@ def test_export_best_never_falls_back_past_a_corrupt_trial(clis: dict[str, Any],
 
 
 def test_html_report_write_failure_leaves_no_temporary_file(study: Path, tmp_path: Path) -> None:
-    from polychromic.report import write_report
-    from polychromic.study_model import load_study
+    from polychromic.review.html_report import write_report
+    from polychromic.review.study import load_study
 
     loaded = load_study(str(study))
     (tmp_path / "out").mkdir()

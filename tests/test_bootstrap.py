@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from polychromic import metrics as M
-from polychromic.aggregate import aggregate
-from polychromic.bootstrap import compare, paired_delta, resample_weights, weighted_metrics
+from polychromic.metrics.aggregate import aggregate
+from polychromic.stats.bootstrap import compare, paired_delta, resample_weights, weighted_metrics
 
 WORDS = ["the", "cat", "dog", "sat", "ran", "on", "a", "mat", "hat", "big", "small", "red", "blue", "fast", "slow", "home"]
 

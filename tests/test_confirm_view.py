@@ -2,7 +2,7 @@
 confirmation runs written file by file (no Ray): the tiny study of test_review.py plus, per
 seed pair, a run of the confirmed trial's configuration and one of the baseline's, tagged
 ``role: confirm`` and evaluated on fresh prompts (``v0``..``v3``), as ``study/confirm.py``
-leaves them (see ``polychromic.leaderboard.add_confirmation``).
+leaves them (see ``polychromic.review.leaderboard.add_confirmation``).
 
 Confirming bbbb2222 (λ=1; selection pass@1 0.30 vs the baseline's 0.40, Δ = −0.1) with pass@1
 of the pairs (trial, baseline) = (0.35, 0.40), (0.30, 0.40), (0.35, 0.45): the confirmation
@@ -26,9 +26,9 @@ import pandas as pd
 import pytest
 from conftest import TRIALS, load_cli, tiny_generations, write_json_file, write_tiny_study
 
-from polychromic import columns
-from polychromic import confirm_view as cv
-from polychromic.study_model import load_study
+from polychromic.core import columns
+from polychromic.review import confirmation as cv
+from polychromic.review.study import load_study
 
 #: pass@1 of (trial run, baseline run) of each seed pair confirming bbbb2222
 PAIRS = ((0.35, 0.40), (0.30, 0.40), (0.35, 0.45))
@@ -41,8 +41,8 @@ def write_confirm_run(study: Path, run_id: str, of: str, lam: float, seed: int, 
     seed, ``eval_split: validation``), and when finished its fresh-prompt generations,
     result.json and status.json. ``same_embeddings``: every sample has one embedding (the
     run's semantic diversity is 0)."""
-    from polychromic.aggregate import aggregate
-    from polychromic.config import TrialConfig
+    from polychromic.core.config import TrialConfig
+    from polychromic.metrics.aggregate import aggregate
 
     tdir = study / "trials" / run_id
     cfg = TrialConfig.from_dict({"model": "tiny", "lambda_": lam, "steps": 6, "n_eval_prompts": 4,
@@ -142,7 +142,7 @@ def test_report_puts_selection_and_confirmation_side_by_side(confirmed: Path, tm
 
 
 def test_report_without_confirmation_says_how_to_run_it(tmp_path: Path) -> None:
-    from polychromic.report import render_report
+    from polychromic.review.html_report import render_report
 
     study = load_study(str(write_tiny_study(tmp_path)))
     sec = section(render_report(study, study.frame))
@@ -153,7 +153,7 @@ def test_report_without_confirmation_says_how_to_run_it(tmp_path: Path) -> None:
 
 def test_report_of_an_unfinished_confirmation(tmp_path: Path) -> None:
     """Only the trial's run of the first pair finished: no pair to compare, said so."""
-    from polychromic.report import render_report
+    from polychromic.review.html_report import render_report
 
     study_dir = write_tiny_study(tmp_path)
     write_confirm_run(study_dir, "conf0t", "aaaa1111", 0.1, 1, 0.45, 10)
@@ -177,7 +177,7 @@ class _Tags(html.parser.HTMLParser):
 
 
 def test_hostile_trial_id_and_study_name_are_escaped(tmp_path: Path) -> None:
-    from polychromic.report import render_report
+    from polychromic.review.html_report import render_report
 
     trials = {("base0000" if k == "base0000" else HOSTILE if k == "bbbb2222" else k): v
               for k, v in TRIALS.items()}
@@ -207,9 +207,9 @@ def test_hostile_trial_id_and_study_name_are_escaped(tmp_path: Path) -> None:
 
 
 def _card(study: Any, row: pd.Series) -> str:
-    from polychromic.config import TrialConfig
-    from polychromic.export import model_card, trial_record
-    from polychromic.records import read_json
+    from polychromic.core.config import TrialConfig
+    from polychromic.export.artifacts import model_card, trial_record
+    from polychromic.store.records import read_json
 
     cfg = TrialConfig.from_dict(read_json(study.trial_dir(str(row["trial_id"])) / "config.json"))
     record = trial_record(study, row, cfg, "adapter", Path("/nowhere/adapter"),
@@ -218,7 +218,7 @@ def _card(study: Any, row: pd.Series) -> str:
 
 
 def test_model_card_has_the_comparison_and_says_why_this_trial(confirmed: Path) -> None:
-    from polychromic.study_model import choose_trial
+    from polychromic.review.study import choose_trial
 
     study = load_study(str(confirmed))
     row = choose_trial(study)  # the best by the objective: bbbb2222, its gain not confirmed
@@ -247,9 +247,9 @@ def test_model_card_has_the_comparison_and_says_why_this_trial(confirmed: Path) 
 
 
 def _record(study: Any, row: pd.Series) -> dict[str, Any]:
-    from polychromic.config import TrialConfig
-    from polychromic.export import trial_record
-    from polychromic.records import read_json
+    from polychromic.core.config import TrialConfig
+    from polychromic.export.artifacts import trial_record
+    from polychromic.store.records import read_json
 
     cfg = TrialConfig.from_dict(read_json(study.trial_dir(str(row["trial_id"])) / "config.json"))
     return trial_record(study, row, cfg, "adapter", Path("/nowhere/adapter"),
@@ -270,7 +270,7 @@ def test_export_prefers_a_confirmed_gain_never_a_confirmed_loss(tmp_path: Path) 
     delta is large and positive. bbbb2222 (first, negative selection delta) is "confirmed"
     too, but as a loss: its own runs' samples share one embedding. The export takes cccc3333
     and the card says why."""
-    from polychromic.study_model import choose_trial
+    from polychromic.review.study import choose_trial
 
     study_dir = write_tiny_study(tmp_path)
     confirm(study_dir, "bbbb2222", prefix="lossy", same_embeddings=True)
@@ -309,7 +309,7 @@ def test_score_prints_the_default_terminal_view(tmp_path: Path,
     assert load_cli("score").main([str(study_dir)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("rescored study tiny\n")
-    assert "study tiny: 7 of 7 trials" in out  # the title of polychromic.terminal's view
+    assert "study tiny: 7 of 7 trials" in out  # the title of polychromic.review.terminal's view
     assert "vs the λ=0 baseline (trial base0000):" in out and "λ=0.1:" in out
     assert "sem div ↑" in out and "study tiny (rescored)" not in out  # not the old table
     assert out.rstrip().endswith(f"leaderboard: {(study_dir / 'leaderboard.parquet').resolve()}")
@@ -333,7 +333,7 @@ def test_confirm_best_skips_a_baseline_that_ranks_first(tmp_path: Path) -> None:
     trial that is not the baseline, and say why, instead of refusing."""
     from conftest import TRIALS
 
-    from polychromic.study_model import choose_trial
+    from polychromic.review.study import choose_trial
 
     trials = dict(TRIALS)
     trials["base0000"] = (0.0, 0.40, 0.95, 0.30, "finished", False, 1800.0)  # most diverse

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from polychromic.bootstrap import _weighted_mean
-from polychromic.confirmation import two_level_delta
+from polychromic.stats.bootstrap import _weighted_mean
+from polychromic.stats.two_level import two_level_delta
 
 
 def _runs(rng: np.random.Generator, effect: float, seeds: int, prompts: int,
@@ -45,7 +45,7 @@ def test_interval_covers_the_true_delta(seeds: int, seed_sd: float, prompt_sd: f
 
 
 def test_one_pair_is_the_prompt_bootstrap_and_point_is_the_mean_of_pairs() -> None:
-    from polychromic.bootstrap import paired_delta
+    from polychromic.stats.bootstrap import paired_delta
 
     rng = np.random.default_rng(0)
     t, b = _runs(rng, 0.05, 1, 30, 0.0, 0.02, 0.05)

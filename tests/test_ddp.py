@@ -17,9 +17,9 @@ import ray
 import torch
 from safetensors.torch import load_file
 
-from polychromic.config import TrialConfig
-from polychromic.errors import ConfigError
-from polychromic.train import train, train_loop_per_worker
+from polychromic.core.config import TrialConfig
+from polychromic.core.errors import ConfigError
+from polychromic.training.loop import train, train_loop_per_worker
 from tests.conftest import TINY_SETTINGS
 
 BASE = {**TINY_SETTINGS, "steps": 2, "report_every": 2, "lora_dropout": 0.0,

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from polychromic.config import DIVERSITY_MEASURES, TrialConfig
-from polychromic.errors import ConfigError
-from polychromic.space import load_space, parse_space
+from polychromic.core.config import DIVERSITY_MEASURES, TrialConfig
+from polychromic.core.errors import ConfigError
+from polychromic.tuning.space import load_space, parse_space
 from tests.conftest import load_cli, one_line_error
 
 SPACE: dict[str, Any] = {

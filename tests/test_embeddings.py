@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from polychromic.embeddings import Encoder, get_encoder
-from polychromic.errors import MetricError
+from polychromic.core.errors import MetricError
 from polychromic.metrics import semantic_diversity
+from polychromic.metrics.encoder import Encoder, get_encoder
 
 TEXTS = [
     f"message number {i}: {'how are you doing today' if i % 3 else 'lol ok'}" for i in range(37)

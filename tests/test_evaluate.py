@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from polychromic.config import TrialConfig
-from polychromic.evaluate import evaluate
-from polychromic.sample_table import read_generations
+from polychromic.core.config import TrialConfig
+from polychromic.evaluation.pipeline import evaluate
+from polychromic.store.generations import read_generations
 from tests.conftest import TINY_SETTINGS
 
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 from conftest import load_cli, one_line_error, write_tiny_study
 
-from polychromic.config import TrialConfig
+from polychromic.core.config import TrialConfig
 
 PROMPT = "The weather today is"
 TOKENS = 6
@@ -24,7 +24,7 @@ TOKENS = 6
 @pytest.fixture(scope="module")
 def adapter_src(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real, non-trivial LoRA adapter of the tiny model (B ≠ 0, so base + adapter ≠ base)."""
-    from polychromic.model import load_for_training
+    from polychromic.models.loading import load_for_training
 
     model, _ = load_for_training(TrialConfig.from_dict({"model": "tiny", "lora_r": 8}),
                                  torch.device("cpu"))
@@ -59,7 +59,7 @@ def greedy_ids(model: Any, tok: Any, prompt: str = PROMPT, n: int = TOKENS) -> l
 
 
 def base_model() -> Any:
-    from polychromic.model import load_base
+    from polychromic.models.loading import load_base
 
     model, tok = load_base(TrialConfig.from_dict({"model": "tiny"}), torch.device("cpu"))
     return model.eval(), tok

@@ -1,4 +1,4 @@
-"""The fault-injection hooks (polychromic.faults): inert unless POLYCHROMIC_FAULT is set, a
+"""The fault-injection hooks (polychromic.core.faults): inert unless POLYCHROMIC_FAULT is set, a
 training fault fires once per marker, a scoring fault on every batch holding its prompt."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from polychromic import faults
+from polychromic.core import faults
 
 
 def test_hooks_are_inert_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:

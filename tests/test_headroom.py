@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from polychromic import headroom as H
-from polychromic.embeddings import get_encoder
+from polychromic.metrics.encoder import get_encoder
+from polychromic.stats import headroom as H
 
 # two prompts (groups g1, g2) × 3 samples; every text has 5 distinct words, no repeated bigram
 SAMPLES = {
@@ -96,7 +96,7 @@ def test_low_headroom_warning_wording() -> None:
 
 def test_warning_prints_float_noise_as_zero() -> None:
     """Identical samples have semantic diversity 1 − cos = −4e-16, not 0: the warning says 0."""
-    from polychromic.headroom import low_headroom_warning
+    from polychromic.stats.headroom import low_headroom_warning
 
     text = low_headroom_warning("semantic_diversity_per_prompt", 0.806, -4.35e-16, 0.883)
     assert "(0.806, floor 0, ceiling 0.883)" in text and "e-16" not in text

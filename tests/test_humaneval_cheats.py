@@ -12,9 +12,8 @@ import re
 
 import pytest
 
-from polychromic.config import TrialConfig
-from polychromic.embedded import humaneval_jsonl
-from polychromic.sandbox import Limits, run_program
+from polychromic.core.config import TrialConfig
+from polychromic.core.embedded import humaneval_jsonl
 from polychromic.tasks.base import Example
 from polychromic.tasks.humaneval import (
     HumanEvalTask,
@@ -29,6 +28,7 @@ from polychromic.tasks.humaneval import (
     stdin_for,
     verdict,
 )
+from polychromic.tasks.sandbox import Limits, run_program
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
-"""The study folder has one owner (``polychromic.layout``), and reading a study needs no Ray.
+"""The study folder has one owner (``polychromic.store.layout``), and reading a study needs no Ray.
 
-* What the Tune driver records (``polychromic.tune_recorder``) and what a trial writes land
+* What the Tune driver records (``polychromic.tuning.recorder``) and what a trial writes land
   where the leaderboard looks for them; a name and its storage folder lead every recipe to the
   same study folder (``layout.study_dir``).
 * No module but ``layout.py`` spells a study file's name (an ``ast`` scan, docstrings aside).
@@ -22,17 +22,17 @@ from types import SimpleNamespace
 import pandas as pd
 from conftest import ROOT, tiny_generations, write_tiny_study
 
-from polychromic import layout, storage
-from polychromic.leaderboard import build_leaderboard
-from polychromic.records import read_json, read_jsonl, write_json
-from polychromic.sample_table import (
+from polychromic.review.leaderboard import build_leaderboard
+from polychromic.review.study import resolve_study
+from polychromic.store import layout, remote
+from polychromic.store.generations import (
     example_of,
     parquet_problem,
     prompt_row,
     read_generations,
     write_generations,
 )
-from polychromic.study_model import resolve_study
+from polychromic.store.records import read_json, read_jsonl, write_json
 from polychromic.tasks.base import Example
 
 #: study file names that only layout.py may spell (as a whole string constant)
@@ -42,14 +42,14 @@ NAMES = {layout.STUDY_FILE, layout.OPTUNA_DB, layout.TUNE, layout.LEADERBOARD, l
          layout.CHECKPOINT_STATE, layout.CHECKPOINT_HISTORY, layout.CHECKPOINT_ERROR}
 #: the same words where they are not a study's files
 NOT_STUDY_FILES = {
-    ("polychromic/model.py", "config.json"),  # a Hugging Face model folder's config
-    ("polychromic/sandbox.py", "status.json"),  # the code sandbox's own work folder
-    ("polychromic/export.py", "adapter"),  # the export mode (adapter or merged)
+    ("polychromic/models/loading.py", "config.json"),  # a Hugging Face model folder's config
+    ("polychromic/tasks/sandbox.py", "status.json"),  # the code sandbox's own work folder
+    ("polychromic/export/artifacts.py", "adapter"),  # the export mode (adapter or merged)
 }
 
 
 def test_recorded_trials_are_what_the_leaderboard_reads(tmp_path: Path) -> None:
-    from polychromic.tune_recorder import StudyRecorder
+    from polychromic.tuning.recorder import StudyRecorder
 
     study = tmp_path / "s"
     recorder = StudyRecorder(study)
@@ -84,8 +84,8 @@ def test_a_name_leads_every_recipe_to_the_same_folder(tmp_path: Path) -> None:
     where = layout.study_dir(tmp_path / "store", "named")
     assert where == study.resolve()
     assert resolve_study("named", tmp_path / "store") == where  # leaderboard, score, export, …
-    assert storage.study_locations(tmp_path / "store", "unused", "named") == (where, None)  # run
-    assert storage.study_locations("s3://b/x", tmp_path / "store", "named") == (where, "s3://b/x/named")
+    assert remote.study_locations(tmp_path / "store", "unused", "named") == (where, None)  # run
+    assert remote.study_locations("s3://b/x", tmp_path / "store", "named") == (where, "s3://b/x/named")
     assert layout.looks_like_study(where) and not layout.looks_like_study(tmp_path)
 
 
@@ -128,11 +128,11 @@ def test_only_layout_spells_a_study_file() -> None:
     found = []
     for path in sorted(files):
         rel = path.relative_to(ROOT).as_posix()
-        if rel == "polychromic/layout.py":
+        if rel == "polychromic/store/layout.py":
             continue
         found += [f"{rel}:{line}: {value!r}" for line, value in _string_constants(path)
                   if value in NAMES and (rel, value) not in NOT_STUDY_FILES]
-    assert not found, "use polychromic.layout:\n" + "\n".join(found)
+    assert not found, "use polychromic.store.layout:\n" + "\n".join(found)
 
 
 #: what study/leaderboard.py does with a finished study, in a fresh interpreter
@@ -141,12 +141,12 @@ import importlib.util, sys
 from pathlib import Path
 
 root, study, out = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
-import polychromic.leaderboard, polychromic.report, polychromic.study_model, polychromic.study_view
-import polychromic.terminal
-from polychromic.report import write_report
-from polychromic.study_view import render
-from polychromic.study_model import load_study
-from polychromic.terminal import print_table, print_trial
+import polychromic.review.leaderboard, polychromic.review.html_report, polychromic.review.study, polychromic.review.format
+import polychromic.review.terminal
+from polychromic.review.html_report import write_report
+from polychromic.review.format import render
+from polychromic.review.study import load_study
+from polychromic.review.terminal import print_table, print_trial
 
 spec = importlib.util.spec_from_file_location("cli_leaderboard", root / "study" / "leaderboard.py")
 cli = importlib.util.module_from_spec(spec)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from polychromic.errors import MetricError
+from polychromic.core.errors import MetricError
 from polychromic.metrics import (
     mean_pairwise_cosine,
     semantic_diversity,

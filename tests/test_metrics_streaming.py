@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from polychromic.errors import MetricError
+from polychromic.core.errors import MetricError
 from polychromic.metrics import (
     CorpusDiversity,
     distinct_n,

@@ -50,7 +50,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from polychromic.records import read_json, read_jsonl
+from polychromic.store.records import read_json, read_jsonl
 from tests.conftest import ROOT, TINY_SETTINGS, write_space
 
 RAY = str(Path(sys.executable).with_name("ray"))

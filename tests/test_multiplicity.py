@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from polychromic.bootstrap import _weighted_mean, paired_delta
-from polychromic.multiplicity import holm_adjusted, holm_reject
+from polychromic.stats.bootstrap import _weighted_mean, paired_delta
+from polychromic.stats.multiplicity import holm_adjusted, holm_reject
 
 
 def test_holm_by_hand() -> None:

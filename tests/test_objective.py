@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from polychromic import metrics as M
-from polychromic.objective import polychromic_advantages, set_diversity, set_score
+from polychromic.training.set_objective import polychromic_advantages, set_diversity, set_score
 
 
 def _unit(rng: np.random.Generator, *shape: int) -> np.ndarray:
@@ -258,8 +258,8 @@ def test_semantic_classes_counts_classes_and_respects_the_threshold() -> None:
 
 
 def test_the_measures_are_the_config_choices_and_bad_inputs_raise() -> None:
-    from polychromic.config import DIVERSITY_MEASURES
-    from polychromic.objective import MEASURES, get_measure
+    from polychromic.core.config import DIVERSITY_MEASURES
+    from polychromic.training.set_objective import MEASURES, get_measure
 
     assert tuple(MEASURES) == DIVERSITY_MEASURES == tuple(MEASURE_NAMES)
     for name in MEASURE_NAMES:

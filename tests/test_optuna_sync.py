@@ -1,4 +1,4 @@
-"""polychromic.optuna_sync: the leaderboard written into a real Optuna SQLite study whose trials
+"""polychromic.review.optuna_dashboard: the leaderboard written into a real Optuna SQLite study whose trials
 match the tiny study of conftest.py, read back with ``optuna.load_study`` (no Ray cluster)."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import optuna
 import pytest
 from conftest import write_tiny_study
 
-from polychromic.aggregate import HEADLINE
-from polychromic.optuna_sync import sync_optuna
-from polychromic.study_model import load_study
+from polychromic.metrics.aggregate import HEADLINE
+from polychromic.review.optuna_dashboard import sync_optuna
+from polychromic.review.study import load_study
 
 LAMBDA = optuna.distributions.FloatDistribution(0.01, 10.0, log=True)
 State = optuna.trial.TrialState
@@ -34,7 +34,7 @@ def make_optuna_study(study_dir: Path) -> optuna.Study:
         study.add_trial(optuna.trial.create_trial(
             params={"lambda_": lam}, distributions={"lambda_": LAMBDA}, values=values,
             state=state, user_attrs={"trial_id": tid} if recorded else {}))
-    # an Optuna trial of a killed driver (polychromic.search.fail_abandoned_optuna_trials)
+    # an Optuna trial of a killed driver (polychromic.tuning.search.fail_abandoned_optuna_trials)
     study.add_trial(optuna.trial.create_trial(
         params={"lambda_": 2.0}, distributions={"lambda_": LAMBDA}, state=State.FAIL,
         user_attrs={"abandoned": "asked after the driver's last snapshot"}))
@@ -88,7 +88,7 @@ def test_sync_without_optuna_db_changes_nothing(tmp_path: Path) -> None:
 def test_suggest_records_the_tune_trial_id(tmp_path: Path) -> None:
     from ray.tune.search.optuna import OptunaSearch
 
-    from polychromic.search import BaselineFirst
+    from polychromic.tuning.search import BaselineFirst
 
     storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'o.db'}")
     inner = OptunaSearch(space={"lambda_": LAMBDA}, metric="pass@1", mode="max",

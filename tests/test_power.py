@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from polychromic import power
-from polychromic.bootstrap import _weighted_mean, paired_delta
+from polychromic.stats import power
+from polychromic.stats.bootstrap import _weighted_mean, paired_delta
 
 
 def test_z_factor_and_normal_power() -> None:

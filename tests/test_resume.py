@@ -15,7 +15,7 @@ import optuna
 import pandas as pd
 import pytest
 
-from polychromic.records import read_json, read_jsonl
+from polychromic.store.records import read_json, read_jsonl
 from tests.conftest import ROOT, write_space
 
 
@@ -41,7 +41,7 @@ def test_driver_killed_mid_trial_resumes_every_trial_exactly_once(tmp_path: Path
                                                                   snapshot_s: str) -> None:
     """``3600``: Tune's only snapshot is its first, so the killed driver leaves trials that the
     restored experiment does not know; their configurations come back as new trials that take
-    over their result or checkpoint (polychromic.resume)."""
+    over their result or checkpoint (polychromic.tuning.resume)."""
     space = write_space(tmp_path / "tiny.yaml", num_trials=2, points=[{"lambda_": 0.5}])
     study = tmp_path / "resumable"
     cmd = [sys.executable, str(ROOT / "study" / "run.py"), "--space", str(space),

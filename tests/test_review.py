@@ -1,7 +1,7 @@
 """study/leaderboard.py on a hand-built finished "tiny study": ordering, Pareto marker, cost,
 filters, every output format parsed back, the HTML report, and one-line errors.
 
-The study folder is written file by file in the layout of ``polychromic.layout`` (config.json,
+The study folder is written file by file in the layout of ``polychromic.store.layout`` (config.json,
 history.jsonl, result.json, status.json, generations.parquet), with a constructed Pareto case:
 
     trial     λ     pass@1  semantic_div  status          Pareto (pass@1 ↑, semantic ↑)
@@ -40,18 +40,18 @@ from conftest import (
     write_tiny_study,
 )
 
-from polychromic.config import TrialConfig
-from polychromic.errors import ConfigError
+from polychromic.core.config import TrialConfig
+from polychromic.core.errors import ConfigError
 from polychromic.metrics import pass_at_k
-from polychromic.pareto import pareto_mask, pareto_rank
-from polychromic.study_model import (
+from polychromic.review.format import render
+from polychromic.review.study import (
     DEFAULT_GPU_HOUR_PRICE,
     apply_filter,
     load_study,
     parse_filter,
     select,
 )
-from polychromic.study_view import render
+from polychromic.stats.ranking import pareto_mask, pareto_rank
 
 ROOT = Path(__file__).resolve().parent.parent
 _json = write_json_file
@@ -328,7 +328,7 @@ def test_html_report_is_self_contained_and_has_every_trial(study_dir: Path, cli:
 
 
 def test_html_draws_ci_bars_when_present(study_dir: Path, tmp_path: Path) -> None:
-    from polychromic.report import render_report
+    from polychromic.review.html_report import render_report
 
     study = load_study(str(study_dir))
     df = study.frame.copy()
@@ -345,7 +345,7 @@ def test_html_verdicts_headroom_and_mde(tmp_path: Path) -> None:
     """Verdict lines above the table, MDE beside each delta, and the headroom table with its
     plain sentence for a metric at the ceiling (the baseline's random embeddings are as
     diverse as the ceiling's unrelated texts)."""
-    from polychromic.report import render_report
+    from polychromic.review.html_report import render_report
 
     study = load_study(str(write_tiny_study(tmp_path, headroom=True)))
     page = render_report(study, study.frame)

@@ -14,7 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from polychromic.sandbox import HEAD_BYTES, Limits, isolation_report, run_program, run_programs
+from polychromic.tasks.sandbox import (
+    HEAD_BYTES,
+    Limits,
+    isolation_report,
+    run_program,
+    run_programs,
+)
 
 ROOT = os.geteuid() == 0
 REPO = Path(__file__).resolve().parents[1]

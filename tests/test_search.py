@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ray.tune.schedulers import TrialScheduler
 
-from polychromic.search import KeepBaselineASHA
+from polychromic.tuning.search import KeepBaselineASHA
 
 
 class FakeTrial:

@@ -1,6 +1,6 @@
 """Search spaces in-process: every shipped space loads, the schema's semantics (baseline first,
 complete points, ``--set``, ``resources``, pass@k that evaluation really reports), and a
-two-objective space is accepted by Ray's OptunaSearch as it is built in polychromic/tuning.py.
+two-objective space is accepted by Ray's OptunaSearch as it is built in polychromic/tuning/runner.py.
 
 The command-line behaviour (exit status, one-line errors, nothing started) is in
 test_run_cli.py."""
@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from polychromic import space as S
-from polychromic.errors import ConfigError
-from polychromic.space import Space, load_space, parse_space, shipped_spaces
+from polychromic.core.errors import ConfigError
+from polychromic.tuning import space as S
+from polychromic.tuning.space import Space, load_space, parse_space, shipped_spaces
 
 SHIPPED = ("smoke", "lambda_wide", "lambda_narrow", "full")
 SETTINGS = {"model": "tiny", "task": "chitchat", "steps": 8, "batch_size": 4,
@@ -112,7 +112,7 @@ def test_two_objectives_parse_and_build_a_multi_objective_optuna_search() -> Non
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
-    from polychromic.search import BaselineFirst
+    from polychromic.tuning.search import BaselineFirst
 
     space = parse(space_dict(
         params={"lambda_": {"distribution": "log_uniform", "low": 0.01, "high": 10},
@@ -143,7 +143,7 @@ def test_two_objectives_parse_and_build_a_multi_objective_optuna_search() -> Non
 
 
 def test_pass_at_k_objectives_are_the_ones_evaluation_reports() -> None:
-    from polychromic.aggregate import PASS_KS
+    from polychromic.metrics.aggregate import PASS_KS
 
     assert PASS_KS == S.PASS_KS
     ok = parse(space_dict(objectives=[{"metric": "pass@5", "mode": "max"}],

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from polychromic.config import TrialConfig
-from polychromic.embeddings import get_encoder
-from polychromic.model import load_for_training
-from polychromic.step import is_diversity_step, step_gradients
+from polychromic.core.config import TrialConfig
+from polychromic.metrics.encoder import get_encoder
+from polychromic.models.loading import load_for_training
 from polychromic.tasks import get_task
+from polychromic.training.step import is_diversity_step, step_gradients
 from tests.conftest import TINY_SETTINGS
 
 
@@ -84,7 +84,7 @@ def test_a_diversity_step_scores_sets_with_the_configured_measure(
         measure: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """cfg.diversity_measure reaches the advantages, the logged diversity_score is its d(S),
     and the text measures run without a sentence encoder."""
-    import polychromic.step as step_mod
+    import polychromic.training.step as step_mod
 
     seen: list = []
     real = step_mod.polychromic_advantages

@@ -1,4 +1,4 @@
-"""URI storage (polychromic.storage) through pyarrow's filesystem layer, on ``file://`` URIs:
+"""URI storage (polychromic.store.remote) through pyarrow's filesystem layer, on ``file://`` URIs:
 the same calls ``s3://`` and ``gs://`` take, on a filesystem this machine has."""
 
 from __future__ import annotations
@@ -7,25 +7,25 @@ from pathlib import Path
 
 import pytest
 
-from polychromic import storage
-from polychromic.records import append_jsonl, read_json, write_json
-from polychromic.resume import latest_checkpoint, snapshot_trial_ids
+from polychromic.store import remote
+from polychromic.store.records import append_jsonl, read_json, write_json
+from polychromic.tuning.resume import latest_checkpoint, snapshot_trial_ids
 
 
 def test_uri_rules() -> None:
-    assert storage.is_uri("s3://b/x") and storage.is_uri("gs://b") and storage.is_uri("file:///t")
+    assert remote.is_uri("s3://b/x") and remote.is_uri("gs://b") and remote.is_uri("file:///t")
     for local in ("studies", "/mnt/studies", "./a:b/studies", "s3:/collapsed", "C:\\x"):
-        assert not storage.is_uri(local)
-    assert storage.join("s3://b/studies/", "s", "/trials/") == "s3://b/studies/s/trials"
-    assert storage.with_scheme("s3://b/studies", "b/studies/s/ckpt") == "s3://b/studies/s/ckpt"
-    assert storage.with_scheme("file:///t/b", "/t/b/ckpt") == "file:///t/b/ckpt"
-    assert storage.with_scheme("/local", "/local/ckpt") == "/local/ckpt"
+        assert not remote.is_uri(local)
+    assert remote.join("s3://b/studies/", "s", "/trials/") == "s3://b/studies/s/trials"
+    assert remote.with_scheme("s3://b/studies", "b/studies/s/ckpt") == "s3://b/studies/s/ckpt"
+    assert remote.with_scheme("file:///t/b", "/t/b/ckpt") == "file:///t/b/ckpt"
+    assert remote.with_scheme("/local", "/local/ckpt") == "/local/ckpt"
 
 
 def test_study_locations_split_records_and_ray_files(tmp_path: Path) -> None:
-    root, storage_uri = storage.study_locations("s3://bucket/studies", tmp_path / "heads", "s1")
+    root, storage_uri = remote.study_locations("s3://bucket/studies", tmp_path / "heads", "s1")
     assert root == (tmp_path / "heads" / "s1").resolve() and storage_uri == "s3://bucket/studies/s1"
-    root, storage_uri = storage.study_locations(tmp_path / "shared", "ignored", "s1")
+    root, storage_uri = remote.study_locations(tmp_path / "shared", "ignored", "s1")
     assert root == (tmp_path / "shared" / "s1").resolve() and storage_uri is None
 
 
@@ -41,7 +41,7 @@ def test_records_round_trip_without_ray_folders(tmp_path: Path) -> None:
     (local / "trials" / "t1" / ".result.json.123.tmp").write_text("half")
     uri = f"file://{tmp_path / 'bucket' / 's1'}"
 
-    storage.upload_records(local, uri)
+    remote.upload_records(local, uri)
     bucket = tmp_path / "bucket" / "s1"
     assert read_json(bucket / "study.json") == {"space": "smoke", "ok": True}
     assert (bucket / "trials" / "t1" / "history.jsonl").read_text().strip() == '{"step": 2}'
@@ -49,22 +49,22 @@ def test_records_round_trip_without_ray_folders(tmp_path: Path) -> None:
     assert not (bucket / "trials" / "t1" / ".result.json.123.tmp").exists()
 
     seen: dict = {}
-    storage.upload_records(local, uri, seen)
+    remote.upload_records(local, uri, seen)
     (bucket / "study.json").unlink()  # unchanged locally: not sent again
-    storage.upload_records(local, uri, seen)
+    remote.upload_records(local, uri, seen)
     assert not (bucket / "study.json").exists()
     write_json(local / "study.json", {"space": "smoke", "ok": False})  # changed: sent
-    storage.upload_records(local, uri, seen)
+    remote.upload_records(local, uri, seen)
     assert read_json(bucket / "study.json") == {"space": "smoke", "ok": False}
     write_json(local / "study.json", {"space": "smoke", "ok": True})
-    storage.upload_records(local, uri, seen)
+    remote.upload_records(local, uri, seen)
 
     fresh = tmp_path / "new-head" / "s1"
-    storage.fetch_records(uri, fresh)
+    remote.fetch_records(uri, fresh)
     assert read_json(fresh / "trials" / "t1" / "result.json") == {"status": "finished"}
-    assert storage.list_dir(uri) == ["study.json", "trials"]
-    assert storage.read_text(storage.join(uri, "nope.json")) is None
-    assert storage.exists(uri) and not storage.exists(storage.join(uri, "nope"))
+    assert remote.list_dir(uri) == ["study.json", "trials"]
+    assert remote.read_text(remote.join(uri, "nope.json")) is None
+    assert remote.exists(uri) and not remote.exists(remote.join(uri, "nope"))
 
 
 def test_download_and_checkpoint_lookup_through_a_uri(tmp_path: Path) -> None:
@@ -80,10 +80,10 @@ def test_download_and_checkpoint_lookup_through_a_uri(tmp_path: Path) -> None:
     uri = f"file://{train}"
     found = latest_checkpoint(uri)
     assert found == f"{uri}/checkpoint_2026-01-01_00-00-02"
-    copy = storage.download(storage.join(found, "adapter"))
+    copy = remote.download(remote.join(found, "adapter"))
     assert (copy / "adapter_model.safetensors").read_bytes() == b"checkpoint_2026-01-01_00-00-02"
     assert copy.resolve() != (train / "checkpoint_2026-01-01_00-00-02" / "adapter").resolve()
-    assert storage.download(str(train)) == train  # a local path is used where it is
+    assert remote.download(str(train)) == train  # a local path is used where it is
 
 
 def test_snapshot_ids_from_a_uri(tmp_path: Path) -> None:
@@ -98,7 +98,7 @@ def test_snapshot_ids_from_a_uri(tmp_path: Path) -> None:
 
 
 def test_unreachable_uri_is_a_config_error() -> None:
-    from polychromic.errors import ConfigError
+    from polychromic.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="--storage-path.*nosuchfs://x"):
-        storage.reachable("nosuchfs://x/y")
+        remote.reachable("nosuchfs://x/y")

@@ -20,7 +20,7 @@ import optuna
 import pandas as pd
 import pytest
 
-from polychromic.records import read_jsonl
+from polychromic.store.records import read_jsonl
 from tests.conftest import ROOT, TINY_SETTINGS, write_space
 
 REQUIRED = ["trial_id", "status", "error", "lambda_", "n_generations", "compute_every_n_steps",
@@ -198,8 +198,8 @@ def test_multi_objective_leaderboard_marks_the_pareto_front(finished_study: Path
 def test_baseline_headroom_mde_and_verdict(finished_study: Path) -> None:
     """The baseline stores its floor and ceiling sets; every diversity metric has a floor,
     a ceiling and a headroom; every finished trial has an MDE per delta and a verdict line."""
-    from polychromic import columns
-    from polychromic.headroom import CEILING, FLOOR
+    from polychromic.core import columns
+    from polychromic.stats.headroom import CEILING, FLOOR
 
     df = pd.read_parquet(finished_study / "leaderboard.parquet").set_index("lambda_")
     base_id = df.loc[0.0, "trial_id"]
@@ -278,7 +278,7 @@ def test_confirm_on_fresh_prompts_and_seeds_survives_a_killed_driver(
     import signal
     import time
 
-    from polychromic.records import read_json
+    from polychromic.store.records import read_json
 
     df = pd.read_parquet(finished_study / "leaderboard.parquet").set_index("lambda_")
     chosen, base = df.loc[0.5, "trial_id"], df.loc[0.0, "trial_id"]

@@ -6,10 +6,10 @@ from collections import Counter
 
 import pytest
 
-from polychromic.config import TrialConfig
-from polychromic.sandbox import Limits
+from polychromic.core.config import TrialConfig
 from polychromic.tasks.base import SPLITS, Task
 from polychromic.tasks.humaneval import HumanEvalTask, extract_code, problems, program_for
+from polychromic.tasks.sandbox import Limits
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from polychromic.config import TrialConfig
-from polychromic.errors import ConfigError
+from polychromic.core.config import TrialConfig
+from polychromic.core.errors import ConfigError
 from polychromic.tasks.base import SPLITS, Check, Task
 from polychromic.tasks.replies import CHARS_PER_TOKEN, RepliesTask
 

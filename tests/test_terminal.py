@@ -1,4 +1,4 @@
-"""The review in a terminal (polychromic.terminal): the default view fits 100 columns with full
+"""The review in a terminal (polychromic.review.terminal): the default view fits 100 columns with full
 trial ids and untruncated numbers, ``--wide`` keeps the full table, ``--trial ID`` shows one
 trial transposed. Checked in rich's recording console and in a real terminal (tmux) at 80, 100
 and 160 columns, on the tiny study of conftest.py with Tune-style trial ids."""
@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from conftest import ROOT, TRIALS, load_cli, one_line_error, write_tiny_study
 
-from polychromic import columns
-from polychromic.study_model import load_study
-from polychromic.terminal import print_table, print_trial
+from polychromic.core import columns
+from polychromic.review.study import load_study
+from polychromic.review.terminal import print_table, print_trial
 
 #: Tune's trial ids look like this (5 hex digits, then the trial's number)
 TUNE_IDS = {old: f"3f2a1_{i:05d}" for i, old in enumerate(TRIALS)}

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from polychromic import verdict as V
+from polychromic.stats import verdict as V
 
 
 @pytest.mark.parametrize(("delta", "low", "high", "mde", "better", "headroom", "expected"), [

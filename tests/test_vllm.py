@@ -25,10 +25,10 @@ from typing import Any
 import pytest
 import torch
 
-from polychromic.config import TrialConfig
-from polychromic.errors import ConfigError
-from polychromic.generation import resolve_backend, samples_from_tokens, vllm_available
-from polychromic.sampling import completion_logprob, sample
+from polychromic.core.config import TrialConfig
+from polychromic.core.errors import ConfigError
+from polychromic.models.backends import resolve_backend, samples_from_tokens, vllm_available
+from polychromic.models.sampling import completion_logprob, sample
 from tests.conftest import ROOT, TINY_SETTINGS, one_line_error
 
 VLLM = vllm_available()
@@ -45,7 +45,7 @@ PROMPTS = ["Hi! How was your weekend?", "What is your favourite book and why?",
 # --- everywhere ---------------------------------------------------------------------------------
 
 def test_auto_is_vllm_only_with_cuda_and_vllm(monkeypatch: pytest.MonkeyPatch) -> None:
-    import polychromic.generation as gen
+    import polychromic.models.backends as gen
 
     assert TrialConfig().generation_backend == "auto"
     assert resolve_backend(TrialConfig.from_dict({"generation_backend": "hf"})) == "hf"
@@ -84,7 +84,7 @@ def test_check_refuses_vllm_backend_where_vllm_is_missing() -> None:
 def test_samples_from_tokens_lays_out_like_generate() -> None:
     """vLLM returns token ids per sample; rebuilt with ``samples_from_tokens`` they give the
     HF tensors, texts and log-probabilities exactly (so the surrogate reads them unchanged)."""
-    from polychromic.model import load_for_inference
+    from polychromic.models.loading import load_for_inference
     from polychromic.tasks import get_task
     from polychromic.tasks.base import Example
 
@@ -112,7 +112,7 @@ def test_samples_from_tokens_lays_out_like_generate() -> None:
 def _adapter(cfg: TrialConfig, out: Path) -> Path:
     """A LoRA adapter whose B matrices are seeded noise: it changes the model's outputs the way
     a trained adapter does, without minutes of training."""
-    from polychromic.model import load_for_training
+    from polychromic.models.loading import load_for_training
 
     torch.manual_seed(cfg.seed)
     model, _ = load_for_training(cfg, torch.device("cpu"))
@@ -127,8 +127,8 @@ def _adapter(cfg: TrialConfig, out: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    from polychromic.generation import VLLMSampler
-    from polychromic.model import load_for_inference
+    from polychromic.models.backends import VLLMSampler
+    from polychromic.models.loading import load_for_inference
     from polychromic.tasks import get_task
     from polychromic.tasks.base import Example
 
@@ -202,10 +202,10 @@ def test_vllm_samples_have_the_hf_log_probability_within_noise(setup: dict[str, 
 def test_colocated_engine_follows_the_training_weights(setup: dict[str, Any]) -> None:
     """A diversity step through the engine trains (non-zero surrogate gradient), and after the
     weights change the next sync samples from the new weights (greedy = HF with them)."""
-    from polychromic.embeddings import get_encoder
-    from polychromic.model import load_for_training
-    from polychromic.step import step_gradients
+    from polychromic.metrics.encoder import get_encoder
+    from polychromic.models.loading import load_for_training
     from polychromic.tasks import get_task
+    from polychromic.training.step import step_gradients
 
     cfg = TrialConfig.from_dict({**setup["cfg"].to_dict(), "lambda_": 1.0})
     torch.manual_seed(0)
@@ -238,8 +238,8 @@ def test_evaluation_with_vllm_writes_the_hf_schema(path: str, setup: dict[str, A
     and metrics of the HF pipeline; lengths within noise of HF's."""
     import ray
 
-    from polychromic.evaluate import evaluate
-    from polychromic.sample_table import read_generations
+    from polychromic.evaluation.pipeline import evaluate
+    from polychromic.store.generations import read_generations
 
     monkeypatch.setenv("POLYCHROMIC_VLLM_EVAL", path)
     base = {**setup["cfg"].to_dict(), "n_eval_prompts": 4, "n_eval_samples": 4,

@@ -2,7 +2,7 @@
 
 Every text metric uses one tokenization, :func:`tokenize` (NLTK ``TweetTokenizer``, tokens
 lowercased). Undefined values (too few texts or n-grams) are NaN; failures raise
-:class:`polychromic.errors.MetricError`. Exact definitions: ``docs/metrics.md``.
+:class:`polychromic.core.errors.MetricError`. Exact definitions: ``docs/metrics.md``.
 """
 
 from __future__ import annotations

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from polychromic.errors import MetricError
+from polychromic.core.errors import MetricError
 
 if TYPE_CHECKING:
-    from polychromic.embeddings import Encoder
+    from polychromic.metrics.encoder import Encoder
 
 _CHUNK_ROWS = 4096
 #: embedding cosine at or above which two samples are one equivalence class, when no
@@ -93,7 +93,7 @@ def _embed(texts_or_embeddings, encoder: Encoder | None) -> np.ndarray:
     if items and not all(isinstance(t, str) for t in items):
         return np.asarray(items)
     if encoder is None:
-        from polychromic.embeddings import get_encoder
+        from polychromic.metrics.encoder import get_encoder
 
         encoder = get_encoder()
     return encoder.encode(items)

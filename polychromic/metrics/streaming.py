@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from polychromic.errors import MetricError
+from polychromic.core.errors import MetricError
 from polychromic.metrics.distinct import distinct_n_corpus, distinct_n_groups
 from polychromic.metrics.ngrams import TokenCorpus, encode_corpus
 from polychromic.metrics.self_bleu import self_bleu_scores
@@ -27,7 +27,7 @@ from polychromic.metrics.semantic import EmbeddingSum
 from polychromic.metrics.tokenize import as_token_lists
 
 if TYPE_CHECKING:
-    from polychromic.embeddings import Encoder
+    from polychromic.metrics.encoder import Encoder
 
 
 def _nanmean(values: np.ndarray) -> float:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib
 
-from polychromic.config import TrialConfig
-from polychromic.errors import ConfigError
+from polychromic.core.config import TrialConfig
+from polychromic.core.errors import ConfigError
 from polychromic.tasks.base import SPLITS, Check, Example, Task
 
 #: task name → "module:Class" (imported lazily so a task's heavy deps load only when used)

@@ -12,8 +12,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from polychromic.config import TrialConfig
-from polychromic.embedded import chitchat_json
+from polychromic.core.config import TrialConfig
+from polychromic.core.embedded import chitchat_json
 from polychromic.tasks.base import SPLITS, Check, Example, chat_prompt, split_of
 from polychromic.tasks.quality import ReplyChecker
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from polychromic.errors import ConfigError
-from polychromic.inputs import compressed, regular_file
+from polychromic.core.errors import ConfigError
+from polychromic.core.inputs import compressed, regular_file
 
 #: File extension → format.
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet",

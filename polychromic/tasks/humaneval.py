@@ -71,11 +71,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from polychromic.config import TrialConfig
-from polychromic.embedded import humaneval_jsonl
-from polychromic.errors import ConfigError
-from polychromic.sandbox import Limits, Result, isolation_report, run_programs
+from polychromic.core.config import TrialConfig
+from polychromic.core.embedded import humaneval_jsonl
+from polychromic.core.errors import ConfigError
 from polychromic.tasks.base import SPLITS, Check, Example, chat_prompt, split_of
+from polychromic.tasks.sandbox import Limits, Result, isolation_report, run_programs
 
 log = logging.getLogger(__name__)
 
@@ -686,7 +686,7 @@ class HumanEvalTask:
         """Refuse to start when the sandbox cannot run a program here, or the harness cannot
         prove a known-good answer (before any training).
 
-        Returns the isolation in place (``polychromic.sandbox.Result.isolation``)."""
+        Returns the isolation in place (``polychromic.tasks.sandbox.Result.isolation``)."""
         report = isolation_report()
         if report and report[0].startswith("broken"):
             raise ConfigError("task", f"humaneval: the code sandbox cannot run programs here: "

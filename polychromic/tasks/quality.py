@@ -63,7 +63,7 @@ class ReplyChecker:
     @property
     def encoder(self):  # noqa: ANN201 - Encoder, imported lazily
         if self._encoder is None:
-            from polychromic.embeddings import get_encoder
+            from polychromic.metrics.encoder import get_encoder
 
             self._encoder = get_encoder()
         return self._encoder

@@ -29,9 +29,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from polychromic.config import TrialConfig
-from polychromic.errors import ConfigError
-from polychromic.inputs import expand_path
+from polychromic.core.config import TrialConfig
+from polychromic.core.errors import ConfigError
+from polychromic.core.inputs import expand_path
 from polychromic.tasks.base import SPLITS, Check, Example, chat_prompt, split_of
 from polychromic.tasks.files import MISSING, Row, field_names, iter_rows, text_columns
 

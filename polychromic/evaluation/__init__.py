@@ -1,0 +1,3 @@
+"""Evaluating an adapter: the Ray Data pipeline that samples, scores and stores every sample
+(``pipeline``).
+"""

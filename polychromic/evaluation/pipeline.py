@@ -1,0 +1,315 @@
+"""A trial's evaluation as a Ray Data pipeline; every sample is kept on disk.
+
+held-out prompts → generation actors (base model + the trial's adapter, loaded once per
+actor) → scoring actors (task checker + sentence encoder, loaded once per actor) →
+``generations.parquet`` (one row per sample) → ``aggregate`` (corpus and per-prompt metrics).
+
+Prompts are grouped into fixed generation groups (``eval_batch_prompts`` each) and every group
+is sampled under its own seed (``eval_seed``, group index), so the samples do not depend on how
+many actors there are or which actor got which group: 1 actor and 32 give the same rows.
+
+``generation_backend`` resolving to ``vllm`` swaps the generation actors for Ray Data LLM's
+vLLM processor (``_vllm_processor``: the adapter loaded per request, every sample seeded by its
+prompt and sample index), or, with ``POLYCHROMIC_VLLM_EVAL=actor``, for ``GenerateVLLM`` (a
+plain actor owning a ``vllm.LLM``); the scoring actors, the ``generations.parquet`` schema and
+the metrics are the same (docs/vllm.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from polychromic.core import faults
+from polychromic.core.config import TrialConfig
+from polychromic.metrics.aggregate import aggregate
+from polychromic.store import layout
+from polychromic.store.generations import (
+    GENERATED_COLUMNS,
+    PROMPT_COLUMNS,
+    example_of,
+    prompt_row,
+    write_generations,
+)
+from polychromic.store.remote import download
+from polychromic.tasks.base import Example
+
+SAMPLING_COLUMNS = ("eval_temperature", "eval_top_p", "eval_max_new_tokens", "eval_seed")
+
+
+def eval_examples(cfg: TrialConfig) -> list[Example]:
+    """The fixed held-out prompts: the first ``n_eval_prompts`` of ``eval_split`` (``test``
+    for every study trial, ``validation`` for confirmation runs)."""
+    from polychromic.tasks import get_task
+
+    return get_task(cfg).examples(cfg.eval_split)[: cfg.n_eval_prompts]
+
+
+class Generate:
+    """Ray Data actor: samples ``n_eval_samples`` completions per prompt of a group."""
+
+    def __init__(self, cfg: dict[str, Any], adapter_dir: str | None, threads: int) -> None:
+        import torch
+
+        from polychromic.models.loading import load_for_inference
+        from polychromic.tasks import get_task
+
+        torch.set_num_threads(max(1, threads))
+        self.cfg = TrialConfig.from_dict(cfg)
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if adapter_dir is not None:  # a URI study's adapter is fetched here; a folder is used as is
+            adapter_dir = str(download(adapter_dir))
+        self.model, self.tok = load_for_inference(self.cfg, adapter_dir, device)
+        self.task = get_task(self.cfg)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
+        import torch
+
+        from polychromic.models.sampling import sample
+
+        cfg, out = self.cfg, {k: [] for k in ("prompt_index", "prompt_id", "sample_index",
+                                              "prompt", "target", "group", "meta", "text",
+                                              "token_count")}
+        for gi, rows_json in zip(batch["group_index"], batch["rows"]):
+            rows = json.loads(rows_json)
+            torch.manual_seed(cfg.eval_seed * 1_000_003 + int(gi))
+            prompts = [self.task.format_prompt(self.tok, example_of(r)) for r in rows]
+            s = sample(self.model, self.tok, prompts, cfg.n_eval_samples,
+                       cfg.eval_max_new_tokens, cfg.eval_temperature, cfg.eval_top_p)
+            counts = s.token_counts
+            for i, row in enumerate(rows):
+                for j in range(cfg.n_eval_samples):
+                    r = i * cfg.n_eval_samples + j
+                    for key in PROMPT_COLUMNS:
+                        out[key].append(row[key])
+                    out["sample_index"].append(j)
+                    out["text"].append(s.texts[r])
+                    out["token_count"].append(int(counts[r]))
+        return out
+
+
+class GenerateVLLM:
+    """Ray Data actor (``generation_backend: vllm``): one ``vllm.LLM(enable_lora=True)`` on the
+    converted local base model, the trial's adapter passed per request as a ``LoRARequest``;
+    rows out exactly as ``Generate`` writes them. Each sample is its own request seeded by
+    (``eval_seed``, prompt index, sample index), so neither the actor count nor the grouping
+    changes a sample."""
+
+    def __init__(self, cfg: dict[str, Any], adapter_dir: str | None, threads: int) -> None:
+        import torch
+
+        from polychromic.models.backends import VLLMSampler
+        from polychromic.models.loading import load_tokenizer
+        from polychromic.tasks import get_task
+
+        torch.set_num_threads(max(1, threads))
+        self.cfg = TrialConfig.from_dict(cfg)
+        if adapter_dir is not None:  # a URI study's adapter is fetched here; a folder is used as is
+            adapter_dir = str(download(adapter_dir))
+        self.engine = VLLMSampler(self.cfg)
+        self.lora = self.engine.lora_request(adapter_dir)
+        self.tok = load_tokenizer(self.engine.path)
+        self.task = get_task(self.cfg)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
+        from polychromic.models.backends import sample_seed
+
+        cfg, n = self.cfg, self.cfg.n_eval_samples
+        out: dict[str, list] = {k: [] for k in GENERATED_COLUMNS}
+        for rows_json in batch["rows"]:
+            rows = json.loads(rows_json)
+            prompts = [self.task.format_prompt(self.tok, example_of(r)) for r in rows]
+            seeds = [sample_seed(cfg.eval_seed, int(r["prompt_index"]), j)
+                     for r in rows for j in range(n)]
+            s = self.engine.sample(self.tok, prompts, n, cfg.eval_max_new_tokens,
+                                   cfg.eval_temperature, cfg.eval_top_p, lora=self.lora,
+                                   seeds=seeds)
+            counts = s.token_counts
+            for i, row in enumerate(rows):
+                for j in range(n):
+                    for key in PROMPT_COLUMNS:
+                        out[key].append(row[key])
+                    out["sample_index"].append(j)
+                    out["text"].append(s.texts[i * n + j])
+                    out["token_count"].append(int(counts[i * n + j]))
+        return out
+
+
+class Score:
+    """Ray Data actor: quality check and embedding of each sample. A batch that fails is kept
+    with NaN scores and the reason in ``score_error`` (never a silent 0.0)."""
+
+    def __init__(self, cfg: dict[str, Any], threads: int) -> None:
+        import torch
+
+        from polychromic.metrics.encoder import get_encoder
+        from polychromic.tasks import get_task
+
+        torch.set_num_threads(max(1, threads))
+        self.cfg = TrialConfig.from_dict(cfg)
+        self.task = get_task(self.cfg)
+        self.encoder = get_encoder()
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+        n = len(batch["text"])
+        texts = [str(t) for t in batch["text"]]
+        out = dict(batch)
+        try:
+            faults.at_scoring(batch["prompt_index"])
+            examples = [example_of({k: batch[k][i] for k in batch}) for i in range(n)]
+            checks = self.task.check(examples, texts)
+            out["quality_score"] = np.array([c.score for c in checks], dtype=np.float64)
+            out["passed"] = np.array([c.passed for c in checks], dtype=bool)
+            out["reason"] = np.array([c.reason for c in checks], dtype=object)
+            out["embedding"] = list(self.encoder.encode(texts).astype(np.float32))
+            out["score_error"] = np.array([""] * n, dtype=object)
+        except Exception as err:  # recorded per sample, aggregated as NaN + reason
+            reason = f"{type(err).__name__}: {err}"[:500]
+            out["quality_score"] = np.full(n, np.nan)
+            out["passed"] = np.zeros(n, dtype=bool)
+            out["reason"] = np.array(["scoring failed"] * n, dtype=object)
+            # same type as a scored batch (Arrow needs one schema): NaN rows, flagged failed
+            out["embedding"] = list(np.full((n, self.encoder.dim), np.nan, dtype=np.float32))
+            out["score_error"] = np.array([reason] * n, dtype=object)
+        return out
+
+
+def plan_actors(cfg: TrialConfig) -> tuple[int, dict[str, float]]:
+    """Generation actor count and per-actor resources from the cluster's free resources.
+
+    GPU clusters: one actor per free GPU. CPU: fractional CPUs (a pool that takes every CPU
+    starves the rest of the pipeline on a small machine)."""
+    import ray
+
+    free = ray.available_resources()
+    gpus = int(free.get("GPU", 0)) if cfg.use_gpu is not False else 0
+    if gpus:
+        n = cfg.eval_actors or gpus
+        return n, {"num_gpus": 1, "num_cpus": 1}
+    cpus = max(1.0, free.get("CPU", 1.0))
+    n = cfg.eval_actors or max(1, int(cpus // 2))
+    return n, {"num_cpus": min(0.5, cpus / (2 * n))}
+
+
+def evaluate(cfg: TrialConfig, adapter_dir: str | None, out_dir: Path,
+             actors: int | None = None) -> dict[str, Any]:
+    """Generate, score, write ``out_dir/generations.parquet`` and return the metrics."""
+    import ray
+
+    examples = eval_examples(cfg)
+    rows = [prompt_row(i, ex) for i, ex in enumerate(examples)]
+    step = cfg.eval_batch_prompts
+    groups = [{"group_index": g, "rows": json.dumps(rows[s : s + step])}
+              for g, s in enumerate(range(0, len(rows), step))]
+    n_actors, res = plan_actors(cfg)
+    n_actors = actors or n_actors
+    from polychromic.models.backends import resolve_backend
+
+    vllm = resolve_backend(cfg) == "vllm"
+    threads = cfg.torch_threads or max(1, (os.cpu_count() or 1) // n_actors)
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = True
+    ctx.enable_progress_bars = False  # Tune's table is the progress display
+    if vllm and os.environ.get("POLYCHROMIC_VLLM_EVAL", "processor") == "processor":
+        ds = _vllm_processor(cfg, rows, adapter_dir, n_actors, res)
+    else:
+        ds = ray.data.from_items(groups, override_num_blocks=len(groups))
+        ds = ds.map_batches(
+            GenerateVLLM if vllm else Generate,
+            fn_constructor_kwargs={"cfg": cfg.to_dict(), "adapter_dir": adapter_dir,
+                                   "threads": threads},
+            batch_size=1, compute=ray.data.ActorPoolStrategy(size=n_actors), **res,
+        )
+    ds = ds.map_batches(
+        Score, fn_constructor_kwargs={"cfg": cfg.to_dict(), "threads": threads},
+        batch_size=cfg.n_eval_samples * cfg.eval_batch_prompts,  # one generation group
+        compute=ray.data.ActorPoolStrategy(size=1),
+        num_cpus=res.get("num_cpus", 0.5),
+    )
+    gens = pd.concat([b for b in ds.iter_batches(batch_format="pandas", batch_size=None)],
+                     ignore_index=True)
+    gens = gens.sort_values(["prompt_index", "sample_index"], ignore_index=True)
+    for col in SAMPLING_COLUMNS:
+        gens[col] = getattr(cfg, col)
+    gens["n_eval_samples"] = cfg.n_eval_samples
+    write_generations(gens, Path(out_dir) / layout.GENERATIONS)
+    return aggregate(gens, class_threshold=cfg.class_threshold)
+
+
+def _vllm_processor(cfg: TrialConfig, rows: list[dict[str, Any]], adapter_dir: str | None,
+                    n_actors: int, res: dict[str, float]) -> Any:
+    """Generation with Ray Data LLM (``ray.data.llm.build_processor`` + a
+    ``vLLMEngineProcessorConfig``): one row per sample (prompt-major), chat-formatted by the
+    task here, sampled by vLLM engines on the converted local base model, the trial's adapter
+    loaded per request through the row's ``model`` (Ray's dynamic LoRA loading), each sample
+    seeded by (``eval_seed``, prompt index, sample index). Out: the columns ``Generate`` writes.
+
+    Two settings make it run on a CPU-only cluster too (Ray 2.60): the engine stage asks for
+    ``num_gpus=1`` unless a ``placement_group_config`` gives its bundle (here: the CPU share
+    ``plan_actors`` sized), and ``log_engine_metrics`` needs ``ray.serve`` (not in this
+    project's Ray extras), so it is off."""
+    import ray
+    from ray.data.llm import build_processor, vLLMEngineProcessorConfig
+
+    from polychromic.models.backends import engine_kwargs, sample_seed
+    from polychromic.models.loading import load_tokenizer, resolve_model_path
+    from polychromic.store.remote import is_uri
+    from polychromic.tasks import get_task
+
+    path = resolve_model_path(cfg.model)
+    tok, task = load_tokenizer(path), get_task(cfg)
+    n = cfg.n_eval_samples
+    items = [{**row, "sample_index": j, "chat_prompt": task.format_prompt(tok, example_of(row)),
+              "seed": sample_seed(cfg.eval_seed, int(row["prompt_index"]), j)}
+             for row in rows for j in range(n)]
+    cuda = bool(res.get("num_gpus"))
+    extra: dict[str, Any] = {}
+    lora: str | None = None
+    if adapter_dir is not None:
+        if is_uri(str(adapter_dir)):  # Ray fetches <dynamic_lora_loading_path>/<name> itself
+            parent, _, lora = str(adapter_dir).rstrip("/").rpartition("/")
+            extra["dynamic_lora_loading_path"] = parent
+        else:
+            lora = str(Path(adapter_dir).resolve())
+    if not cuda:
+        extra["placement_group_config"] = {"bundles": [{"CPU": res.get("num_cpus", 0.5) / 2}]}
+        extra["runtime_env"] = {"env_vars": {"VLLM_CPU_KVCACHE_SPACE": "1"}}
+    config = vLLMEngineProcessorConfig(
+        model_source=path, engine_kwargs=engine_kwargs(cfg, cuda),
+        batch_size=n * cfg.eval_batch_prompts, concurrency=n_actors,
+        chat_template_stage=False, tokenize_stage=False, detokenize_stage=False,
+        log_engine_metrics=False, **extra,
+    )
+    keep = ("prompt_index", "prompt_id", "sample_index", "prompt", "target", "group", "meta")
+    sampling = {"temperature": cfg.eval_temperature, "top_p": cfg.eval_top_p,
+                "max_tokens": cfg.eval_max_new_tokens, "stop_token_ids": [tok.eos_token_id],
+                "skip_special_tokens": True}
+
+    def preprocess(row: dict[str, Any]) -> dict[str, Any]:
+        out = {f"_{k}": row[k] for k in keep}  # ``prompt`` is the engine's input column
+        out.update(prompt=row["chat_prompt"],
+                   sampling_params={**sampling, "seed": int(row["seed"])})
+        if lora is not None:
+            out["model"] = lora
+        return out
+
+    def postprocess(row: dict[str, Any]) -> dict[str, Any]:
+        out = {k: row[f"_{k}"] for k in keep}
+        out["text"] = str(row["generated_text"])
+        out["token_count"] = len(row["generated_tokens"])  # up to and including EOS, as HF
+        return out
+
+    # the row-wise pre/post steps are light: a small CPU share each (the default of 1 CPU
+    # cannot be granted on a small machine whose CPUs the trial and the actors hold: deadlock)
+    # on CPU the engine and the two steps split the generation share ``plan_actors`` sized
+    share = res.get("num_cpus", 1.0)
+    light = {"num_cpus": 0.25 if cuda else share / 4}
+    processor = build_processor(config, preprocess=preprocess, postprocess=postprocess,
+                                preprocess_map_kwargs=light, postprocess_map_kwargs=light)
+    ds = ray.data.from_items(items, override_num_blocks=max(1, len(rows) // cfg.eval_batch_prompts))
+    return processor(ds)

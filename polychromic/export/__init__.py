@@ -1,0 +1,2 @@
+"""Shipping a trial: ``artifacts`` (adapter, merged model, samples) and the model card.
+"""

@@ -1,0 +1,440 @@
+"""The review in a terminal: a table that fits the window, a full ``--wide`` table, and a
+transposed view of one trial (``--trial ID``).
+
+The default view is meant to be read at 100 columns: full trial ids, the study's objective(s),
+pass@1 and the per-prompt diversity metrics (``columns.HEADLINE_DIVERSITY``) under their short
+names, each cell the value with its Δ vs the λ=0 baseline below it as ``+0.025*`` (``*`` =
+significant). CIs, MDEs and headroom are left to ``--wide``, ``--trial``, the machine formats
+and the HTML report. When the window is narrower than the table, the least important columns
+are left out (and named below the table) rather than truncated: rich would otherwise cut ids
+and numbers to ``a7ae…``. Below the table: one verdict line per trial (the leaderboard's
+``verdict`` column), failures, then the caption lines (objectives, ★, Δ, cost, warnings).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from polychromic.core import columns
+from polychromic.review.format import (
+    _is_true,
+    _percent,
+    _signed,
+    captions,
+    compact_metrics,
+    delta_parts,
+    fmt,
+    gpu_cell,
+    shown_metrics,
+    split_warnings,
+)
+from polychromic.review.study import (
+    STATUS_TEXT,
+    Study,
+    better_mode,
+    compared_metrics,
+    find_trial,
+    varying_knobs,
+    verdicts,
+)
+from polychromic.stats.headroom import LOW_HEADROOM as _LOW_HEADROOM
+from polychromic.stats.verdict import as_float as _num
+
+#: the default view's width when stdout is not a terminal (and COLUMNS is unset)
+COMPACT_WIDTH = 100
+#: the ``--wide`` view's width when stdout is not a terminal
+WIDE_WIDTH = 250
+#: a diversity metric whose headroom is below this is shown "at ceiling"
+LOW_HEADROOM = _LOW_HEADROOM
+_OWN_LINES = ("trial_id", "verdict", "warnings", "status", "status_text", "error")
+
+
+def console_for(wide: bool = False, width: int | None = None) -> Any:
+    """A rich console: the terminal's width in a terminal, else ``COLUMNS`` or the view's
+    default width (so piped output is what a 100-column terminal shows)."""
+    from rich.console import Console
+
+    if width is not None:
+        return Console(width=width)
+    console = Console()
+    if console.is_terminal:
+        return console
+    env = os.environ.get("COLUMNS", "")
+    return Console(width=int(env) if env.isdigit() and not wide else
+                   WIDE_WIDTH if wide else COMPACT_WIDTH)
+
+
+def _arrow(metric: str, study: Study) -> str:
+    mode = better_mode(metric, study.objectives)
+    return {"max": " ↑", "min": " ↓"}.get(mode or "", "")
+
+
+def _header(metric: str, study: Study) -> str:
+    """Short name with its better direction; ``(corpus)`` on a line of its own."""
+    name = columns.short(metric)
+    if name.endswith(" (corpus)"):
+        return name[: -len(" (corpus)")] + _arrow(metric, study) + "\n(corpus)"
+    return name + _arrow(metric, study)
+
+
+def _good(row: pd.Series, metric: str, study: Study) -> bool:
+    return (_num(row.get(f"delta_{metric}")) > 0) == (better_mode(metric, study.objectives) != "min")
+
+
+def _delta_style(row: pd.Series, metric: str, study: Study, significant: bool) -> str:
+    if not significant or better_mode(metric, study.objectives) is None:
+        return "dim"
+    return "bold green" if _good(row, metric, study) else "bold red"
+
+
+@dataclass
+class _Col:
+    """One column of a table that may be left out when the window is too narrow."""
+
+    header: str
+    cells: list[Any]
+    justify: str = "right"
+    #: 0 = always shown; larger numbers are left out first (later columns before earlier ones)
+    drop: int = 0
+    style: str = ""
+    header_style: str = "bold"
+
+
+def _fit(console: Any, cols: list[_Col], build: Callable[[list[_Col]], Any]) -> tuple[Any, list[_Col]]:
+    """The table of ``cols`` without the fewest droppable columns that makes it fit the
+    console; returns it and the columns left out."""
+    from rich.measure import Measurement
+
+    kept = list(cols)
+    dropped: list[_Col] = []
+    while True:
+        table = build(kept)
+        wide = console.options.update(width=10_000)
+        if Measurement.get(console, wide, table).maximum <= console.width:
+            return table, dropped
+        candidates = [c for c in kept if c.drop > 0]
+        if not candidates:
+            return table, dropped
+        worst = max(candidates, key=lambda c: (c.drop, kept.index(c)))
+        kept.remove(worst)
+        dropped.insert(0, worst)
+
+
+def _build(title: str | None, box: Any) -> Callable[[list[_Col]], Any]:
+    from rich.table import Table
+
+    def build(cols: list[_Col]) -> Any:
+        table = Table(title=title, title_justify="left", box=box, pad_edge=False,
+                      header_style="", title_style="bold")
+        for col in cols:
+            table.add_column(col.header, justify=col.justify, no_wrap=True, style=col.style,
+                             header_style=col.header_style)
+        for i in range(len(cols[0].cells) if cols else 0):
+            table.add_row(*[c.cells[i] for c in cols])
+        return table
+
+    return build
+
+
+def _title(study: Study, df: pd.DataFrame) -> str:
+    counts = df["status"].value_counts().to_dict() if len(df) else {}
+    summary = ", ".join(f"{n} {STATUS_TEXT.get(s, 'failed' if s == 'error' else s)}"
+                        for s, n in counts.items())
+    return (f"study {study.name}: {len(df)} of {len(study.frame)} trials"
+            + (f" ({summary})" if summary else ""))
+
+
+def _status_style(status: str) -> str:
+    return {"finished": "green", "early_stopped": "yellow", "error": "red",
+            "corrupt": "red"}.get(status, "cyan")
+
+
+def _short_status(row: pd.Series) -> str:
+    status = str(row.get("status") or "running")
+    return "failed" if status == "error" else STATUS_TEXT.get(status, status)
+
+
+def _print_notes(console: Any, study: Study, df: pd.DataFrame, compact: bool,
+                 dropped: Sequence[str] = ()) -> None:
+    """Verdicts and failures (trial id, then its line, wrapped under itself), then captions."""
+    from rich.table import Table
+    from rich.text import Text
+
+    lines = dict(verdicts(df))
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
+    rows = 0
+    for _, row in df.iterrows():
+        tid = str(row["trial_id"])
+        if tid in lines:
+            grid.add_row(tid, lines[tid])
+            rows += 1
+        elif row.get("status") == "error":
+            grid.add_row(tid, Text(str(row.get("status_text")), style="red"))
+            rows += 1
+    if rows:
+        base = study.baseline()
+        which = f" (trial {base['trial_id']})" if base is not None else ""
+        console.print(f"vs the λ=0 baseline{which}:", style="bold", highlight=False)
+        console.print(grid, highlight=False)
+    extra = ([f"not shown at this width: {', '.join(dropped)} (--wide, --trial ID)"]
+             if dropped else [])
+    for line in extra + captions(study, df, compact=compact):
+        console.print(line, style="dim", highlight=False, markup=False)
+
+
+def print_table(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None = None,
+                console: Any = None, wide: bool = False) -> None:
+    """The review in the terminal: the compact default view, or with ``wide`` every headline
+    metric with Δ, CI and relative change, mean grad share, GPU-hours and cost."""
+    if console is None:
+        console = console_for(wide)
+    if wide:
+        _print_wide(study, df, metrics, console)
+    else:
+        _print_compact(study, df, metrics, console)
+
+
+def _print_compact(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None,
+                   console: Any) -> None:
+    from rich import box
+    from rich.text import Text
+
+    shown = compact_metrics(study, metrics)
+    knobs, _ = varying_knobs(study.frame)
+    objectives = {m for m, _ in study.objectives}
+    rows = [r for _, r in df.iterrows()]
+    trial = []
+    for r in rows:
+        cell = Text(str(r["trial_id"]))
+        if r.get("is_baseline"):
+            cell.append("\nbaseline", style="dim")
+        trial.append(cell)
+    cols = [
+        _Col("★", ["★" if r.get("pareto") else "" for r in rows], "center", style="yellow"),
+        _Col("trial", trial, "left"),
+        _Col("status", [Text(_short_status(r), style=_status_style(str(r.get("status"))))
+                        for r in rows], "left", drop=1),
+    ]
+    for i, knob in enumerate(knobs):
+        cols.append(_Col(columns.short(knob), [fmt(r.get(knob), 3) for r in rows],
+                         drop=0 if knob == "lambda_" else 10 + i))
+    for i, metric in enumerate(shown):
+        cells = []
+        for r in rows:
+            cell = Text(fmt(_num(r.get(metric)), 3))
+            parts = delta_parts(r, metric)
+            if parts and not r.get("is_baseline"):
+                significant = parts[2]
+                cell.append(f"\n{_signed(_num(r.get(f'delta_{metric}')))}"
+                            + ("*" if significant else ""),
+                            style=_delta_style(r, metric, study, significant))
+            cells.append(cell)
+        important = metric in objectives or metric == "pass@1"
+        cols.append(_Col(_header(metric, study), cells, drop=2 if important else 3 + i,
+                         header_style="bold underline" if metric in objectives else "bold"))
+    table, dropped = _fit(console, cols, _build(_title(study, df), box.SIMPLE_HEAD))
+    console.print(table)
+    names = [c.header.replace("\n", " ") for c in dropped]
+    _print_notes(console, study, df, compact=True, dropped=names)
+
+
+def _print_wide(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None,
+                console: Any) -> None:
+    """Every headline metric with its Δ vs the baseline and CI (the full table)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    shown = shown_metrics(study.frame, metrics, study.objectives)
+    knobs, _ = varying_knobs(study.frame)
+    table = Table(title=_title(study, df), title_justify="left")
+    table.add_column("★", justify="center")
+    table.add_column("trial")
+    table.add_column("status", max_width=28)
+    for knob in knobs:
+        table.add_column(columns.short(knob), justify="right")
+    for metric in shown:
+        table.add_column(metric, justify="right")
+    for col in ("mean grad share", "GPU-h", "cost $"):
+        table.add_column(col, justify="right")
+    for _, row in df.iterrows():
+        cells: list[Any] = ["★" if row.get("pareto") else "",
+                            str(row["trial_id"]) + (" (baseline)" if row.get("is_baseline") else ""),
+                            Text(str(row["status_text"]), style=_status_style(row["status"]))]
+        cells += [fmt(row.get(k)) for k in knobs]
+        for metric in shown:
+            cell = Text(fmt(row.get(metric)))
+            parts = delta_parts(row, metric)
+            if parts and not row.get("is_baseline"):
+                head, ci, significant = parts
+                style = _delta_style(row, metric, study, significant)
+                cell.append(f"\nΔ {head}{'*' if significant else ''}", style=style)
+                if ci:
+                    cell.append(f"\n{ci}", style=style)
+            cells.append(cell)
+        cells += [fmt(row.get("mean_diversity_grad_share"), 3), gpu_cell(row),
+                  fmt(row.get("cost_usd"), 3)]
+        table.add_row(*cells)
+    console.print(table)
+    _print_notes(console, study, df, compact=False)
+
+
+# --- one trial, transposed --------------------------------------------------------------------
+
+
+def _headroom_cell(value: float, metric: str) -> Any:
+    """``37%``; red below LOW_HEADROOM (the metric is at its ceiling)."""
+    from rich.text import Text
+
+    if not math.isfinite(value) or not columns.is_diversity(metric):
+        return ""
+    return Text(f"{100 * value:.0f}%", style="bold red" if value < LOW_HEADROOM else "")
+
+
+def _is_metric(name: str) -> bool:
+    """An evaluation metric (shown in the metrics table when some trial has it)."""
+    col = columns.column(name)
+    return bool(col and col.stage == "evaluation" and col.family in ("quality", "diversity",
+                                                                    "length"))
+
+
+def _ci(low: float, high: float) -> str:
+    """``[-0.16, +0.0053]``: two significant digits per bound, enough to read a CI."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return ""
+    return "[" + ", ".join("0" if v == 0 else f"{v:+.2g}" for v in (low, high)) + "]"
+
+
+def per_metric(name: str, metrics: Sequence[str]) -> str | None:
+    """The metric a per-metric column is about (``delta_M``, ``delta_M_ci_low``,
+    ``p_value_M``, ``confirm_delta_M_ci_high``, ``headroom_M``, …), else None."""
+    stem = re.sub(r"_ci_(low|high)$", "", name)
+    for m in sorted(metrics, key=len, reverse=True):
+        if stem != m and stem.endswith("_" + m):
+            return m
+    return None
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or (
+        isinstance(value, (float, np.floating)) and math.isnan(value))
+
+
+def trial_settings(study: Study, row: pd.Series, metrics: Sequence[str]) -> list[tuple[str, str]]:
+    """(column, value) of every column of ``row`` that is not a metric or about one (those
+    are the metrics table): status, ★, knobs, training summary, time and cost, checkpoint.
+    Columns without a value are left out, knobs excepted."""
+    passk = [str(c) for c in row.index if re.fullmatch(r"pass@\d+", str(c))]
+    every = [*metrics, *passk, *columns.names(stage="evaluation")]
+    out = [("status", str(row.get("status_text") or row.get("status"))),
+           ("pareto", ("★ yes" if _is_true(row.get("pareto")) else "no")
+            + f" (rank {fmt(row.get('pareto_rank'))})")]
+    knobs = [k for k in columns.KNOBS if k in row.index]
+    rest = [c for c in row.index if c not in knobs and c not in every
+            and c not in _OWN_LINES and c not in ("pareto", "pareto_rank")
+            and not _is_metric(str(c)) and per_metric(str(c), every) is None
+            and not _empty(row.get(c))]
+    for col in [*knobs, *rest]:
+        value = row.get(col)
+        if col == "gpu_hours":
+            text = gpu_cell(row)
+        elif isinstance(value, (bool, np.bool_)):
+            text = "yes" if value else "no"
+        elif isinstance(value, str):
+            text = value.strip().splitlines()[-1] if value.strip() else ""
+        else:
+            text = fmt(value)
+        out.append((str(col), text))
+    return out
+
+
+def print_trial(study: Study, trial: str, console: Any = None) -> None:
+    """Every column of one trial (an id or a unique prefix), transposed: its settings, then
+    one row per metric with the value, the baseline's, Δ, relative change, 95% CI, MDE and
+    (diversity metrics) headroom, then its verdict and warnings."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    row = find_trial(study, trial)
+    if console is None:
+        console = console_for()
+    base = study.baseline()
+    tid = str(row["trial_id"])
+    is_base = _is_true(row.get("is_baseline"))
+    metrics = compared_metrics(study.frame)
+    console.print(f"trial {tid} of study {study.name}"
+                  + (" (the λ=0 baseline)" if is_base else ""), style="bold", highlight=False)
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True, style="dim")
+    grid.add_column(overflow="fold")
+    for name, value in trial_settings(study, row, metrics):
+        grid.add_row(name, value)
+    console.print(grid, highlight=False)
+
+    rows = []
+    for m in metrics:
+        value, base_value = _num(row.get(m)), _num(base.get(m)) if base is not None else math.nan
+        low, high = _num(row.get(f"delta_{m}_ci_low")), _num(row.get(f"delta_{m}_ci_high"))
+        delta = _num(row.get(f"delta_{m}"))
+        significant = _is_true(row.get(f"significant_{m}"))
+        d = Text("")
+        if math.isfinite(delta):
+            d = Text(_signed(delta) + ("*" if significant else ""),
+                     style=_delta_style(row, m, study, significant))
+        rel = _num(row.get(f"rel_delta_{m}"))
+        mde = _num(row.get(f"mde_{m}"))
+        p_value = _num(row.get(f"p_value_{m}"))
+        confirm = _num(row.get(f"confirm_delta_{m}"))
+        rows.append([columns.short(m) + _arrow(m, study), fmt(value, 3),
+                     fmt(base_value, 3) if not is_base else "", d,
+                     _percent(rel) if math.isfinite(rel) else "", _ci(low, high),
+                     f"±{mde:.2g}" if math.isfinite(mde) else "",
+                     _headroom_cell(_num(row.get(f"headroom_{m}")), m),
+                     f"{p_value:.2g}" if math.isfinite(p_value) else "",
+                     (_signed(confirm) + (" ✓" if _is_true(row.get(f"confirmed_{m}")) else "")
+                      if math.isfinite(confirm) else ""), m])
+    heads = [("metric", "left", 0), ("value", "right", 0), ("baseline", "right", 1),
+             ("Δ", "right", 0), ("rel", "right", 3), ("95% CI", "right", 1),
+             ("MDE", "right", 2), ("headroom", "right", 2), ("p", "right", 3),
+             ("confirm Δ", "right", 3), ("column", "left", 4)]
+    cols = [_Col(h, [r[i] for r in rows], justify, drop)
+            for i, (h, justify, drop) in enumerate(heads)
+            if i in (0, 1) or any(str(r[i]) for r in rows)]  # no empty Δ/CI/MDE columns
+    if rows:
+        table, dropped = _fit(console, cols, _build(None, box.SIMPLE_HEAD))
+        console.print(table)
+        if dropped:
+            console.print("not shown at this width: " + ", ".join(c.header for c in dropped),
+                          style="dim", highlight=False)
+    else:
+        console.print("no metrics yet", style="dim")
+    ceiling = [columns.short(m) for m in metrics
+               if _num(row.get(f"headroom_{m}")) < LOW_HEADROOM and columns.is_diversity(m)]
+    if ceiling:
+        console.print(f"at ceiling (headroom < {100 * LOW_HEADROOM:.0f}%: no gain can be shown): "
+                      + ", ".join(ceiling), style="bold", highlight=False)
+    notes = []
+    if isinstance(row.get("verdict"), str) and row["verdict"].strip():
+        notes.append(("verdict", row["verdict"].strip()))
+    notes += [("warning", w) for w in split_warnings(row.get("warnings"))]
+    if notes:
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(no_wrap=True, style="bold")
+        grid.add_column(overflow="fold")
+        for name, text in notes:
+            grid.add_row(name, text)
+        console.print(grid, highlight=False)
+    console.print("Δ = trial − baseline (λ=0); * = significant (95% CI excludes 0); MDE = the "
+                  "smallest change this study detects with 80% power; headroom = room left "
+                  "between the value and the ceiling (unrelated texts), 100% at the floor "
+                  "(identical samples)", style="dim", highlight=False)

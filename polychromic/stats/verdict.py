@@ -1,0 +1,155 @@
+"""A verdict per trial against the λ=0 baseline, in the user's terms (pure functions).
+
+Each compared metric M of a trial gets one of six outcomes, decided in this order:
+
+1. ``gain`` / ``loss``: the 95% paired-bootstrap interval of delta_M excludes 0 (with the
+   multiplicity-adjusted flag when the leaderboard provides one); gain when the change goes in
+   M's better direction (``polychromic.core.columns``), loss otherwise;
+2. ``at ceiling``: not significant, and M is a diversity metric whose baseline headroom is
+   below 10% (``polychromic.stats.headroom``): the study cannot show a gain on it;
+3. ``no variation``: the delta and its whole interval are exactly 0 and the MDE is 0 (or
+   unknown): trial and baseline are equal on every prompt, so every bootstrap resample gives
+   0. That is no evidence of "no change": with no variation there is nothing to size an MDE
+   from (a floor or ceiling of the metric, e.g. pass@1 of 0 or 1 everywhere, or identical
+   samples), so the study cannot tell;
+4. ``no change``: the whole interval lies inside ±MDE (``polychromic.stats.power``): any effect this
+   study could detect is ruled out;
+5. ``cannot tell``: the interval reaches past ±MDE on at least one side: the study is too
+   small (or too noisy) to say;
+6. ``unknown``: no delta (NaN), e.g. the metric could not be computed.
+
+The line summarises quality (pass@1 and quality_mean), the per-prompt diversity metrics the
+objective is about, and length (a change of more than 10% whose interval excludes 0, because
+distinct-n, Self-BLEU and checkers are all length-sensitive):
+
+    λ=50: quality ↑ pass@1 +0.19 [+0.13, +0.25]; diversity ↓ semantic_diversity_per_prompt
+    −0.049 [−0.074, −0.027]; no detectable change: distinct_2_per_prompt (MDE ±0.04);
+    replies 16% shorter
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from polychromic.core import columns
+from polychromic.stats.headroom import LOW_HEADROOM
+
+GAIN, LOSS, CEILING, NO_CHANGE, CANNOT_TELL, UNKNOWN = (
+    "gain", "loss", "at ceiling", "no change", "cannot tell", "unknown")
+NO_VARIATION = "no variation"
+#: how the line names each outcome that is not a gain or a loss
+LABELS = {CEILING: "at ceiling", NO_VARIATION: "cannot tell (equal on every prompt, no variation)",
+          NO_CHANGE: "no detectable change", CANNOT_TELL: "cannot tell",
+          UNKNOWN: "not measured"}
+#: relative length change (%) above which a significant change is reported
+LENGTH_CHANGE = 10.0
+QUALITY = ("pass@1", "quality_mean")
+
+
+def as_float(value: Any) -> float:
+    """``float(value)``, NaN for anything that is not a number (None, text)."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+    return out
+
+
+def outcome(delta: float, low: float, high: float, mde: float, better: str | None,
+            significant: bool | None = None, headroom: float = float("nan")) -> str:
+    """The outcome of one metric (rules 1–6 of the module docstring)."""
+    if not all(math.isfinite(v) for v in (delta, low, high)):
+        return UNKNOWN
+    sig = (low > 0 or high < 0) if significant is None else bool(significant)
+    if sig:
+        up = delta > 0
+        return GAIN if (up if better != "min" else not up) else LOSS
+    if math.isfinite(headroom) and headroom < LOW_HEADROOM:
+        return CEILING
+    if delta == low == high == 0 and not (math.isfinite(mde) and mde > 0):
+        return NO_VARIATION
+    if math.isfinite(mde) and -mde <= low and high <= mde:
+        return NO_CHANGE
+    return CANNOT_TELL
+
+
+def _signed(value: float) -> str:
+    return "0" if value == 0 else f"{value:+.2g}" if abs(value) < 0.01 else f"{value:+.3g}"
+
+
+def _interval(row: Mapping[str, Any], m: str) -> str:
+    return (f"{_signed(as_float(row.get(f'delta_{m}')))} [{_signed(as_float(row.get(f'delta_{m}_ci_low')))}"
+            f", {_signed(as_float(row.get(f'delta_{m}_ci_high')))}]")
+
+
+def metric_outcome(row: Mapping[str, Any], m: str,
+                   baseline_headroom: Mapping[str, float] | None = None) -> str:
+    """The outcome of metric ``m`` for a leaderboard row (``significant_adj_M`` when present)."""
+    adj = row.get(f"significant_adj_{m}")
+    significant = None if adj is None or (isinstance(adj, float) and math.isnan(adj)) else bool(adj)
+    return outcome(as_float(row.get(f"delta_{m}")), as_float(row.get(f"delta_{m}_ci_low")),
+                   as_float(row.get(f"delta_{m}_ci_high")), as_float(row.get(f"mde_{m}")),
+                   columns.better(m), significant,
+                   as_float((baseline_headroom or {}).get(m, float("nan"))))
+
+
+def _family(row: Mapping[str, Any], metrics: Sequence[str],
+            baseline_headroom: Mapping[str, float] | None) -> str:
+    """``↑ m +d [lo, hi]; ↓ …; no detectable change: m (MDE ±x); at ceiling: m; …``."""
+    by: dict[str, list[str]] = {}
+    for m in metrics:
+        if f"delta_{m}" not in row:
+            continue
+        out = metric_outcome(row, m, baseline_headroom)
+        if out in (GAIN, LOSS):
+            by.setdefault(out, []).append(f"{m} {_interval(row, m)}")
+        elif out in (NO_CHANGE, CANNOT_TELL):
+            mde = as_float(row.get(f"mde_{m}"))
+            by.setdefault(out, []).append(f"{m} (MDE ±{mde:.2g})" if math.isfinite(mde) else m)
+        else:
+            by.setdefault(out, []).append(m)
+    parts = []
+    if GAIN in by:
+        parts.append("↑ " + ", ".join(by[GAIN]))
+    if LOSS in by:
+        parts.append("↓ " + ", ".join(by[LOSS]))
+    for out in (CEILING, NO_VARIATION, NO_CHANGE, CANNOT_TELL, UNKNOWN):
+        if out in by:
+            parts.append(f"{LABELS[out]}: {', '.join(by[out])}")
+    return "; ".join(parts) if parts else "not measured"
+
+
+def length_note(row: Mapping[str, Any]) -> str:
+    """``replies 16% shorter`` / ``longer`` for a significant change above 10%, else ""."""
+    rel = as_float(row.get("rel_delta_mean_tokens"))
+    low, high = as_float(row.get("delta_mean_tokens_ci_low")), as_float(row.get("delta_mean_tokens_ci_high"))
+    if not (math.isfinite(rel) and abs(rel) > LENGTH_CHANGE and (low > 0 or high < 0)):
+        return ""
+    return f"replies {abs(rel):.0f}% {'longer' if rel > 0 else 'shorter'}"
+
+
+def label(row: Mapping[str, Any], knobs: Sequence[str] = ("lambda_",)) -> str:
+    """``λ=50`` (plus any other varying knob: ``λ=50, n_gen=8``)."""
+    parts = []
+    for k in knobs:
+        v = row.get(k)
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            continue
+        shown = f"{v:g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
+        parts.append(f"{columns.short(k)}={shown}")
+    return ", ".join(parts)
+
+
+def verdict_line(row: Mapping[str, Any], baseline_headroom: Mapping[str, float] | None = None,
+                 knobs: Sequence[str] = ("lambda_",),
+                 diversity: Sequence[str] = columns.HEADLINE_DIVERSITY,
+                 quality: Sequence[str] = QUALITY) -> str:
+    """One line for a trial vs the baseline (see the module docstring); "" without deltas."""
+    if not any(math.isfinite(as_float(row.get(f"delta_{m}"))) for m in (*quality, *diversity)):
+        return ""
+    text = (f"{label(row, knobs)}: quality {_family(row, quality, baseline_headroom)}"
+            f" | diversity {_family(row, diversity, baseline_headroom)}")
+    note = length_note(row)
+    return text + (f" | {note}" if note else "")

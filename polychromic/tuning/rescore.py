@@ -1,0 +1,214 @@
+"""Rescore a study from its stored generations, without loading a language model.
+
+Every trial's ``generations.parquet`` holds each sample with its quality score. Rescoring
+recomputes the metrics from those rows (optionally with a new pass/fail threshold, or after
+re-running the task's quality checker), rewrites each ``result.json`` and the leaderboard, so
+the leaderboard's numbers are exactly what the stored generations give.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from polychromic.core.cli import COMMAND_LINE
+from polychromic.core.config import TrialConfig
+from polychromic.core.errors import ConfigError
+from polychromic.core.jsonutil import to_jsonable
+from polychromic.metrics.aggregate import DEFAULT_CLASS_THRESHOLD, aggregate
+from polychromic.store import layout
+from polychromic.store.generations import (
+    examples_of,
+    parquet_problem,
+    read_generations,
+    write_table,
+)
+from polychromic.store.records import load_json
+
+
+def recheck(gens: Any, cfg: TrialConfig) -> Any:
+    """Re-run the task's checker on every stored sample (sentence encoder, sandbox: no LM)."""
+    from polychromic.tasks import get_task
+
+    task = get_task(cfg)
+    checks = task.check(examples_of(gens), gens["text"].astype(str).tolist())
+    return gens.assign(quality_score=[c.score for c in checks], passed=[c.passed for c in checks],
+                       reason=[c.reason for c in checks], score_error="")
+
+
+@dataclass
+class TrialRescore:
+    """One trial's rescoring, computed but not written: the new ``result.json`` and, when the
+    threshold or the checker changed them, the new generations."""
+
+    tdir: Path
+    result: dict[str, Any]
+    metrics: dict[str, Any]
+    gens: Any = None
+
+
+def plan_trial(tdir: Path, threshold: float | None = None,
+               rerun_checker: bool = False) -> TrialRescore | None:
+    """Read one trial and recompute its metrics, writing nothing (None when it has no
+    generations). Anything unreadable or unscorable is a ``ConfigError`` naming the file."""
+    path = tdir / layout.GENERATIONS
+    if not os.path.lexists(path):
+        return None
+    why = parquet_problem(path)
+    if why:
+        raise ConfigError("(file)", why, str(path))
+    config = _json_object(tdir / layout.CONFIG)
+    result = _json_object(tdir / layout.RESULT)
+    try:
+        gens = read_generations(path)
+        if rerun_checker:
+            cfg = TrialConfig.from_dict(config, source=str(tdir / layout.CONFIG))
+            gens = recheck(gens, cfg)
+        if threshold is not None:
+            gens["passed"] = (gens["quality_score"] >= threshold).fillna(False).astype(bool)
+            gens["quality_threshold"] = float(threshold)
+        # the trial's own class threshold
+        metrics = aggregate(gens, class_threshold=float(config.get("class_threshold",
+                                                                   DEFAULT_CLASS_THRESHOLD)))
+    except ConfigError:
+        raise
+    except Exception as err:  # noqa: BLE001 — a malformed table must be one line, not a traceback
+        text = str(err).splitlines()[0][:200] if str(err) else ""
+        raise ConfigError("(file)", f"cannot rescore: {type(err).__name__}: {text}",
+                          str(path)) from None
+    for k in [k for k in result if k.startswith("pass@")]:
+        result.pop(k)
+    result.update(metrics)
+    result["rescored"] = {"threshold": threshold, "rerun_checker": rerun_checker}
+    changed = threshold is not None or rerun_checker
+    return TrialRescore(tdir, result, metrics, gens if changed else None)
+
+
+def _json_object(path: Path) -> dict[str, Any]:
+    """A trial's JSON record as a dict ({} when absent); ``ConfigError`` when corrupt."""
+    value, problem = load_json(path)
+    if problem:
+        raise ConfigError("(file)", problem, str(path))
+    if value is not None and not isinstance(value, dict):
+        raise ConfigError("(file)", f"not a JSON object (a {type(value).__name__})", str(path))
+    return value or {}
+
+
+def commit(plans: list[TrialRescore], finish: Callable[[], Path] | None = None) -> Path | None:
+    """Write every plan all-or-nothing: each new file goes to a temporary name first, then all
+    are renamed into place (the originals kept as backups), then ``finish`` runs (the
+    leaderboard). Any failure renames the originals back and removes every temporary file, so
+    the trial folders are byte for byte what they were; on success the backups are removed."""
+    tag = f".rescore-{os.getpid()}"
+    staged: list[tuple[Path, Path]] = []  # (temporary, final)
+    swapped: list[tuple[Path, Path | None]] = []  # (final, backup of the original or None)
+    try:
+        for plan in plans:
+            if plan.gens is not None:
+                tmp = plan.tdir / f".{layout.GENERATIONS}{tag}.tmp"
+                staged.append((tmp, plan.tdir / layout.GENERATIONS))
+                write_table(plan.gens, tmp)
+            tmp = plan.tdir / f".{layout.RESULT}{tag}.tmp"
+            staged.append((tmp, plan.tdir / layout.RESULT))
+            tmp.write_text(json.dumps(to_jsonable(plan.result), indent=1, sort_keys=True))
+        for tmp, final in staged:
+            backup = None
+            if os.path.lexists(final):
+                backup = final.with_name(f".{final.name}{tag}.bak")
+                os.replace(final, backup)
+            swapped.append((final, backup))
+            os.replace(tmp, final)
+        done = finish() if finish is not None else None
+    except BaseException:
+        for final, backup in reversed(swapped):
+            if backup is not None:
+                os.replace(backup, final)
+            else:
+                final.unlink(missing_ok=True)
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise
+    for _, backup in swapped:
+        if backup is not None:
+            backup.unlink(missing_ok=True)
+    return done
+
+
+def rescore_trial(tdir: Path, threshold: float | None = None,
+                  rerun_checker: bool = False) -> dict[str, Any] | None:
+    """New metrics for one trial (None when it has no generations); files rewritten."""
+    plan = plan_trial(tdir, threshold, rerun_checker)
+    if plan is None:
+        return None
+    commit([plan])
+    return plan.metrics
+
+
+def rescore_study(root: Path, threshold: float | None = None,
+                  rerun_checker: bool = False) -> Path:
+    """Rescore every trial, then rewrite ``leaderboard.parquet``; returns its path.
+
+    All or nothing: the arguments, ``study.json``, the search space and every trial's files
+    are checked first, every trial is recomputed in memory, and only then is anything written
+    (:func:`commit`). A failure at any point is one ``ConfigError`` and leaves every file of
+    the study exactly as it was."""
+    from polychromic.review.leaderboard import build_leaderboard, trial_row, write_leaderboard
+    from polychromic.tuning.space import load_space
+
+    root = Path(root)
+    if threshold is not None and not (np.isfinite(threshold) and 0 <= threshold <= 1):
+        raise ConfigError("--threshold", f"must be in [0, 1], got {threshold}", COMMAND_LINE)
+    study_file, trials = layout.study_file(root), layout.trials_dir(root)
+    saved, problem = load_json(study_file)
+    if problem:
+        raise ConfigError("(file)", problem, str(study_file))
+    if saved is None or not trials.is_dir():
+        raise ConfigError("study", f"no study at {root} (study.json or trials/ missing)",
+                          COMMAND_LINE)
+    if not isinstance(saved, dict) or not isinstance(saved.get("space"), str):
+        raise ConfigError("space", "missing (study.json must name its search space)",
+                          str(study_file))
+    overrides = saved.get("overrides") or {}
+    if not isinstance(overrides, dict):
+        raise ConfigError("overrides", "must be a mapping of setting → value",
+                          str(study_file))
+    tdirs = [t for t in sorted(trials.iterdir()) if t.is_dir()]
+    for tdir in tdirs:  # every trial readable before any is rescored (cheap checks first)
+        row = trial_row(tdir)
+        if row is not None and row["status"] == "corrupt":
+            raise ConfigError(f"trial {tdir.name}", f"corrupt: {row['error']} (fix or remove "
+                              f"{tdir}; nothing was rescored)", str(root))
+    try:
+        space = load_space(saved["space"], overrides)  # imports torch and the task: last
+    except ConfigError as err:
+        if err.source != COMMAND_LINE:  # the space file's own problem names that file
+            raise
+        raise ConfigError("space", f"{err.field}: {err.message}",
+                          str(study_file)) from None
+    plans = [plan for tdir in tdirs if (plan := plan_trial(tdir, threshold, rerun_checker))]
+
+    def finish() -> Path:
+        try:
+            return write_leaderboard(root, build_leaderboard(root, space))
+        except (ConfigError, OSError):
+            raise
+        except Exception as err:  # noqa: BLE001 — rolled back by commit; one line here
+            raise ConfigError("leaderboard", f"cannot rebuild it: {type(err).__name__}: "
+                              f"{str(err)[:200]} (nothing was changed)", str(root)) from None
+
+    leaderboard_tmp = layout.leaderboard_file(root).with_suffix(".parquet.tmp")
+    had_tmp = leaderboard_tmp.exists()
+    try:
+        path = commit(plans, finish)
+    except BaseException:
+        if not had_tmp:
+            leaderboard_tmp.unlink(missing_ok=True)
+        raise
+    assert path is not None
+    return path

@@ -1,0 +1,133 @@
+"""One Tune trial: a Ray Train run (training, checkpointed), then a Ray Data evaluation.
+
+Ray ≥ 2.50 runs Train V2: a ``TorchTrainer`` is started from inside this Tune function
+trainable (passing a trainer to ``Tuner`` fails) and its reports reach Tune through
+``TuneReportCallback``. The Train run's storage is the trial's own folder with a fixed name,
+so a restarted trial (worker death, lost node, resumed driver) re-attaches to the same run and
+continues from its latest checkpoint instead of starting over.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from polychromic.core.config import TrialConfig
+from polychromic.metrics.aggregate import COMPARED
+from polychromic.store import layout
+from polychromic.store.records import FINAL_EVALUATION, backfill_history, read_json, write_json
+from polychromic.store.remote import join, read_text, with_scheme
+from polychromic.tuning.resume import adopt
+
+log = logging.getLogger(__name__)
+
+#: objective keys a failed trial reports as NaN, so searchers see a failure, not a value
+NAN_KEYS = COMPARED
+
+
+def write_headroom_sets(cfg: TrialConfig, tdir: Path) -> None:
+    """Store the floor and ceiling sample sets of the trial's generations; a failure is
+    logged and leaves the headroom columns NaN (never a failed trial)."""
+    from polychromic.metrics.encoder import get_encoder
+    from polychromic.stats import headroom
+    from polychromic.store.generations import read_generations
+    from polychromic.tasks import get_task
+
+    try:
+        gens = read_generations(tdir / layout.GENERATIONS)
+        sets = headroom.build_sets(gens, headroom.reference_pool(get_task(cfg)), get_encoder())
+        headroom.write_sets(sets, tdir / layout.HEADROOM)
+    except Exception as err:  # noqa: BLE001 - headroom is advisory; the trial's result stands
+        log.warning("headroom sets not written for %s: %s: %s", tdir.name,
+                    type(err).__name__, err)
+
+
+def run_trial(config: dict[str, Any], study_dir: str, storage_uri: str | None = None) -> None:
+    """Tune function trainable. ``config`` is a full ``TrialConfig`` dict; ``storage_uri`` is
+    the study's URI when Ray's files live there (polychromic.store.remote), else None."""
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    from polychromic.evaluation.pipeline import evaluate
+    from polychromic.training.loop import train_loop_per_worker
+
+    cfg = TrialConfig.from_dict(config)
+    trial_id = tune.get_context().get_trial_id()
+    tdir = layout.trial_dir(Path(study_dir), trial_id)
+    # a trial started after the last snapshot of a killed driver: continue its work
+    adopted = read_json(tdir / layout.ADOPTED)
+    if adopted is None and not (tdir / layout.CONFIG).exists():
+        found = adopt(Path(study_dir), trial_id, cfg.to_dict(),
+                      train_root=join(storage_uri, layout.TRIALS) if storage_uri else None)
+        if found is not None:
+            adopted = {"adopted_from": found[0], "checkpoint": str(found[1]) if found[1] else None}
+            write_json(tdir / layout.ADOPTED, adopted)
+    write_json(tdir / layout.CONFIG, cfg.to_dict())
+
+    done = read_json(tdir / layout.RESULT)
+    if done is not None:  # finished before the driver died: report it again, do not redo it
+        tune.report(done)
+        return
+
+    import ray
+
+    use_gpu = cfg.use_gpu if cfg.use_gpu is not None else ray.cluster_resources().get("GPU", 0) > 0
+    t0 = time.time()
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={"trial": cfg.to_dict(),
+                           "resume_from": (adopted or {}).get("checkpoint")},
+        scaling_config=ScalingConfig(
+            num_workers=cfg.num_workers, use_gpu=use_gpu,
+            # worker_resources (e.g. {"trainer_node": 1}) pins training to the nodes that
+            # advertise that custom resource
+            resources_per_worker={"CPU": cfg.cpus_per_worker, **({"GPU": 1} if use_gpu else {}),
+                                  **cfg.worker_resources},
+        ),
+        run_config=RunConfig(
+            name=layout.TRAIN,
+            storage_path=join(storage_uri, layout.TRIALS, trial_id) if storage_uri else str(tdir),
+            callbacks=[TuneReportCallback()],
+            failure_config=FailureConfig(max_failures=cfg.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+        ),
+    )
+    result = trainer.fit()
+    last = dict(result.metrics or {})
+    last.pop("checkpoint_path", None)
+    final: dict[str, Any] = {**last, "trial_id": trial_id, "wall_seconds": time.time() - t0}
+    if adopted:
+        final["adopted_from"] = adopted["adopted_from"]
+    if last.get("error") or result.checkpoint is None or not math.isfinite(
+        float(last.get("quality_loss", float("nan")))
+    ):
+        final.update({k: float("nan") for k in NAN_KEYS})
+        final["status"] = "error"
+        final["error"] = last.get("error") or "training produced no finite result"
+        write_json(tdir / layout.RESULT, final)
+        tune.report(final)
+        return
+
+    final["checkpoint_path"] = with_scheme(storage_uri, result.checkpoint.path)
+    # the final checkpoint holds every training report; a driver killed before it recorded
+    # some of them (reports reach it by polling) left gaps in history.jsonl
+    saved = read_text(join(final["checkpoint_path"], layout.CHECKPOINT_HISTORY))
+    if saved is not None:
+        backfill_history(tdir / layout.HISTORY, json.loads(saved))
+    metrics = evaluate(cfg, join(final["checkpoint_path"], layout.ADAPTER), tdir)
+    if cfg.lambda_ == 0 and cfg.role == "search":  # the baseline's floor and ceiling sets
+        write_headroom_sets(cfg, tdir)
+    final.update(metrics)
+    final["status"] = "finished"
+    final[FINAL_EVALUATION] = True
+    final["error"] = metrics.get("metric_errors", "")
+    final["wall_seconds"] = time.time() - t0
+    write_json(tdir / layout.RESULT, final)
+    tune.report(final)
