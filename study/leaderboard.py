@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     """Print or write the leaderboard; 0 on success, 2 with one ``error:`` line for any bad
     input (nothing written)."""
     from polychromic.core.cli import COMMAND_LINE, parse
-    from polychromic.core.inputs import output_file
+    from polychromic.store.guards import output_file
 
     args = parse(build_parser(), argv)
     if isinstance(args, int):

@@ -20,7 +20,6 @@ traceback:
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import stat
@@ -29,9 +28,7 @@ from typing import Any
 
 import yaml
 
-from polychromic.core.cli import COMMAND_LINE
 from polychromic.core.errors import ConfigError
-from polychromic.store import layout
 
 #: the largest search space file read (a space is a few kB; this bounds time and memory)
 MAX_SPACE_BYTES = 1 << 20
@@ -71,7 +68,7 @@ def expand_path(text: Any, field: str, source: str) -> Path:
     return path
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "a folder"
     if stat.S_ISFIFO(mode):
@@ -95,7 +92,7 @@ def regular_file(path: Path, field: str, source: str) -> os.stat_result:
         raise ConfigError(field, f"cannot read: {getattr(err, 'strerror', None) or err}",
                           source) from None
     if not stat.S_ISREG(st.st_mode):
-        raise ConfigError(field, f"is {_kind(st.st_mode)}, not a file", source)
+        raise ConfigError(field, f"is {file_kind(st.st_mode)}, not a file", source)
     return st
 
 
@@ -111,7 +108,7 @@ def read_bytes(path: Path, field: str, source: str, max_bytes: int) -> bytes:
         raise ConfigError(field, f"cannot read: {err.strerror or err}", source) from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped for a FIFO or device meanwhile
-            raise ConfigError(field, f"is {_kind(os.fstat(fd).st_mode)}, not a file", source)
+            raise ConfigError(field, f"is {file_kind(os.fstat(fd).st_mode)}, not a file", source)
         chunks, size = [], 0
         while size <= max_bytes:
             chunk = os.read(fd, min(1 << 20, max_bytes + 1 - size))
@@ -251,46 +248,3 @@ def check_name(name: Any, field: str, source: str) -> str:
         raise ConfigError(field, f"name is {len(os.fsencode(text))} bytes long (the limit is "
                           f"{NAME_MAX})", source)
     return text
-
-
-def _within(path: Path, folder: Path) -> bool:
-    """``path`` is ``folder`` or inside it (both already resolved)."""
-    return path == folder or folder in path.parents
-
-
-def output_file(text: Any, option: str, study: Path, source: str = COMMAND_LINE) -> Path:
-    """The file an option writes (``-o``, ``--html``), refused in one line when writing it
-    would fail late or damage the study: a folder, an existing FIFO/device/socket (other
-    than ``/dev/null``: a write could block), an existing file of the study folder
-    (``leaderboard.parquet``, a trial's ``result.json``: links resolved), or any path under
-    the study's ``trials/`` or ``tune/``."""
-    path = expand_path(text, option, source)
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        st = None
-    except OSError as err:
-        raise ConfigError(option, f"cannot write {text}: {err.strerror or err}", source) from None
-    if st is not None and stat.S_ISDIR(st.st_mode):
-        raise ConfigError(option, f"{text} is a folder; give a file name", source)
-    if (st is not None and not stat.S_ISREG(st.st_mode)
-            and os.path.realpath(path) != os.devnull):
-        raise ConfigError(option, f"{text} is {_kind(st.st_mode)}, not a file", source)
-    resolved, root = path.resolve(), Path(study).resolve()
-    if _within(resolved, root):
-        inner = resolved.relative_to(root).parts
-        if st is not None or (inner and inner[0] in (layout.TRIALS, layout.TUNE)):
-            raise ConfigError(option, f"refusing to write {text}: it is "
-                              f"{'a file' if st is not None else 'a path'} of the study "
-                              f"{root} (write it elsewhere)", source)
-    return path
-
-
-def protected_folders(study: Path, storage: Any = None) -> list[Path]:
-    """Folders an export must never replace nor be written into: the study (and anything in
-    it), the storage root holding it, the working directory, the home folder and ``/``."""
-    out = [Path(study), Path(study).parent, Path.cwd(), Path.home(), Path("/")]
-    if storage is not None and str(storage).strip():
-        with contextlib.suppress(RuntimeError, ValueError):  # ~user unknown, a NUL byte
-            out.append(Path(str(storage)).expanduser())
-    return [p.resolve() for p in out]

@@ -32,12 +32,13 @@ import pandas as pd
 from polychromic.core import columns
 from polychromic.core.cli import COMMAND_LINE
 from polychromic.core.errors import ConfigError
-from polychromic.core.inputs import expand_path, protected_folders
+from polychromic.core.inputs import expand_path
 from polychromic.metrics.aggregate import HEADLINE
 from polychromic.review.format import fmt, fmt_delta
 from polychromic.review.study import Study, compared_metrics
 from polychromic.stats.headroom import LOW_HEADROOM
 from polychromic.store import layout
+from polychromic.store.guards import protected_folders
 from polychromic.store.records import read_json, read_jsonl, write_json
 from polychromic.store.remote import download, is_uri, join
 from polychromic.tuning.resume import latest_checkpoint
