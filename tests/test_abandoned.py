@@ -12,8 +12,9 @@ import optuna
 import pandas as pd
 
 from polychromic.review.leaderboard import build_leaderboard
+from polychromic.store.checkpoint import latest_checkpoint
 from polychromic.store.records import append_jsonl, read_json, read_jsonl, write_json
-from polychromic.tuning.resume import adopt, latest_checkpoint, mark_abandoned
+from polychromic.tuning.resume import adopt, mark_abandoned
 from polychromic.tuning.search import fail_abandoned_optuna_trials
 
 CONFIG = {"lambda_": 0.5, "steps": 4, "model": "tiny", "seed": 0}

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from polychromic.store import remote
+from polychromic.store.checkpoint import latest_checkpoint
 from polychromic.store.records import append_jsonl, read_json, write_json
-from polychromic.tuning.resume import latest_checkpoint, snapshot_trial_ids
+from polychromic.tuning.resume import snapshot_trial_ids
 
 
 def test_uri_rules() -> None:

@@ -38,10 +38,10 @@ from polychromic.review.format import fmt, fmt_delta
 from polychromic.review.study import Study, compared_metrics
 from polychromic.stats.headroom import LOW_HEADROOM
 from polychromic.store import layout
+from polychromic.store.checkpoint import latest_checkpoint
 from polychromic.store.guards import protected_folders
 from polychromic.store.records import read_json, read_jsonl, write_json
 from polychromic.store.remote import download, is_uri, join
-from polychromic.tuning.resume import latest_checkpoint
 
 DEFAULT_PROMPT = "Hi, how are you doing?"
 VERIFY_TOKENS = 8
@@ -131,7 +131,7 @@ def _adapter_in(folder: Path) -> Path | None:
 def checkpoint_adapter(study: Study, row: pd.Series) -> Path:
     """The trial's adapter folder: its final checkpoint (result.json), else the newest one its
     history recorded, else the newest with an adapter its training wrote
-    (``resume.latest_checkpoint``). Absolute paths from another machine are re-rooted under the
+    (``checkpoint.latest_checkpoint``). Absolute paths from another machine are re-rooted under the
     study folder. ``ConfigError`` when there is none."""
     tdir = study.trial_dir(str(row["trial_id"]))
     recorded = [row.get("checkpoint_path")]

@@ -22,12 +22,12 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from polychromic.core.jsonutil import to_jsonable
 from polychromic.store import layout, remote
+from polychromic.store.checkpoint import latest_checkpoint
 from polychromic.store.records import append_jsonl, read_json, read_jsonl, write_json
 
 log = logging.getLogger(__name__)
@@ -68,31 +68,6 @@ def mark_abandoned(study_dir: Path, tune_dir: str | Path, role: str = "search") 
     if marked:
         log.warning("trials started after the last snapshot, marked abandoned: %s", marked)
     return marked
-
-
-def latest_checkpoint(train_dir: str | Path,
-                      usable: Callable[[str], bool] | None = None) -> str | None:
-    """The newest checkpoint of a Train run folder or URI that ``usable`` accepts, by default
-    a complete one (:func:`is_complete`: a copy cut short by a kill is skipped). The one place
-    that knows how a trial's checkpoints are found and which is the newest: resuming an
-    abandoned trial here, exporting a trial (``polychromic.export.artifacts``, which wants one with an
-    adapter) there."""
-    usable = usable or is_complete
-    names = [n for n in remote.list_dir(str(train_dir)) if n.startswith(layout.CHECKPOINT_PREFIX)]
-    for folder in (remote.join(str(train_dir), n) for n in reversed(names)):
-        if usable(folder):
-            return folder
-    return None
-
-
-def is_complete(folder: str) -> bool:
-    """A checkpoint folder (or URI) holds everything training resumes from, or only the
-    ``error.json`` that marks a non-finite loss."""
-    if remote.exists(remote.join(folder, layout.CHECKPOINT_ERROR)):
-        return True
-    return all(remote.exists(remote.join(folder, f)) for f in
-               (layout.CHECKPOINT_STATE, layout.CHECKPOINT_HISTORY,
-                f"{layout.ADAPTER}/{layout.ADAPTER_WEIGHTS}"))
 
 
 def adopt(study_dir: Path, trial_id: str, config: dict[str, Any],
