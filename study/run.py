@@ -29,7 +29,8 @@ from polychromic.core.cli import COMMAND_LINE  # noqa: E402
 from polychromic.core.errors import ConfigError  # noqa: E402
 from polychromic.core.inputs import load_yaml  # noqa: E402
 from polychromic.store.layout import DEFAULT_STORAGE  # noqa: E402
-from polychromic.tuning.space import load_space, shipped_spaces  # noqa: E402
+from polychromic.store.saved_space import shipped_spaces
+from polychromic.tuning.space import load_space  # noqa: E402
 
 
 def spaces_help() -> str:

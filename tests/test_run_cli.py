@@ -224,7 +224,7 @@ def test_valid_base_space_passes_check(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("flag", [["--space"], ["--help"]])
 def test_space_without_value_and_help_list_the_shipped_spaces(flag: list[str]) -> None:
-    from polychromic.tuning.space import shipped_spaces
+    from polychromic.store.saved_space import shipped_spaces
 
     run = run_cli(*flag)
     assert run.returncode == 0, run.stderr

@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 
 from polychromic.core.errors import ConfigError
+from polychromic.store import saved_space
+from polychromic.store.saved_space import shipped_spaces
 from polychromic.tuning import space as S
-from polychromic.tuning.space import Space, load_space, parse_space, shipped_spaces
+from polychromic.tuning.space import Space, load_space, parse_space
 
 SHIPPED = ("smoke", "lambda_wide", "lambda_narrow", "full")
 SETTINGS = {"model": "tiny", "task": "chitchat", "steps": 8, "batch_size": 4,
@@ -312,14 +314,14 @@ def test_read_saved_space_reads_the_file_as_written_without_validating(tmp_path:
     # a model and a task this machine does not have: load_space refuses it, review must not
     path.write_text("description: |-\n  two  words\nsettings: {model: ./gone, task: nope}\n"
                     "objectives: [{metric: pass@1, mode: max}, {metric: anything, mode: min}]\n")
-    saved = S.read_saved_space(str(path))
-    assert saved == S.SavedSpace("two words", [("pass@1", "max"), ("anything", "min")])
+    saved = saved_space.read_saved_space(str(path))
+    assert saved == saved_space.SavedSpace("two words", [("pass@1", "max"), ("anything", "min")])
     with pytest.raises(ConfigError):
         load_space(str(path))
     path.write_text("objectives: [{metric: pass@1, mode: up}]\n")
-    assert S.read_saved_space(path) == S.SavedSpace("", None)
+    assert saved_space.read_saved_space(path) == saved_space.SavedSpace("", None)
     path.write_text("[1, 2]\n")
-    assert S.read_saved_space(path) == S.SavedSpace("", None)
+    assert saved_space.read_saved_space(path) == saved_space.SavedSpace("", None)
 
 
 @pytest.mark.parametrize("content", ["a: &x 1\nb: *x\n", "a: 1\na: 2\n", "{{{", b"\xff"],
@@ -328,7 +330,7 @@ def test_read_saved_space_is_none_for_an_unreadable_file(tmp_path: Path,
                                                          content: str | bytes) -> None:
     path = tmp_path / "saved.yaml"
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
-    assert S.read_saved_space(path) is None
-    assert S.read_saved_space(tmp_path / "gone.yaml") is None
-    assert S.read_saved_space(tmp_path) is None  # a folder
-    assert S.read_saved_space("a\0b") is None
+    assert saved_space.read_saved_space(path) is None
+    assert saved_space.read_saved_space(tmp_path / "gone.yaml") is None
+    assert saved_space.read_saved_space(tmp_path) is None  # a folder
+    assert saved_space.read_saved_space("a\0b") is None

@@ -147,7 +147,7 @@ def read_objectives(meta: dict[str, Any]) -> tuple[list[tuple[str, str]], str]:
     fallback = "pass@1 (max), semantic_diversity (max)"
     if not space:
         return list(DEFAULT_OBJECTIVES), f"study.json names no search space; objectives assumed: {fallback}"
-    from polychromic.tuning.space import read_saved_space
+    from polychromic.store.saved_space import read_saved_space
 
     saved = read_saved_space(space)
     if saved is None or saved.objectives is None:

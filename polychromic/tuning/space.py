@@ -46,8 +46,8 @@ that import heavy modules (the model name: torch; the task and its data file: th
 Every problem raises ``ConfigError(field, message, source)``, printed by ``study/run.py`` as
 the single line ``error: <source>: <field>: <message>`` with exit status 2.
 
-``load_space`` is the strict reading (run, resume, rescore). ``read_saved_space`` is the
-lenient one, for what only needs the file as written (a study's objectives in review, the
+``load_space`` is the strict reading (run, resume, rescore). ``read_saved_space``
+(``polychromic.store.saved_space``) is the lenient one, for what only needs the file as written (a study's objectives in review, the
 shipped spaces' descriptions): the same bounded read, no validation, None when unreadable.
 """
 
@@ -61,16 +61,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from polychromic.core.cli import COMMAND_LINE
 from polychromic.core.columns import EVAL_METRICS, PASS_KS, TRAIN_METRICS
 from polychromic.core.config import TrialConfig
 from polychromic.core.errors import ConfigError
-from polychromic.core.inputs import MAX_SPACE_BYTES, expand_path, load_yaml, read_text
-from polychromic.store import layout
+from polychromic.core.inputs import expand_path
+from polychromic.store.saved_space import SPACES_DIR, read_space_yaml, shipped_spaces
 
-SPACES_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
 DISTRIBUTIONS = ("log_uniform", "uniform", "int", "log_int", "choice")
 TOP_LEVEL = ("description", "settings", "resources", "params", "points", "objectives",
              "scheduler", "num_trials", "sampler", "max_concurrent_trials")
@@ -161,52 +158,6 @@ class Space:
         return out
 
 
-@dataclass(frozen=True)
-class SavedSpace:
-    """A space file as written, read leniently: nothing is validated (no TrialConfig, no model,
-    task or data file, no network), so a study copied to a machine without its model or data
-    can still be reviewed, and a shipped file that no longer validates still lists."""
-
-    #: ``description:`` on one line ('' when absent or the document is not a mapping)
-    description: str
-    #: the ``(metric, mode)`` pairs; None unless ``objectives:`` is a non-empty list of
-    #: ``{metric, mode}`` mappings whose modes are all min or max
-    objectives: list[tuple[str, str]] | None
-
-
-def read_saved_space(path: Any) -> SavedSpace | None:
-    """The space file at ``path`` (as ``study.json`` names it, or a shipped file), or None when
-    it cannot be read or parsed. The read is bounded and strict (``load_space``'s): a
-    ``study.json`` may name a FIFO, a device or an alias bomb."""
-    try:
-        raw = _read_yaml(expand_path(path, "space", layout.STUDY_FILE))
-    except (OSError, yaml.YAMLError, TypeError, ValueError):  # ConfigError is a ValueError
-        return None
-    if not isinstance(raw, dict):
-        return SavedSpace("", None)
-    return SavedSpace(" ".join(str(raw.get("description", "")).split()),
-                      _saved_objectives(raw.get("objectives")))
-
-
-def _saved_objectives(value: Any) -> list[tuple[str, str]] | None:
-    """``objectives:`` as written, as ``(metric, mode)`` pairs (see ``SavedSpace``)."""
-    if not isinstance(value, list) or not value:
-        return None
-    if not all(isinstance(o, dict) and "metric" in o and "mode" in o for o in value):
-        return None
-    objectives = [(str(o["metric"]), str(o["mode"])) for o in value]
-    return objectives if all(mode in ("min", "max") for _, mode in objectives) else None
-
-
-def shipped_spaces() -> dict[str, str]:
-    """Shipped space names → their one-line descriptions."""
-    out = {}
-    for path in sorted(SPACES_DIR.glob("*.yaml")):
-        saved = read_saved_space(path)
-        out[path.stem] = "(unreadable)" if saved is None else saved.description
-    return out
-
-
 def resolve_space_path(name_or_path: str) -> Path:
     """A shipped space's file, or the YAML file named; ``ConfigError`` when neither exists."""
     if not name_or_path:
@@ -234,13 +185,7 @@ def load_space(name_or_path: str, overrides: dict[str, Any] | None = None) -> Sp
     device or FIFO) and parsed strictly (no aliases, no duplicate keys, bounded nesting: see
     ``polychromic.core.inputs``), so no space file can hang, exhaust memory or be half-read."""
     path = resolve_space_path(name_or_path)
-    return parse_space(_read_yaml(path), str(path), path.stem, overrides)
-
-
-def _read_yaml(path: Path) -> Any:
-    """A space file's YAML document, read bounded and parsed strictly (see ``load_space``);
-    ``ConfigError`` naming the file. The one reading of a space file, strict or lenient."""
-    return load_yaml(read_text(path, "(file)", str(path), MAX_SPACE_BYTES), str(path))
+    return parse_space(read_space_yaml(path), str(path), path.stem, overrides)
 
 
 def parse_space(raw: Any, source: str, name: str,
