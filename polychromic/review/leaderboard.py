@@ -15,6 +15,7 @@ import pandas as pd
 from polychromic.core import columns
 from polychromic.core.columns import KNOBS
 from polychromic.stats.multiplicity import holm_reject
+from polychromic.stats.ranking import default_order
 from polychromic.stats.verdict import verdict_line
 from polychromic.store import layout
 from polychromic.store.generations import parquet_problem, read_generations
@@ -99,7 +100,7 @@ def _record(value: Any, name: str, problems: list[str]) -> dict[str, Any]:
 
 
 def build_leaderboard(study_dir: Path, space: Any | None = None) -> pd.DataFrame:
-    """All trials of a study, in the study's order (``study_model.default_order``, best first)
+    """All trials of a study, in the study's order (``polychromic.stats.ranking.default_order``, best first)
     when the search space ``space`` is given, else by trial id; the confirmation runs
     (``role: confirm``) are not rows: they fill the ``confirm_*`` columns of the trial they
     confirm (``add_confirmation``)."""
@@ -115,8 +116,6 @@ def build_leaderboard(study_dir: Path, space: Any | None = None) -> pd.DataFrame
     df = add_deltas(Path(study_dir), df)
     df = add_confirmation(Path(study_dir), df, confirm)
     if space is not None and len(df):
-        from polychromic.review.study import default_order
-
         df = default_order(df, space.objectives)
     return df.reset_index(drop=True)
 

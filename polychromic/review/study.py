@@ -43,7 +43,7 @@ from polychromic.core.cli import COMMAND_LINE
 from polychromic.core.columns import KNOBS
 from polychromic.core.errors import ConfigError
 from polychromic.metrics.aggregate import HEADLINE
-from polychromic.stats.ranking import pareto_mask, pareto_rank
+from polychromic.stats.ranking import default_order, pareto_levels, pareto_mask, sort_rows
 from polychromic.store import layout
 from polychromic.store.records import read_json, read_jsonl
 
@@ -295,56 +295,11 @@ def enrich(df: pd.DataFrame, path: Path, objectives: Sequence[tuple[str, str]], 
     df.loc[df["gpus"] == 0, "gpu_hours"] = 0.0  # a CPU trial used no GPU, even if time is unknown
     df["cost_usd"] = df["gpu_hours"] * float(price)
     df["pareto"] = False
-    df["pareto_rank"] = _pareto_levels(df, objectives)
+    df["pareto_rank"] = pareto_levels(df, objectives)
     return df
 
 
 # --- ordering and selection -------------------------------------------------------------------
-
-
-def default_order(df: pd.DataFrame, objectives: Sequence[tuple[str, str]]) -> pd.DataFrame:
-    """The study's order, best first by its objective(s): one objective → its value; two →
-    Pareto rank (non-dominated sorting), then each objective in turn. Missing values last,
-    stable. The one owner of the order: the review shows it and ``leaderboard.parquet`` is
-    written in it. A frame without ``pareto_rank`` (a bare leaderboard) is ranked here, as
-    :func:`enrich` ranks it, without adding the column."""
-    keys, ascending = [], []
-    ranked = df
-    if len(objectives) > 1:
-        if "pareto_rank" not in df:
-            ranked = df.assign(pareto_rank=_pareto_levels(df, objectives))
-        keys.append("pareto_rank")
-        ascending.append(True)
-    for metric, mode in objectives:
-        if metric in df:
-            keys.append(metric)
-            ascending.append(mode == "min")
-    if not keys or df.empty:
-        return df.reset_index(drop=True)
-    return _sort(ranked, keys, ascending)[list(df.columns)]
-
-
-def _pareto_levels(df: pd.DataFrame, objectives: Sequence[tuple[str, str]]) -> np.ndarray:
-    """``pareto_rank`` of every row; all rows tie (``inf``) when an objective is no column,
-    as they do in :func:`enrich`, which adds it as NaN."""
-    if len(df) and all(metric in df for metric, _ in objectives):
-        return pareto_rank(df, list(objectives))
-    return np.full(len(df), np.inf)
-
-
-def _sort(df: pd.DataFrame, keys: list[str], ascending: list[bool]) -> pd.DataFrame:
-    """Stable multi-key sort with NaN last for every key (pandas only does it for the first)."""
-    out = df.copy()
-    order = np.arange(len(out))
-    for key, asc in reversed(list(zip(keys, ascending, strict=True))):
-        values = out[key].iloc[order]
-        numeric = pd.to_numeric(values, errors="coerce")
-        if numeric.notna().sum() >= values.notna().sum() and values.notna().any():
-            values = numeric.astype(float)
-        idx = values.reset_index(drop=True).sort_values(ascending=asc, kind="stable",
-                                                        na_position="last").index
-        order = order[np.asarray(idx)]
-    return out.iloc[order].reset_index(drop=True)
 
 
 def resolve_column(df: pd.DataFrame, name: str, option: str) -> str:
@@ -380,7 +335,7 @@ def sort_by(df: pd.DataFrame, spec: str, objectives: Sequence[tuple[str, str]]) 
     name, _, direction = spec.rpartition(":") if spec.endswith((":asc", ":desc")) else (spec, "", "")
     col = resolve_column(df, name, "--sort")
     ascending = direction == "asc" if direction else better_mode(col, objectives) != "max"
-    return _sort(df, [col], [ascending])
+    return sort_rows(df, [col], [ascending])
 
 
 _NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")

@@ -1,4 +1,5 @@
-"""Pareto optimality of trials over one or more objectives (pure: a table in, booleans out).
+"""Pareto optimality of trials over one or more objectives, and the study's order built on it
+(pure: a table in, booleans, ranks or the sorted table out).
 
 A trial is Pareto-optimal when no other trial is at least as good on every objective and
 strictly better on one. A trial with a missing (NaN) objective value (failed, early-stopped,
@@ -72,3 +73,48 @@ def pareto_rank(df: pd.DataFrame, objectives: Sequence[tuple[str, str]]) -> np.n
         left &= ~front
         level += 1
     return rank
+
+
+def default_order(df: pd.DataFrame, objectives: Sequence[tuple[str, str]]) -> pd.DataFrame:
+    """The study's order, best first by its objective(s): one objective → its value; two →
+    Pareto rank (non-dominated sorting), then each objective in turn. Missing values last,
+    stable. The one owner of the order: the review shows it and ``leaderboard.parquet`` is
+    written in it. A frame without ``pareto_rank`` (a bare leaderboard) is ranked here, as
+    :func:`enrich` ranks it, without adding the column."""
+    keys, ascending = [], []
+    ranked = df
+    if len(objectives) > 1:
+        if "pareto_rank" not in df:
+            ranked = df.assign(pareto_rank=pareto_levels(df, objectives))
+        keys.append("pareto_rank")
+        ascending.append(True)
+    for metric, mode in objectives:
+        if metric in df:
+            keys.append(metric)
+            ascending.append(mode == "min")
+    if not keys or df.empty:
+        return df.reset_index(drop=True)
+    return sort_rows(ranked, keys, ascending)[list(df.columns)]
+
+
+def pareto_levels(df: pd.DataFrame, objectives: Sequence[tuple[str, str]]) -> np.ndarray:
+    """``pareto_rank`` of every row; all rows tie (``inf``) when an objective is no column,
+    as they do in ``polychromic.review.study.enrich``, which adds it as NaN."""
+    if len(df) and all(metric in df for metric, _ in objectives):
+        return pareto_rank(df, list(objectives))
+    return np.full(len(df), np.inf)
+
+
+def sort_rows(df: pd.DataFrame, keys: list[str], ascending: list[bool]) -> pd.DataFrame:
+    """Stable multi-key sort with NaN last for every key (pandas only does it for the first)."""
+    out = df.copy()
+    order = np.arange(len(out))
+    for key, asc in reversed(list(zip(keys, ascending, strict=True))):
+        values = out[key].iloc[order]
+        numeric = pd.to_numeric(values, errors="coerce")
+        if numeric.notna().sum() >= values.notna().sum() and values.notna().any():
+            values = numeric.astype(float)
+        idx = values.reset_index(drop=True).sort_values(ascending=asc, kind="stable",
+                                                        na_position="last").index
+        order = order[np.asarray(idx)]
+    return out.iloc[order].reset_index(drop=True)
