@@ -9,6 +9,8 @@ import argparse
 import sys
 from typing import NoReturn
 
+from polychromic.core.errors import one_line
+
 COMMAND_LINE = "command line"
 
 
@@ -16,7 +18,6 @@ class OneLineParser(argparse.ArgumentParser):
     """``argparse.ArgumentParser`` whose errors are one line on stderr and exit status 2."""
 
     def error(self, message: str) -> NoReturn:
-        from polychromic.core.errors import one_line
 
         print(f"error: {COMMAND_LINE}: arguments: {one_line(message)} (see --help)",
               file=sys.stderr)

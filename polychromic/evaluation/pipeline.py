@@ -28,6 +28,7 @@ import pandas as pd
 from polychromic.core import faults
 from polychromic.core.config import TrialConfig
 from polychromic.metrics.aggregate import aggregate
+from polychromic.metrics.encoder import get_encoder
 from polychromic.store import layout
 from polychromic.store.generations import (
     GENERATED_COLUMNS,
@@ -36,7 +37,8 @@ from polychromic.store.generations import (
     prompt_row,
     write_generations,
 )
-from polychromic.store.remote import download
+from polychromic.store.remote import download, is_uri
+from polychromic.tasks import get_task
 from polychromic.tasks.base import Example
 
 SAMPLING_COLUMNS = ("eval_temperature", "eval_top_p", "eval_max_new_tokens", "eval_seed")
@@ -45,7 +47,6 @@ SAMPLING_COLUMNS = ("eval_temperature", "eval_top_p", "eval_max_new_tokens", "ev
 def eval_examples(cfg: TrialConfig) -> list[Example]:
     """The fixed held-out prompts: the first ``n_eval_prompts`` of ``eval_split`` (``test``
     for every study trial, ``validation`` for confirmation runs)."""
-    from polychromic.tasks import get_task
 
     return get_task(cfg).examples(cfg.eval_split)[: cfg.n_eval_prompts]
 
@@ -56,8 +57,8 @@ class Generate:
     def __init__(self, cfg: dict[str, Any], adapter_dir: str | None, threads: int) -> None:
         import torch
 
+        # lazy: pulls torch, which this path does not otherwise need
         from polychromic.models.loading import load_for_inference
-        from polychromic.tasks import get_task
 
         torch.set_num_threads(max(1, threads))
         self.cfg = TrialConfig.from_dict(cfg)
@@ -70,6 +71,7 @@ class Generate:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
         import torch
 
+        # lazy: pulls torch, which this path does not otherwise need
         from polychromic.models.sampling import sample
 
         cfg, out = self.cfg, {k: [] for k in ("prompt_index", "prompt_id", "sample_index",
@@ -103,9 +105,11 @@ class GenerateVLLM:
     def __init__(self, cfg: dict[str, Any], adapter_dir: str | None, threads: int) -> None:
         import torch
 
+        # lazy: pulls torch, which this path does not otherwise need
         from polychromic.models.backends import VLLMSampler
+
+        # lazy: pulls torch, which this path does not otherwise need
         from polychromic.models.loading import load_tokenizer
-        from polychromic.tasks import get_task
 
         torch.set_num_threads(max(1, threads))
         self.cfg = TrialConfig.from_dict(cfg)
@@ -117,6 +121,7 @@ class GenerateVLLM:
         self.task = get_task(self.cfg)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
+        # lazy: pulls torch, which this path does not otherwise need
         from polychromic.models.backends import sample_seed
 
         cfg, n = self.cfg, self.cfg.n_eval_samples
@@ -147,8 +152,6 @@ class Score:
     def __init__(self, cfg: dict[str, Any], threads: int) -> None:
         import torch
 
-        from polychromic.metrics.encoder import get_encoder
-        from polychromic.tasks import get_task
 
         torch.set_num_threads(max(1, threads))
         self.cfg = TrialConfig.from_dict(cfg)
@@ -208,6 +211,7 @@ def evaluate(cfg: TrialConfig, adapter_dir: str | None, out_dir: Path,
               for g, s in enumerate(range(0, len(rows), step))]
     n_actors, res = plan_actors(cfg)
     n_actors = actors or n_actors
+    # lazy: pulls torch, which this path does not otherwise need
     from polychromic.models.backends import resolve_backend
 
     vllm = resolve_backend(cfg) == "vllm"
@@ -256,10 +260,11 @@ def _vllm_processor(cfg: TrialConfig, rows: list[dict[str, Any]], adapter_dir: s
     import ray
     from ray.data.llm import build_processor, vLLMEngineProcessorConfig
 
+    # lazy: pulls torch, which this path does not otherwise need
     from polychromic.models.backends import engine_kwargs, sample_seed
+
+    # lazy: pulls torch, which this path does not otherwise need
     from polychromic.models.loading import load_tokenizer, resolve_model_path
-    from polychromic.store.remote import is_uri
-    from polychromic.tasks import get_task
 
     path = resolve_model_path(cfg.model)
     tok, task = load_tokenizer(path), get_task(cfg)

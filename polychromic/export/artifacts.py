@@ -31,9 +31,11 @@ import pandas as pd
 
 from polychromic.core import columns
 from polychromic.core.cli import COMMAND_LINE
+from polychromic.core.config import TrialConfig
 from polychromic.core.errors import ConfigError
 from polychromic.core.inputs import expand_path
 from polychromic.metrics.aggregate import HEADLINE
+from polychromic.review import confirmation as cv
 from polychromic.review.format import fmt, fmt_delta
 from polychromic.review.study import Study, compared_metrics
 from polychromic.stats.headroom import LOW_HEADROOM
@@ -103,7 +105,6 @@ def why_exported(study: Study, row: pd.Series) -> str:
     """Why this trial was exported (``chosen_because`` from ``study_model.choose_trial``) and,
     unless that already says it, whether ``study/confirm.py`` confirmed its change on the
     study's first objective."""
-    from polychromic.review import confirmation as cv
 
     because = row.get("chosen_because")
     because = because if isinstance(because, str) and because else "named for export"
@@ -233,6 +234,7 @@ def reload_adapter(cfg: Any, folder: Path, device: Any) -> tuple[Any, Any]:
     """Base model (quantized as the trial was) + the exported adapter + the exported tokenizer."""
     from peft import PeftModel
 
+    # lazy: pulls torch, which this path does not otherwise need
     from polychromic.models.loading import load_base, load_tokenizer
 
     base, _ = load_base(cfg, device)
@@ -245,6 +247,7 @@ def reload_merged(folder: Path, device: Any) -> tuple[Any, Any]:
     """The exported merged folder as a plain transformers model."""
     from transformers import AutoModelForCausalLM
 
+    # lazy: pulls torch, which this path does not otherwise need
     from polychromic.models.loading import load_tokenizer
 
     model = AutoModelForCausalLM.from_pretrained(str(folder)).to(device)
@@ -262,7 +265,7 @@ def export_trial(study: Study, row: pd.Series, out: Path, merge: bool = False,
     import torch
     from peft import PeftModel
 
-    from polychromic.core.config import TrialConfig
+    # lazy: pulls torch, which this path does not otherwise need
     from polychromic.models.loading import load_base, load_tokenizer, resolve_model_path
 
     out = check_out_dir(out, force, study)
@@ -355,6 +358,7 @@ def baseline_metrics(study: Study) -> dict[str, Any]:
 def base_model_path(model: str) -> str:
     """What ``from_pretrained`` takes for the base: the hub id or folder, or, for an embedded
     model, its converted folder on this machine."""
+    # lazy: pulls torch, which this path does not otherwise need
     from polychromic.models.loading import resolve_model_path
 
     return resolve_model_path(model)
@@ -442,7 +446,6 @@ def model_card(study: Study, row: pd.Series, cfg: Any, mode: str, record: dict[s
     if mode == "merged":
         check += (f"; identical to base + adapter: {v.get('matches_base_plus_adapter')} "
                   f"(merged in {v.get('dtype')})")
-    from polychromic.review import confirmation as cv
 
     trials = cv.comparisons(study)
     trials = sorted(trials, key=lambda t: t.trial_id != tid)  # the exported trial first

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from polychromic.core.embedded import minilm_dir
 from polychromic.core.errors import MetricError
 
 DEFAULT_BATCH_SIZE = 64
@@ -169,7 +170,6 @@ def get_encoder(path: str | None = None, device: str | None = None) -> Encoder:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     if path is None:
-        from polychromic.core.embedded import minilm_dir
 
         path = str(minilm_dir())
     if device is None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from polychromic.core.errors import MetricError
+from polychromic.metrics.encoder import get_encoder
 
 if TYPE_CHECKING:
     from polychromic.metrics.encoder import Encoder
@@ -93,7 +94,6 @@ def _embed(texts_or_embeddings, encoder: Encoder | None) -> np.ndarray:
     if items and not all(isinstance(t, str) for t in items):
         return np.asarray(items)
     if encoder is None:
-        from polychromic.metrics.encoder import get_encoder
 
         encoder = get_encoder()
     return encoder.encode(items)

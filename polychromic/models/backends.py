@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from polychromic.core.config import TrialConfig
+from polychromic.models.loading import resolve_model_path
 from polychromic.models.sampling import Samples
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,6 @@ class VLLMSampler:
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
         from vllm import LLM
 
-        from polychromic.models.loading import resolve_model_path
 
         self.path = resolve_model_path(cfg.model)
         if not Path(self.path).is_dir():
@@ -176,7 +176,6 @@ def engine_kwargs(cfg: TrialConfig, cuda: bool, colocated: bool = False,
     vLLM accepts, one adapter at a time), bf16 on CUDA as training loads the base, fp32 on CPU
     (comparable token for token with HF); a colocated engine takes 30% of the GPU's memory
     (``POLYCHROMIC_VLLM_GPU_MEMORY`` overrides), a dedicated one 85%."""
-    from polychromic.models.loading import resolve_model_path
 
     path = resolve_model_path(cfg.model)
     kwargs: dict[str, Any] = {

@@ -24,6 +24,7 @@ import torch
 from polychromic.core.config import TrialConfig
 from polychromic.core.embedded import SMOLLM2_GGUF, smollm2_gguf
 from polychromic.core.errors import ConfigError
+from polychromic.core.inputs import expand_path, read_text
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,6 @@ def check_model_name(model: str) -> None:
     """Refuse a model value that can never load, before anything expensive starts."""
     if model in EMBEDDED_MODELS:
         return
-    from polychromic.core.inputs import expand_path, read_text
 
     path = expand_path(model, "model", "config")  # ~user, NUL, over-long names: one line
     if os.path.lexists(path):

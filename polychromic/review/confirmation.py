@@ -28,8 +28,10 @@ import numpy as np
 import pandas as pd
 
 from polychromic.core import columns
+from polychromic.review.study import varying_knobs
 from polychromic.stats.verdict import QUALITY, as_float, label
 from polychromic.store import layout
+from polychromic.store.records import read_json
 
 #: the rule of ``confirmed_M`` (polychromic.review.leaderboard.add_confirmation), in plain words
 RULE = ("confirmed = the confirmation's 95% interval lies entirely on the same side of 0 as "
@@ -130,8 +132,6 @@ def confirmed_state(value: Any) -> str:
 def trial_comparison(study: Any, row: pd.Series,
                      metrics: Sequence[str] | None = None) -> TrialComparison:
     """Selection vs confirmation of one leaderboard row that has confirmation runs."""
-    from polychromic.review.study import varying_knobs
-    from polychromic.store.records import read_json
 
     tid = str(row["trial_id"])
     config = read_json(study.trial_dir(tid) / layout.CONFIG)

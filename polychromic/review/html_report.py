@@ -36,11 +36,13 @@ import numpy as np
 import pandas as pd
 
 from polychromic.core import columns
+from polychromic.metrics import pass_at_k_curve
 from polychromic.review import confirmation as cv
 from polychromic.review.format import captions, delta_parts, fmt, fmt_delta, shown_metrics
 from polychromic.review.study import STATUS_TEXT, Study, better_mode, varying_knobs, verdicts
 from polychromic.stats.headroom import LOW_HEADROOM, headroom
 from polychromic.store import layout
+from polychromic.store.generations import read_generations
 from polychromic.store.records import read_jsonl
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -259,8 +261,6 @@ def trial_colors(df: pd.DataFrame) -> dict[str, str]:
 
 def pass_at_k_curve_of(study: Study, trial_id: str) -> np.ndarray | None:
     """pass@k for k = 1..n from a trial's stored generations, or None when there are none (yet)."""
-    from polychromic.metrics import pass_at_k_curve
-    from polychromic.store.generations import read_generations
 
     path = study.trial_dir(trial_id) / layout.GENERATIONS
     try:

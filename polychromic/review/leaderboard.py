@@ -14,9 +14,13 @@ import pandas as pd
 
 from polychromic.core import columns
 from polychromic.core.columns import KNOBS
+from polychromic.metrics.aggregate import COMPARED
+from polychromic.stats import headroom as H
+from polychromic.stats.bootstrap import N_RESAMPLES, SEED, paired_delta, weighted_metrics
 from polychromic.stats.multiplicity import holm_reject
 from polychromic.stats.ranking import default_order
-from polychromic.stats.verdict import verdict_line
+from polychromic.stats.two_level import two_level_delta
+from polychromic.stats.verdict import length_note, verdict_line
 from polychromic.store import layout
 from polychromic.store.generations import parquet_problem, read_generations
 from polychromic.store.records import load_json, read_json, read_jsonl
@@ -127,8 +131,6 @@ def add_deltas(study_dir: Path, df: pd.DataFrame) -> pd.DataFrame:
     bootstrap over prompts, see ``polychromic.stats.bootstrap``; MDE: ``polychromic.stats.power``; Holm
     over the study's trials: ``polychromic.stats.multiplicity``); then the headroom columns
     (``add_headroom``), ``warnings`` and the ``verdict`` line (``polychromic.stats.verdict``)."""
-    from polychromic.metrics.aggregate import COMPARED
-    from polychromic.stats.bootstrap import N_RESAMPLES, SEED, paired_delta, weighted_metrics
 
     names = list(COMPARED)
     new: dict[str, list[Any]] = {f"{p}{m}{s}": [] for m in names
@@ -202,9 +204,6 @@ def add_confirmation(study_dir: Path, df: pd.DataFrame,
     pairs and confirmation prompts, ``polychromic.stats.two_level``) and ``confirmed_M``: the
     confirmation interval excludes 0 on the side of the selection delta. ``confirmation``
     holds the line a user reads."""
-    from polychromic.metrics.aggregate import COMPARED
-    from polychromic.stats.bootstrap import weighted_metrics
-    from polychromic.stats.two_level import two_level_delta
 
     cols: dict[str, list[Any]] = {c: [np.nan] * len(df) for c in (
         "confirm_runs", "confirm_started", "confirm_seeds", "confirm_prompts",
@@ -276,7 +275,6 @@ def add_headroom(study_dir: Path, df: pd.DataFrame,
     """``floor_M``, ``ceiling_M`` (from the baseline's ``headroom.parquet``, see
     ``polychromic.stats.headroom``) and ``headroom_M`` of each row's own value, for every diversity
     metric M; a warning on every row when the baseline's headroom on M is below 10%."""
-    from polychromic.stats import headroom as H
 
     bounds: dict[str, dict[str, float]] = {}
     rows = df[df["is_baseline"].astype(bool) & df["status"].eq("finished")]
@@ -302,7 +300,6 @@ def add_headroom(study_dir: Path, df: pd.DataFrame,
 
 def length_warning(row: pd.Series) -> str:
     """A warning when a trial's mean length changed by more than 10% (CI excludes 0)."""
-    from polychromic.stats.verdict import length_note
 
     note = length_note(row)
     return (f"length: {note} than the baseline's (CI excludes 0); distinct-n, Self-BLEU and "

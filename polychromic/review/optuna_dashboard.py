@@ -29,8 +29,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from polychromic.core.errors import ConfigError
 from polychromic.core.jsonutil import to_jsonable
+from polychromic.metrics.aggregate import HEADLINE
+from polychromic.review.study import load_study
 from polychromic.store import layout
+from polychromic.store.records import read_json
 
 log = logging.getLogger(__name__)
 TRIAL_ID_ATTR = "trial_id"
@@ -108,7 +112,6 @@ def _study_name(study_dir: Path, storage: Any) -> str | None:
     may say otherwise), else the only study in the file."""
     import optuna
 
-    from polychromic.store.records import read_json
 
     meta = read_json(layout.study_file(study_dir)) or {}
     names = optuna.study.get_all_study_names(storage)
@@ -136,10 +139,6 @@ def sync_optuna(study_dir: str | Path, frame: pd.DataFrame | None = None) -> int
     this study or a study that cannot be reviewed changes nothing and returns 0."""
     import optuna
 
-    from polychromic.core.errors import ConfigError
-    from polychromic.metrics.aggregate import HEADLINE
-    from polychromic.review.study import load_study
-    from polychromic.store.records import read_json
 
     study_dir = Path(study_dir)
     db = layout.optuna_db(study_dir)

@@ -42,10 +42,13 @@ from polychromic.core import columns
 from polychromic.core.cli import COMMAND_LINE
 from polychromic.core.columns import KNOBS
 from polychromic.core.errors import ConfigError
+from polychromic.core.inputs import expand_path
 from polychromic.metrics.aggregate import HEADLINE
+from polychromic.review.leaderboard import build_leaderboard
 from polychromic.stats.ranking import default_order, pareto_levels, pareto_mask, sort_rows
 from polychromic.store import layout
 from polychromic.store.records import read_json, read_jsonl
+from polychromic.store.saved_space import read_saved_space
 
 #: USD per GPU-hour used for ``cost_usd`` unless ``--gpu-hour-price`` says otherwise
 DEFAULT_GPU_HOUR_PRICE = 2.00
@@ -99,7 +102,6 @@ def resolve_study(study: str, storage_path: str | Path = layout.DEFAULT_STORAGE)
     (``layout.study_dir``, as where ``study/run.py`` writes it); ``ConfigError`` naming what
     was tried (and the studies that do exist) when it is neither. Every recipe that takes a
     study argument finds it here."""
-    from polychromic.core.inputs import expand_path
 
     if not str(study).strip():
         raise ConfigError("study", "empty study name", SRC)
@@ -147,7 +149,6 @@ def read_objectives(meta: dict[str, Any]) -> tuple[list[tuple[str, str]], str]:
     fallback = "pass@1 (max), semantic_diversity (max)"
     if not space:
         return list(DEFAULT_OBJECTIVES), f"study.json names no search space; objectives assumed: {fallback}"
-    from polychromic.store.saved_space import read_saved_space
 
     saved = read_saved_space(space)
     if saved is None or saved.objectives is None:
@@ -190,7 +191,6 @@ def load_study(study: str, storage_path: str | Path = layout.DEFAULT_STORAGE,
     """Resolve, read and enrich a study; ``ConfigError`` (one line) when it cannot be read.
     ``frame``: the leaderboard its caller has just built (``build_leaderboard``), so that the
     bootstrap is not run twice."""
-    from polychromic.review.leaderboard import build_leaderboard
 
     if not (isinstance(price, (int, float)) and math.isfinite(price) and price >= 0):
         raise ConfigError("--gpu-hour-price", f"must be a number ≥ 0, got {price!r}", SRC)

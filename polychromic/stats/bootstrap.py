@@ -33,9 +33,11 @@ import numpy as np
 import pandas as pd
 
 from polychromic import metrics as M
+from polychromic.metrics.aggregate import _embeddings_ok, per_prompt
 from polychromic.metrics.ngrams import encode_corpus, ngrams_of_order
 from polychromic.metrics.semantic import DEFAULT_CLASS_THRESHOLD
 from polychromic.metrics.tokenize import as_token_lists
+from polychromic.stats.power import mde
 
 N_RESAMPLES = 2000
 SEED = 0
@@ -65,7 +67,6 @@ class Delta:
     @property
     def mde(self) -> float:
         """Minimum detectable effect (see ``polychromic.stats.power.mde``) from this delta's SE."""
-        from polychromic.stats.power import mde
 
         return mde(self.se)
 
@@ -122,7 +123,6 @@ def weighted_metrics(gens: pd.DataFrame, threshold: float | None = None, *,
     """Every headline metric of one trial as a function of prompt weights, prompts ordered
     by ``prompt_id`` (so two trials line up prompt by prompt). ``class_threshold``: the
     cosine joining two samples in ``distinct_classes`` (``TrialConfig.class_threshold``)."""
-    from polychromic.metrics.aggregate import _embeddings_ok, per_prompt
 
     gens = gens.sort_values(["prompt_id", "sample_index"], kind="stable")
     pp = per_prompt(gens, threshold, class_threshold=class_threshold)

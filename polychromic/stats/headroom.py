@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 
 from polychromic.core import columns
+from polychromic.metrics.aggregate import aggregate
+from polychromic.store.generations import write_generations
 
 FLOOR, CEILING = "floor", "ceiling"
 #: a baseline whose headroom is below this cannot show a diversity gain: a warning says so
@@ -119,14 +121,12 @@ def build_sets(gens: pd.DataFrame, pool: Sequence[tuple[str, str, str]], encoder
 
 def write_sets(sets: pd.DataFrame, path: Path) -> None:
     """Atomically write the sets (a sample table, ``polychromic.store.generations``)."""
-    from polychromic.store.generations import write_generations
 
     write_generations(sets, path)
 
 
 def bounds(sets: pd.DataFrame, class_threshold: float | None = None) -> dict[str, dict[str, float]]:
     """{"floor": {M: value}, "ceiling": {M: value}} for every diversity metric M."""
-    from polychromic.metrics.aggregate import aggregate
 
     out: dict[str, dict[str, float]] = {}
     for name in (FLOOR, CEILING):

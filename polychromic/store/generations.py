@@ -19,6 +19,8 @@ from typing import Any
 
 import pandas as pd
 
+from polychromic.core.errors import ConfigError
+from polychromic.core.inputs import regular_file
 from polychromic.store.layout import GENERATIONS
 from polychromic.tasks.base import Example
 
@@ -76,8 +78,6 @@ def parquet_problem(path: Path) -> str | None:
     garbage, duplicate or missing columns), or None when it is fine or absent."""
     import pyarrow.parquet as pq
 
-    from polychromic.core.errors import ConfigError
-    from polychromic.core.inputs import regular_file
 
     if not os.path.lexists(path):
         return None

@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from polychromic.core.errors import ConfigError
+from polychromic.core.inputs import MAX_RECORD_BYTES, read_bytes, read_text
 from polychromic.core.jsonutil import to_jsonable
 
 
@@ -30,8 +32,6 @@ def load_json(path: Path) -> tuple[Any, str | None]:
     why)`` when there is one but it is not a readable JSON document: not a regular file (a
     folder, FIFO or device is never opened), over ``MAX_RECORD_BYTES``, not UTF-8, or invalid
     or too deeply nested JSON. Reading is bounded, so a hostile study folder cannot hang it."""
-    from polychromic.core.errors import ConfigError
-    from polychromic.core.inputs import MAX_RECORD_BYTES, read_text
 
     path = Path(path)
     try:
@@ -82,8 +82,6 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """The JSON objects of a JSONL file, one per line; a line cut by a crash, a non-UTF-8 or
     too deeply nested line and a line that is not an object are skipped. A missing,
     unreadable or over-large (``MAX_HISTORY_BYTES``) file gives ``[]``."""
-    from polychromic.core.errors import ConfigError
-    from polychromic.core.inputs import read_bytes
 
     path = Path(path)
     try:

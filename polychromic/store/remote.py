@@ -21,6 +21,8 @@ import re
 import tempfile
 from pathlib import Path
 
+from polychromic.core.cli import COMMAND_LINE
+from polychromic.core.errors import ConfigError
 from polychromic.store.layout import is_record, study_dir
 
 #: ``scheme://…`` (a Windows drive letter ``C:\\`` has no ``//``)
@@ -156,8 +158,6 @@ def study_locations(storage_path: str | Path, local_dir: str | Path,
 def reachable(uri: str) -> None:
     """Refuse a URI that cannot be listed (unknown scheme, no credentials, no bucket) before
     Ray starts."""
-    from polychromic.core.cli import COMMAND_LINE
-    from polychromic.core.errors import ConfigError
 
     try:
         list_dir(uri)

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from polychromic.metrics import tokenize
+from polychromic.metrics.encoder import get_encoder
 from polychromic.tasks.base import Check, Example
 
 RELEVANCE_FULL = 0.5
@@ -63,7 +64,6 @@ class ReplyChecker:
     @property
     def encoder(self):  # noqa: ANN201 - Encoder, imported lazily
         if self._encoder is None:
-            from polychromic.metrics.encoder import get_encoder
 
             self._encoder = get_encoder()
         return self._encoder

@@ -34,6 +34,7 @@ from polychromic.core.errors import ConfigError
 from polychromic.core.inputs import expand_path
 from polychromic.tasks.base import SPLITS, Check, Example, chat_prompt, split_of
 from polychromic.tasks.files import MISSING, Row, field_names, iter_rows, text_columns
+from polychromic.tasks.quality import ReplyChecker
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +211,6 @@ class RepliesTask:
     def check(self, examples: Sequence[Example], completions: Sequence[str]) -> list[Check]:
         """The chitchat reply checker (well-formedness gate, then message–reply relevance)."""
         if self._checker is None:
-            from polychromic.tasks.quality import ReplyChecker
 
             self._checker = ReplyChecker(self.cfg.quality_threshold)
         return self._checker.check(examples, completions)

@@ -22,10 +22,13 @@ import torch
 
 from polychromic.core import faults
 from polychromic.core.config import TrialConfig
+from polychromic.metrics.encoder import get_encoder
+from polychromic.models.backends import VLLMSampler, resolve_backend
 from polychromic.models.loading import load_for_training
 from polychromic.store import checkpoint, layout
 from polychromic.tasks import get_task
 from polychromic.training.batches import batch_indices
+from polychromic.training.set_objective import get_measure
 from polychromic.training.step import StepStats, grad_share, step_gradients
 
 Reporter = Callable[[dict[str, Any], "Path | None"], None]
@@ -47,8 +50,6 @@ def train(
     model.train()
     task = get_task(cfg)
     examples = task.examples("train")
-    from polychromic.metrics.encoder import get_encoder
-    from polychromic.training.set_objective import get_measure
 
     # the sentence encoder is loaded only when d(S) = cfg.diversity_measure reads embeddings
     encoder = (get_encoder(device=str(device) if device.type == "cuda" else "cpu")
@@ -133,7 +134,6 @@ def _colocated_sampler(cfg: TrialConfig, device: torch.device) -> Any:
     """A vLLM engine in this Train worker for the diversity completions when the trial's
     ``generation_backend`` resolves to ``vllm``; None = HF ``generate``. It loads the same
     converted base model; the LoRA weights reach it at each diversity step."""
-    from polychromic.models.backends import VLLMSampler, resolve_backend
 
     if resolve_backend(cfg) != "vllm":
         return None

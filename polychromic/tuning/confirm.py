@@ -23,8 +23,13 @@ from typing import Any
 from polychromic.core.cli import COMMAND_LINE
 from polychromic.core.config import TrialConfig
 from polychromic.core.errors import ConfigError
+from polychromic.evaluation.pipeline import eval_examples
 from polychromic.store import layout
+from polychromic.store.generations import read_generations
 from polychromic.store.records import read_json
+from polychromic.tasks import get_task
+from polychromic.tuning.resume import mark_abandoned
+from polychromic.tuning.runner import SNAPSHOT_SECONDS, TRIAL_DRIVER_CPU
 
 log = logging.getLogger(__name__)
 MIN_SEEDS = 2
@@ -49,9 +54,6 @@ def confirmation_configs(study_dir: Path, trial_id: str, baseline_id: str, seeds
 def check_split(study_dir: Path, cfg: dict[str, Any], baseline_id: str, prompts: int) -> int:
     """Refuse (``ConfigError``) when the confirmation split has fewer than ``prompts`` prompts
     or overlaps the training split or the selection prompts; returns the split's size."""
-    from polychromic.evaluation.pipeline import eval_examples
-    from polychromic.store.generations import read_generations
-    from polychromic.tasks import get_task
 
     task_cfg = TrialConfig.from_dict({**cfg, "eval_split": "validation", "n_eval_prompts": prompts})
     available = len(get_task(task_cfg).examples("validation"))
@@ -73,7 +75,6 @@ def check_split(study_dir: Path, cfg: dict[str, Any], baseline_id: str, prompts:
 def confirmation_note(cfg: TrialConfig) -> str:
     """A line for ``--check`` when the task's confirmation split is smaller than the study's
     evaluation (``study/confirm.py`` evaluates as many fresh prompts by default), else ""."""
-    from polychromic.tasks import get_task
 
     task = get_task(cfg)
     counts = getattr(task, "counts", None)
@@ -92,9 +93,8 @@ def run(study_dir: Path, trial_id: str, configs: list[dict[str, Any]],
     import ray
     from ray import tune
 
+    # lazy: pulls Ray, which reading or checking a study never needs
     from polychromic.tuning.recorder import StudyRecorder
-    from polychromic.tuning.resume import mark_abandoned
-    from polychromic.tuning.runner import SNAPSHOT_SECONDS, TRIAL_DRIVER_CPU
 
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", SNAPSHOT_SECONDS)
@@ -129,6 +129,7 @@ def run(study_dir: Path, trial_id: str, configs: list[dict[str, Any]],
 
 def _run_one(config: dict[str, Any], study_dir: str, configs: list[dict[str, Any]]) -> None:
     """Tune function trainable: run confirmation run ``config["index"]`` as a study trial."""
+    # lazy: pulls Ray, which reading or checking a study never needs
     from polychromic.tuning.trial import run_trial
 
     run_trial(configs[int(config["index"])], study_dir)

@@ -32,10 +32,17 @@ import pandas as pd
 
 from polychromic.core import columns
 from polychromic.core.config import TrialConfig
+from polychromic.evaluation.pipeline import evaluate
+from polychromic.metrics.aggregate import COMPARED, HEADLINE
+from polychromic.metrics.encoder import get_encoder
 from polychromic.stats import headroom, power
+from polychromic.stats.bootstrap import N_RESAMPLES, SEED, paired_delta, weighted_metrics
 from polychromic.store import layout
+from polychromic.store.generations import read_generations
 from polychromic.store.records import write_json
+from polychromic.tasks import get_task
 from polychromic.tuning import cost
+from polychromic.tuning.runner import concurrency
 from polychromic.tuning.space import Space
 
 
@@ -44,9 +51,10 @@ def time_steps(cfg_dict: dict[str, Any], repeats: int = 1) -> dict[str, float]:
     ``repeats`` after a warm-up step; the model load is timed apart."""
     import torch
 
-    from polychromic.metrics.encoder import get_encoder
+    # lazy: pulls torch, which this path does not otherwise need
     from polychromic.models.loading import load_for_training
-    from polychromic.tasks import get_task
+
+    # lazy: pulls torch, which this path does not otherwise need
     from polychromic.training.step import step_gradients
 
     cfg = TrialConfig.from_dict({**cfg_dict, "lambda_": 1.0,
@@ -82,7 +90,6 @@ def planned_se(gens: pd.DataFrame) -> dict[str, float]:
     """SE of a future trial − baseline delta per metric, from sampling noise alone: each
     prompt's samples split into two halves (even / odd sample index) compared as a paired
     study, scaled from n/2 to n samples per prompt by 1/√2 (see ``polychromic.stats.power``)."""
-    from polychromic.stats.bootstrap import N_RESAMPLES, SEED, paired_delta, weighted_metrics
 
     parity = gens["sample_index"].to_numpy(dtype=np.int64) % 2
     even, odd = gens[parity == 0], gens[parity == 1]
@@ -99,7 +106,6 @@ def planned_se(gens: pd.DataFrame) -> dict[str, float]:
 def rows(metrics: dict[str, Any], bounds: dict[str, dict[str, float]],
          se: dict[str, float]) -> list[dict[str, Any]]:
     """One row per compared metric: value, floor, ceiling, headroom, MDE (abs and %)."""
-    from polychromic.metrics.aggregate import COMPARED
 
     out = []
     for m in COMPARED:
@@ -121,9 +127,6 @@ def make_plan(space: Space, root: Path, price: float) -> dict[str, Any]:
     the plan."""
     import ray
 
-    from polychromic.evaluation.pipeline import evaluate
-    from polychromic.store.generations import read_generations
-    from polychromic.tuning.runner import concurrency
 
     cfg = space.trial_config(space.baseline())
     folder = layout.plan_dir(root)
@@ -133,8 +136,6 @@ def make_plan(space: Space, root: Path, price: float) -> dict[str, Any]:
     metrics = evaluate(cfg, None, folder)
     eval_seconds = time.perf_counter() - t0
     gens = read_generations(folder / layout.GENERATIONS)
-    from polychromic.metrics.encoder import get_encoder
-    from polychromic.tasks import get_task
 
     sets = headroom.build_sets(gens, headroom.reference_pool(get_task(cfg)), get_encoder())
     headroom.write_sets(sets, folder / layout.HEADROOM)
@@ -191,7 +192,6 @@ def report_lines(plan: dict[str, Any]) -> list[str]:
     header = f"{'metric':<32}{'base':>8}{'floor':>8}{'ceiling':>9}{'headroom':>10}{'MDE':>9}{'MDE %':>8}"
     lines.append(header)
     by = {r["metric"]: r for r in plan["metrics"]}
-    from polychromic.metrics.aggregate import HEADLINE
 
     order = [m for m in HEADLINE if m in by] + [m for m in by if m not in HEADLINE]
     for m in order:

@@ -17,6 +17,7 @@ from ray.tune import Callback
 
 from polychromic.store import layout
 from polychromic.store.records import append_jsonl, is_final_evaluation, read_json, write_json
+from polychromic.store.remote import upload_records
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,6 @@ class StudyRecorder(Callback):
 
     def _mirror(self) -> None:
         if self.storage_uri:
-            from polychromic.store.remote import upload_records
 
             try:
                 upload_records(self.study_dir, self.storage_uri, self._sent)

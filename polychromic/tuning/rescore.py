@@ -22,6 +22,7 @@ from polychromic.core.config import TrialConfig
 from polychromic.core.errors import ConfigError
 from polychromic.core.jsonutil import to_jsonable
 from polychromic.metrics.aggregate import DEFAULT_CLASS_THRESHOLD, aggregate
+from polychromic.review.leaderboard import build_leaderboard, trial_row, write_leaderboard
 from polychromic.store import layout
 from polychromic.store.generations import (
     examples_of,
@@ -30,11 +31,12 @@ from polychromic.store.generations import (
     write_table,
 )
 from polychromic.store.records import load_json
+from polychromic.tasks import get_task
+from polychromic.tuning.space import load_space
 
 
 def recheck(gens: Any, cfg: TrialConfig) -> Any:
     """Re-run the task's checker on every stored sample (sentence encoder, sandbox: no LM)."""
-    from polychromic.tasks import get_task
 
     task = get_task(cfg)
     checks = task.check(examples_of(gens), gens["text"].astype(str).tolist())
@@ -158,8 +160,6 @@ def rescore_study(root: Path, threshold: float | None = None,
     are checked first, every trial is recomputed in memory, and only then is anything written
     (:func:`commit`). A failure at any point is one ``ConfigError`` and leaves every file of
     the study exactly as it was."""
-    from polychromic.review.leaderboard import build_leaderboard, trial_row, write_leaderboard
-    from polychromic.tuning.space import load_space
 
     root = Path(root)
     if threshold is not None and not (np.isfinite(threshold) and 0 <= threshold <= 1):

@@ -9,8 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from polychromic.core.cli import COMMAND_LINE
+from polychromic.core.errors import ConfigError
+from polychromic.review.leaderboard import build_leaderboard, write_leaderboard
+from polychromic.review.optuna_dashboard import sync_optuna
 from polychromic.store import layout, remote
 from polychromic.store.records import read_json, write_json
+from polychromic.tuning.resume import mark_abandoned
 from polychromic.tuning.space import Space, load_space
 
 log = logging.getLogger(__name__)
@@ -58,7 +62,10 @@ def build_tuner(space: Space, root: Path, study_name: str, use_wandb: bool,
     import ray
     from ray import tune
 
+    # lazy: pulls Ray, which reading or checking a study never needs
     from polychromic.tuning.recorder import StudyRecorder
+
+    # lazy: pulls Ray, which reading or checking a study never needs
     from polychromic.tuning.trial import run_trial
 
     driver = {"CPU": TRIAL_DRIVER_CPU, **({"node:__internal_head__": 0.001} if storage_uri else {})}
@@ -102,6 +109,7 @@ def build_searcher(space: Space, root: Path, study_name: str) -> Any:
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
+    # lazy: pulls Ray, which reading or checking a study never needs
     from polychromic.tuning.search import BaselineFirst
 
     metrics = [m for m, _ in space.objectives]
@@ -124,6 +132,7 @@ def build_searcher(space: Space, root: Path, study_name: str) -> Any:
 def build_scheduler(space: Space) -> Any:
     """ASHA on the space's scalar training metric (never stopping the λ=0 baseline), or
     None when the space disables it."""
+    # lazy: pulls Ray, which reading or checking a study never needs
     from polychromic.tuning.search import KeepBaselineASHA
 
     sched = space.scheduler
@@ -155,7 +164,6 @@ def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_p
             remote.fetch_records(storage_uri, root)
         saved = read_json(layout.study_file(root))
         if saved is None:
-            from polychromic.core.errors import ConfigError
 
             raise ConfigError("--resume", f"no study at {root} (study.json missing)", COMMAND_LINE)
         space = load_space(saved["space"], saved["overrides"])
@@ -165,7 +173,6 @@ def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_p
         study_name = name or f"{space.name}"
         root, storage_uri = remote.study_locations(storage_path, local_dir, study_name)
         if remote.exists(tune_location(root, storage_uri)):
-            from polychromic.core.errors import ConfigError
 
             raise ConfigError("--name", f"a study named {study_name!r} already exists in "
                               f"{storage_path} (use --resume {study_name} or another --name)",
@@ -176,7 +183,6 @@ def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_p
         if storage_uri:
             remote.upload_records(root, storage_uri)  # a new head can --resume from the URI alone
     if resume:
-        from polychromic.tuning.resume import mark_abandoned
 
         mark_abandoned(root, tune_location(root, storage_uri))
     import ray
@@ -195,7 +201,6 @@ def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_p
     tuner = build_tuner(space, root, study_name, use_wandb, resume=bool(resume),
                         storage_uri=storage_uri)
     tuner.fit()
-    from polychromic.review.leaderboard import build_leaderboard, write_leaderboard
 
     board = build_leaderboard(root, space)
     write_leaderboard(root, board)
@@ -208,7 +213,6 @@ def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_p
 def sync_leaderboard_to_optuna(root: Path, frame: Any = None) -> None:
     """The leaderboard's ids, metrics, deltas and verdicts into optuna.db for optuna-dashboard
     (``polychromic.review.optuna_dashboard``); a failure there is logged, never fails the finished study."""
-    from polychromic.review.optuna_dashboard import sync_optuna
 
     try:
         n = sync_optuna(root, frame)

@@ -67,6 +67,7 @@ from polychromic.core.config import TrialConfig
 from polychromic.core.errors import ConfigError
 from polychromic.core.inputs import expand_path
 from polychromic.store.saved_space import SPACES_DIR, read_space_yaml, shipped_spaces
+from polychromic.tasks import get_task
 
 DISTRIBUTIONS = ("log_uniform", "uniform", "int", "log_int", "choice")
 TOP_LEVEL = ("description", "settings", "resources", "params", "points", "objectives",
@@ -674,6 +675,7 @@ def _check_expensive(base: TrialConfig, origin: dict[str, str], source: str) -> 
 
 def _check_model(base: TrialConfig, origin: dict[str, str], source: str) -> None:
     """The model name can load (an embedded model, a model folder or a Hub id)."""
+    # lazy: pulls torch, which this path does not otherwise need
     from polychromic.models.loading import check_model_name
 
     try:
@@ -684,7 +686,6 @@ def _check_model(base: TrialConfig, origin: dict[str, str], source: str) -> None
 
 def _check_task(base: TrialConfig, origin: dict[str, str], source: str) -> Any:
     """The task and its data file load; returns the task."""
-    from polychromic.tasks import get_task
 
     try:
         return get_task(base)

@@ -19,10 +19,15 @@ from typing import Any
 from ray import tune
 
 from polychromic.core.config import TrialConfig
+from polychromic.evaluation.pipeline import evaluate
 from polychromic.metrics.aggregate import COMPARED
+from polychromic.metrics.encoder import get_encoder
+from polychromic.stats import headroom
 from polychromic.store import layout
+from polychromic.store.generations import read_generations
 from polychromic.store.records import FINAL_EVALUATION, backfill_history, read_json, write_json
 from polychromic.store.remote import join, read_text, with_scheme
+from polychromic.tasks import get_task
 from polychromic.tuning.resume import adopt
 
 log = logging.getLogger(__name__)
@@ -34,10 +39,6 @@ NAN_KEYS = COMPARED
 def write_headroom_sets(cfg: TrialConfig, tdir: Path) -> None:
     """Store the floor and ceiling sample sets of the trial's generations; a failure is
     logged and leaves the headroom columns NaN (never a failed trial)."""
-    from polychromic.metrics.encoder import get_encoder
-    from polychromic.stats import headroom
-    from polychromic.store.generations import read_generations
-    from polychromic.tasks import get_task
 
     try:
         gens = read_generations(tdir / layout.GENERATIONS)
@@ -55,7 +56,7 @@ def run_trial(config: dict[str, Any], study_dir: str, storage_uri: str | None = 
     from ray.train.torch import TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
 
-    from polychromic.evaluation.pipeline import evaluate
+    # lazy: pulls torch, which this path does not otherwise need
     from polychromic.training.loop import train_loop_per_worker
 
     cfg = TrialConfig.from_dict(config)
