@@ -20,7 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from polychromic.core.config import TrialConfig  # noqa: E402
-from polychromic.evaluation.pipeline import Score, evaluate  # noqa: E402
+from polychromic.evaluation.actors import Score  # noqa: E402
+from polychromic.evaluation.pipeline import evaluate  # noqa: E402
 from polychromic.store.generations import read_generations  # noqa: E402
 
 

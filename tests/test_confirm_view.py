@@ -208,7 +208,7 @@ def test_hostile_trial_id_and_study_name_are_escaped(tmp_path: Path) -> None:
 
 def _card(study: Any, row: pd.Series) -> str:
     from polychromic.core.config import TrialConfig
-    from polychromic.export.artifacts import model_card, trial_record
+    from polychromic.export.card import model_card, trial_record
     from polychromic.store.records import read_json
 
     cfg = TrialConfig.from_dict(read_json(study.trial_dir(str(row["trial_id"])) / "config.json"))
@@ -248,7 +248,7 @@ def test_model_card_has_the_comparison_and_says_why_this_trial(confirmed: Path) 
 
 def _record(study: Any, row: pd.Series) -> dict[str, Any]:
     from polychromic.core.config import TrialConfig
-    from polychromic.export.artifacts import trial_record
+    from polychromic.export.card import trial_record
     from polychromic.store.records import read_json
 
     cfg = TrialConfig.from_dict(read_json(study.trial_dir(str(row["trial_id"])) / "config.json"))

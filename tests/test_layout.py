@@ -45,6 +45,7 @@ NOT_STUDY_FILES = {
     ("polychromic/models/loading.py", "config.json"),  # a Hugging Face model folder's config
     ("polychromic/tasks/sandbox.py", "status.json"),  # the code sandbox's own work folder
     ("polychromic/export/artifacts.py", "adapter"),  # the export mode (adapter or merged)
+    ("polychromic/export/card.py", "adapter"),  # the export mode, as the card describes it
 }
 
 

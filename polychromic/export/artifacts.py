@@ -23,22 +23,17 @@ import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from polychromic.core import columns
 from polychromic.core.cli import COMMAND_LINE
 from polychromic.core.config import TrialConfig
 from polychromic.core.errors import ConfigError
 from polychromic.core.inputs import expand_path
-from polychromic.metrics.aggregate import HEADLINE
-from polychromic.review import confirmation as cv
-from polychromic.review.format import fmt, fmt_delta
-from polychromic.review.study import Study, compared_metrics
-from polychromic.stats.headroom import LOW_HEADROOM
+from polychromic.export.card import model_card, trial_record
+from polychromic.review.study import Study
 from polychromic.store import layout
 from polychromic.store.checkpoint import latest_checkpoint
 from polychromic.store.guards import protected_folders
@@ -50,36 +45,12 @@ VERIFY_TOKENS = 8
 ADAPTER_FILES = ("adapter_config.json", layout.ADAPTER_WEIGHTS, "adapter_model.bin")
 SRC = COMMAND_LINE
 
-def definition(metric: str) -> str:
-    """One-line definition for the model card, from the column catalog (full ones:
-    docs/metrics.md), with the better direction of diversity metrics in words."""
-    col = columns.column(metric)
-    if col is None:
-        return ""
-    if col.family == "diversity" and "more diverse" not in col.definition:
-        return col.definition + ("; lower = more diverse" if col.better == "min"
-                                 else "; higher = more diverse")
-    return col.definition
 
 
-def card_metrics(study: Study, row: pd.Series) -> list[str]:
-    """The metrics the card and ``trial.json`` report: the headline ones, then every other
-    metric the leaderboard compared against the baseline, each if the trial or the baseline
-    has it."""
-    base = study.baseline()
-    names = list(dict.fromkeys([*HEADLINE, *compared_metrics(study.frame)]))
-    return [m for m in names if not (pd.isna(_value(row, m))
-                                     and pd.isna(_value(base, m)) and pd.isna(_value(row, f"delta_{m}")))]
 
 
-def _value(row: pd.Series | dict[str, Any] | None, key: str) -> Any:
-    """``row[key]``, NaN when missing or text (a number or NaN, for ``pd.isna``)."""
-    value = None if row is None else row.get(key)
-    return float("nan") if value is None or isinstance(value, str) else value
 
 
-def _pct(value: Any) -> str:
-    return "—" if pd.isna(value) else f"{100 * value:.0f}%"
 
 
 class ExportError(RuntimeError):
@@ -101,24 +72,6 @@ class Exported:
 # --- why the trial, and its checkpoint --------------------------------------------------------
 
 
-def why_exported(study: Study, row: pd.Series) -> str:
-    """Why this trial was exported (``chosen_because`` from ``study_model.choose_trial``) and,
-    unless that already says it, whether ``study/confirm.py`` confirmed its change on the
-    study's first objective."""
-
-    because = row.get("chosen_because")
-    because = because if isinstance(because, str) and because else "named for export"
-    if row.get("confirm_checked") is True:  # study_model.prefer_confirmed said it
-        return because
-    metric = study.objectives[0][0]
-    started = pd.to_numeric(pd.Series([row.get("confirm_started")]), errors="coerce").iloc[0]
-    state = cv.confirmed_state(row.get(f"confirmed_{metric}"))
-    if pd.isna(started) or started <= 0:
-        return (f"{because}; not confirmed on fresh prompts and seeds (run "
-                f"`{cv.confirm_command(study, str(row['trial_id']))}`)")
-    if state == cv.NOT_JUDGED:
-        return f"{because}; its confirmation gives no verdict on {metric} (yet)"
-    return f"{because}; its {metric} change was {state} on fresh prompts and seeds"
 
 
 def _adapter_in(folder: Path) -> Path | None:
@@ -344,200 +297,9 @@ def export_trial(study: Study, row: pd.Series, out: Path, merge: bool = False,
     return Exported(out, tid, mode, prompt, text, warnings)
 
 
-def baseline_metrics(study: Study) -> dict[str, Any]:
-    base = study.baseline()
-    if base is None:
-        return {}
-    names = list(dict.fromkeys([*HEADLINE, *(m for m in columns.EVAL_METRICS if m in base)]))
-    return {"trial_id": str(base["trial_id"]), "status": base["status"],
-            **{m: base.get(m) for m in names},
-            "headroom": {m: {k: base.get(f"{k}_{m}") for k in ("floor", "ceiling", "headroom")}
-                         for m in columns.DIVERSITY if f"headroom_{m}" in base}}
 
 
-def base_model_path(model: str) -> str:
-    """What ``from_pretrained`` takes for the base: the hub id or folder, or, for an embedded
-    model, its converted folder on this machine."""
-    # lazy: pulls torch, which this path does not otherwise need
-    from polychromic.models.loading import resolve_model_path
-
-    return resolve_model_path(model)
 
 
-def trial_record(study: Study, row: pd.Series, cfg: Any, mode: str, adapter: Path,
-                 verification: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
-    """``trial.json``: where the export came from, its config, metrics, deltas and its check."""
-    tid = str(row["trial_id"])
-    result = read_json(study.trial_dir(tid) / layout.RESULT) or {}
-    deltas = {}
-    for m in card_metrics(study, row):
-        deltas[m] = {k: row.get(f"{p}{m}{s}") for k, p, s in (
-            ("delta", "delta_", ""), ("ci_low", "delta_", "_ci_low"),
-            ("ci_high", "delta_", "_ci_high"), ("relative_percent", "rel_delta_", ""),
-            ("significant", "significant_", ""), ("mde", "mde_", ""),
-            ("headroom", "headroom_", ""))}
-    return {
-        "study": study.name, "study_path": str(study.path), "trial_id": tid,
-        "status": row["status"], "status_text": row["status_text"], "mode": mode,
-        "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "base_model": cfg.model, "base_model_path": base_model_path(cfg.model),
-        "source_checkpoint": str(adapter),
-        "objectives": [list(o) for o in study.objectives], "pareto_optimal": bool(row.get("pareto")),
-        "config": cfg.to_dict(),
-        "metrics": {k: v for k, v in result.items() if not isinstance(v, (dict, list))},
-        "baseline": baseline_metrics(study), "deltas_vs_baseline": deltas,
-        "verdict": row.get("verdict") if isinstance(row.get("verdict"), str) else "",
-        "chosen_because": why_exported(study, row),
-        "confirmation": row.get("confirmation") if isinstance(row.get("confirmation"), str)
-        else "",
-        "verification": verification, "warnings": warnings,
-    }
 
 
-def model_card(study: Study, row: pd.Series, cfg: Any, mode: str, record: dict[str, Any]) -> str:
-    """``README.md``: base model, how to load, trial config, metrics with definitions and deltas
-    vs the baseline, data, study name and date."""
-    tid = str(row["trial_id"])
-    base = record["baseline"]
-    library = "peft" if mode == "adapter" else "transformers"
-    if mode == "adapter":
-        load = ("from peft import PeftModel\nfrom transformers import AutoModelForCausalLM, "
-                f"AutoTokenizer\n\nBASE_MODEL = {record['base_model_path']!r}\n"
-                "base = AutoModelForCausalLM.from_pretrained(BASE_MODEL)\n"
-                "model = PeftModel.from_pretrained(base, \"path/to/this/folder\")\n"
-                "tok = AutoTokenizer.from_pretrained(\"path/to/this/folder\")")
-    else:
-        load = ("from transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
-                "model = AutoModelForCausalLM.from_pretrained(\"path/to/this/folder\")\n"
-                "tok = AutoTokenizer.from_pretrained(\"path/to/this/folder\")")
-    embedded = (" (embedded in polychromic-study: `polychromic.models.loading.resolve_model_path"
-                f"({cfg.model!r})` gives its folder)"
-                if cfg.model in ("smollm2-135m-instruct", "tiny") else "")
-    metric_rows = []
-    for m in card_metrics(study, row):
-        mde = _value(row, f"mde_{m}")
-        metric_rows.append(f"| {m} | {fmt(_value(row, m))} | {fmt(base.get(m))} | "
-                           f"{fmt_delta(row, m) or '—'} | {'—' if pd.isna(mde) else f'±{mde:.2g}'}"
-                           f" | {definition(m)} |")
-    verdict = record.get("verdict") or (
-        "This is the baseline: every other trial is compared with it." if row.get("is_baseline")
-        else "No verdict: the trial or the baseline has no evaluation to compare.")
-    headroom_rows = []
-    for m in columns.HEADLINE_DIVERSITY:
-        h = base.get("headroom", {}).get(m, {})
-        room, mine = _value(h, "headroom"), _value(row, f"headroom_{m}")
-        if pd.isna(room) and pd.isna(mine):
-            continue
-        note = ("at ceiling: no gain on it can be shown" if not pd.isna(room)
-                and room < LOW_HEADROOM else "")
-        headroom_rows.append(f"| {m} | {fmt(_value(h, 'floor'))} | {fmt(_value(h, 'ceiling'))} "
-                             f"| {_pct(room)} | {_pct(mine)} | {note} |")
-    headroom_text = ("| metric | floor | ceiling | headroom (baseline) | headroom (this trial) "
-                     "| |\n|---|--:|--:|--:|--:|---|\n" + "\n".join(headroom_rows)
-                     if headroom_rows else "Not measured: the baseline has no floor and ceiling "
-                     "sets (`headroom.parquet`).")
-    knobs = ("lambda_", "n_generations", "compute_every_n_steps", "max_examples_for_diversity",
-             "advantage", "lora_r", "lora_alpha", "lora_target_modules", "learning_rate", "steps",
-             "batch_size", "max_length", "quantize", "seed")
-    config_rows = [f"| {k} | {', '.join(v) if isinstance(v := getattr(cfg, k), list) else fmt(v)} |"
-                   for k in knobs]
-    v = record["verification"]
-    check = f"greedy {v['new_tokens']} tokens after {v['prompt']!r}: {v.get('output', '')!r}"
-    if mode == "merged":
-        check += (f"; identical to base + adapter: {v.get('matches_base_plus_adapter')} "
-                  f"(merged in {v.get('dtype')})")
-
-    trials = cv.comparisons(study)
-    trials = sorted(trials, key=lambda t: t.trial_id != tid)  # the exported trial first
-    confirmation_text = cv.markdown(study, trials)
-    why = record.get("chosen_because") or why_exported(study, row)
-    status_line = "" if row["status"] == "finished" else (
-        f"\n> **Warning:** this trial is {row['status_text']}; this is its last checkpoint, "
-        "not a finished run.\n")
-    if row.get("is_baseline"):
-        status_line += "\nThis is the study's baseline (λ = 0: plain SFT, no diversity term).\n"
-    return f"""---
-base_model: {cfg.model}
-library_name: {library}
-tags: [lora, polychromic, diversity, polychromic-study]
----
-
-# {study.name} / trial {tid}: polychromic LoRA, λ = {fmt(cfg.lambda_)}
-{status_line}
-{"LoRA adapter" if mode == "adapter" else "Merged model (LoRA merged into the base weights)"}
-from trial `{tid}` of the study `{study.name}`, exported {record['exported_at']}.
-Status: {row['status_text']}; Pareto-optimal on {study.axes[0][0]} vs {study.axes[1][0]}:
-{"yes" if row.get("pareto") else "no"}. Study objectives:
-{", ".join(f"{m} ({mode_})" for m, mode_ in study.objectives)}.
-
-**Why this trial:** {why}.
-
-## Base model
-
-`{cfg.model}`{embedded}, LoRA r={cfg.lora_r}, alpha={cfg.lora_alpha} on
-{", ".join(cfg.lora_target_modules)}; trained quantize={cfg.quantize}.
-{"" if mode == "adapter" else "Merged after reloading the base unquantized (never into 4-bit)."}
-
-```python
-{load}
-```
-
-## Training configuration
-
-The polychromic objective adds λ × a diversity reward (a set-level score over
-{cfg.n_generations} samples per prompt) to the SFT loss; λ = 0 is plain SFT (the baseline).
-
-| setting | value |
-|---|---|
-{chr(10).join(config_rows)}
-
-The full configuration is `config` in `trial.json`.
-
-## Evaluation
-
-{cfg.n_eval_prompts} held-out prompts × {cfg.n_eval_samples} samples
-(temperature {cfg.eval_temperature}, top-p {cfg.eval_top_p}, ≤ {cfg.eval_max_new_tokens} new
-tokens). Baseline: trial `{base.get('trial_id', '—')}` (λ = 0). Δ = this trial − baseline
-with [CI] and (relative change %); * = significant (the CI excludes 0).
-{f"CI: {study.ci_method}." if study.ci_method else ""}
-
-**Verdict** (vs the λ = 0 baseline): {verdict}
-
-| metric | this trial | baseline | Δ vs baseline | MDE | definition |
-|---|--:|--:|--:|--:|---|
-{chr(10).join(metric_rows)}
-
-MDE = minimum detectable effect: the smallest true change this study finds significant with 80%
-power; a CI inside ±MDE means no change this study could have seen.
-
-### Selection vs confirmation
-
-The deltas above are the selection: one training seed on the study's test prompts, for a
-trial picked as the best of many, so they are biased upwards (the winner's curse).
-`study/confirm.py` re-trains the trial and the baseline with new seeds on fresh prompts;
-shrinkage = confirmation − selection.
-
-{confirmation_text}
-
-### Headroom of the diversity metrics
-
-Headroom = (ceiling − value) / (ceiling − floor), with the floor = every sample of a prompt
-identical and the ceiling = unrelated texts of the task of the same lengths; below
-{100 * LOW_HEADROOM:.0f}% the baseline is at the ceiling and no diversity gain can be shown.
-
-{headroom_text}
-
-Definitions in full: `docs/metrics.md` of polychromic-study.
-
-## Data
-
-Task `{cfg.task}`{f", data file `{cfg.data}`" if cfg.data else " (embedded data)"};
-training examples: {cfg.max_train_examples or "all of the train split"}; evaluation on the
-first {cfg.n_eval_prompts} prompts of the test split.
-
-## Export check
-
-{check}
-
-Source checkpoint: `{record['source_checkpoint']}`.
-"""

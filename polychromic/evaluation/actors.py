@@ -1,0 +1,156 @@
+"""The evaluation pipeline's Ray Data actors: Generate (HF generate: base model + adapter,
+loaded once per actor), GenerateVLLM (an actor owning a vllm.LLM) and Score (the
+task's checker + the sentence encoder, loaded once per actor). Each takes a batch of rows and
+returns it with its samples or scores; polychromic.evaluation.pipeline wires them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from polychromic.core import faults
+from polychromic.core.config import TrialConfig
+from polychromic.metrics.encoder import get_encoder
+from polychromic.store.generations import (
+    GENERATED_COLUMNS,
+    PROMPT_COLUMNS,
+    example_of,
+)
+from polychromic.store.remote import download
+from polychromic.tasks import get_task
+
+
+class Generate:
+    """Ray Data actor: samples ``n_eval_samples`` completions per prompt of a group."""
+
+    def __init__(self, cfg: dict[str, Any], adapter_dir: str | None, threads: int) -> None:
+        import torch
+
+        # lazy: pulls torch, which this path does not otherwise need
+        from polychromic.models.loading import load_for_inference
+
+        torch.set_num_threads(max(1, threads))
+        self.cfg = TrialConfig.from_dict(cfg)
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if adapter_dir is not None:  # a URI study's adapter is fetched here; a folder is used as is
+            adapter_dir = str(download(adapter_dir))
+        self.model, self.tok = load_for_inference(self.cfg, adapter_dir, device)
+        self.task = get_task(self.cfg)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
+        import torch
+
+        # lazy: pulls torch, which this path does not otherwise need
+        from polychromic.models.sampling import sample
+
+        cfg, out = self.cfg, {k: [] for k in ("prompt_index", "prompt_id", "sample_index",
+                                              "prompt", "target", "group", "meta", "text",
+                                              "token_count")}
+        for gi, rows_json in zip(batch["group_index"], batch["rows"]):
+            rows = json.loads(rows_json)
+            torch.manual_seed(cfg.eval_seed * 1_000_003 + int(gi))
+            prompts = [self.task.format_prompt(self.tok, example_of(r)) for r in rows]
+            s = sample(self.model, self.tok, prompts, cfg.n_eval_samples,
+                       cfg.eval_max_new_tokens, cfg.eval_temperature, cfg.eval_top_p)
+            counts = s.token_counts
+            for i, row in enumerate(rows):
+                for j in range(cfg.n_eval_samples):
+                    r = i * cfg.n_eval_samples + j
+                    for key in PROMPT_COLUMNS:
+                        out[key].append(row[key])
+                    out["sample_index"].append(j)
+                    out["text"].append(s.texts[r])
+                    out["token_count"].append(int(counts[r]))
+        return out
+
+
+class GenerateVLLM:
+    """Ray Data actor (``generation_backend: vllm``): one ``vllm.LLM(enable_lora=True)`` on the
+    converted local base model, the trial's adapter passed per request as a ``LoRARequest``;
+    rows out exactly as ``Generate`` writes them. Each sample is its own request seeded by
+    (``eval_seed``, prompt index, sample index), so neither the actor count nor the grouping
+    changes a sample."""
+
+    def __init__(self, cfg: dict[str, Any], adapter_dir: str | None, threads: int) -> None:
+        import torch
+
+        # lazy: pulls torch, which this path does not otherwise need
+        from polychromic.models.backends import VLLMSampler
+
+        # lazy: pulls torch, which this path does not otherwise need
+        from polychromic.models.loading import load_tokenizer
+
+        torch.set_num_threads(max(1, threads))
+        self.cfg = TrialConfig.from_dict(cfg)
+        if adapter_dir is not None:  # a URI study's adapter is fetched here; a folder is used as is
+            adapter_dir = str(download(adapter_dir))
+        self.engine = VLLMSampler(self.cfg)
+        self.lora = self.engine.lora_request(adapter_dir)
+        self.tok = load_tokenizer(self.engine.path)
+        self.task = get_task(self.cfg)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
+        # lazy: pulls torch, which this path does not otherwise need
+        from polychromic.models.backends import sample_seed
+
+        cfg, n = self.cfg, self.cfg.n_eval_samples
+        out: dict[str, list] = {k: [] for k in GENERATED_COLUMNS}
+        for rows_json in batch["rows"]:
+            rows = json.loads(rows_json)
+            prompts = [self.task.format_prompt(self.tok, example_of(r)) for r in rows]
+            seeds = [sample_seed(cfg.eval_seed, int(r["prompt_index"]), j)
+                     for r in rows for j in range(n)]
+            s = self.engine.sample(self.tok, prompts, n, cfg.eval_max_new_tokens,
+                                   cfg.eval_temperature, cfg.eval_top_p, lora=self.lora,
+                                   seeds=seeds)
+            counts = s.token_counts
+            for i, row in enumerate(rows):
+                for j in range(n):
+                    for key in PROMPT_COLUMNS:
+                        out[key].append(row[key])
+                    out["sample_index"].append(j)
+                    out["text"].append(s.texts[i * n + j])
+                    out["token_count"].append(int(counts[i * n + j]))
+        return out
+
+
+class Score:
+    """Ray Data actor: quality check and embedding of each sample. A batch that fails is kept
+    with NaN scores and the reason in ``score_error`` (never a silent 0.0)."""
+
+    def __init__(self, cfg: dict[str, Any], threads: int) -> None:
+        import torch
+
+
+        torch.set_num_threads(max(1, threads))
+        self.cfg = TrialConfig.from_dict(cfg)
+        self.task = get_task(self.cfg)
+        self.encoder = get_encoder()
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+        n = len(batch["text"])
+        texts = [str(t) for t in batch["text"]]
+        out = dict(batch)
+        try:
+            faults.at_scoring(batch["prompt_index"])
+            examples = [example_of({k: batch[k][i] for k in batch}) for i in range(n)]
+            checks = self.task.check(examples, texts)
+            out["quality_score"] = np.array([c.score for c in checks], dtype=np.float64)
+            out["passed"] = np.array([c.passed for c in checks], dtype=bool)
+            out["reason"] = np.array([c.reason for c in checks], dtype=object)
+            out["embedding"] = list(self.encoder.encode(texts).astype(np.float32))
+            out["score_error"] = np.array([""] * n, dtype=object)
+        except Exception as err:  # recorded per sample, aggregated as NaN + reason
+            reason = f"{type(err).__name__}: {err}"[:500]
+            out["quality_score"] = np.full(n, np.nan)
+            out["passed"] = np.zeros(n, dtype=bool)
+            out["reason"] = np.array(["scoring failed"] * n, dtype=object)
+            # same type as a scored batch (Arrow needs one schema): NaN rows, flagged failed
+            out["embedding"] = list(np.full((n, self.encoder.dim), np.nan, dtype=np.float32))
+            out["score_error"] = np.array([reason] * n, dtype=object)
+        return out
+
+
