@@ -37,7 +37,7 @@ from polychromic.tasks.base import Example
 
 #: study file names that only layout.py may spell (as a whole string constant)
 NAMES = {layout.STUDY_FILE, layout.OPTUNA_DB, layout.TUNE, layout.LEADERBOARD, layout.PLAN_FILE,
-         layout.TRIALS, layout.CONFIG, layout.HISTORY, layout.GENERATIONS, layout.HEADROOM,
+         layout.TRIALS, layout.CONFIG, layout.HISTORY, layout.GENERATIONS, layout.HEADROOM, layout.FRONTIER,
          layout.RESULT, layout.STATUS, layout.ADAPTER, layout.ADAPTER_WEIGHTS,
          layout.CHECKPOINT_STATE, layout.CHECKPOINT_HISTORY, layout.CHECKPOINT_ERROR}
 #: the same words where they are not a study's files

@@ -13,6 +13,8 @@ reader of a study imports nothing heavier for its paths.
       leaderboard.parquet               LEADERBOARD: one row per trial
       plan/                             PLAN: `study/run.py --plan` (base model, no training)
         generations.parquet             the base model's evaluation samples
+        frontier.parquet                FRONTIER: the base model's samples at every frontier
+                                        temperature (settings.frontier_temperatures)
         headroom.parquet                their floor and ceiling sample sets
         plan.json                       PLAN_FILE: headroom, MDE, cost estimate
       trials/                           TRIALS
@@ -23,6 +25,10 @@ reader of a study imports nothing heavier for its paths.
           history.jsonl                 HISTORY: every training report, appended as it arrives
           generations.parquet           GENERATIONS: every evaluation sample with its scores
           headroom.parquet              HEADROOM: (λ=0 baseline) floor and ceiling sample sets
+          frontier.parquet              FRONTIER: the final adapter's samples at every frontier
+                                        temperature (the λ=0 baseline; with frontier_for, the
+                                        Pareto-optimal or all trials): the GENERATIONS schema,
+                                        the temperature in its eval_temperature column
           result.json                   RESULT: final metrics + status (finished / error)
           status.json                   STATUS: what Tune decided (finished / early_stopped /
                                         error / abandoned + reason)
@@ -57,12 +63,13 @@ PLAN_FILE = "plan.json"
 TRIALS = "trials"
 CONFIRM_PREFIX = "confirm-"
 
-# --- a trial's folder (the plan folder holds GENERATIONS and HEADROOM too) ---------------------
+# --- a trial's folder (the plan folder holds GENERATIONS, HEADROOM and FRONTIER too) ---------------------
 CONFIG = "config.json"
 ADOPTED = "adopted.json"
 ADOPTED_BY = "adopted_by"
 HISTORY = "history.jsonl"
 GENERATIONS = "generations.parquet"
+FRONTIER = "frontier.parquet"
 HEADROOM = "headroom.parquet"
 RESULT = "result.json"
 STATUS = "status.json"
