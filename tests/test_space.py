@@ -334,3 +334,24 @@ def test_read_saved_space_is_none_for_an_unreadable_file(tmp_path: Path,
     assert saved_space.read_saved_space(tmp_path / "gone.yaml") is None
     assert saved_space.read_saved_space(tmp_path) is None  # a folder
     assert saved_space.read_saved_space("a\0b") is None
+
+
+def test_frontier_settings_default_turn_off_and_add_the_eval_temperature() -> None:
+    """The baseline's temperature frontier (issue 20): the default grid plus the space's
+    ``eval_temperature``, ``[]`` turns it off, ``--set`` takes ``0.5,1.5``; searching it is
+    refused (it holds for the whole study)."""
+    base = parse(space_dict()).trial_config({})
+    assert base.frontier_for == "pareto"
+    assert base.frontier_grid() == [0.5, 0.7, 0.85, 1.0, 1.2]  # eval_temperature 1.0 is in it
+    own = parse(space_dict(settings={**SETTINGS, "eval_temperature": 0.6,
+                                     "frontier_temperatures": [1.2, 0.4]}))
+    assert own.trial_config({}).frontier_grid() == [0.4, 0.6, 1.2]
+    off = parse(space_dict(settings={**SETTINGS, "frontier_temperatures": []}))
+    assert off.trial_config({}).frontier_grid() == []
+    cli = parse(space_dict(), {"frontier_temperatures": "0.5,1.5", "frontier_for": "all"})
+    assert cli.trial_config({}).frontier_temperatures == [0.5, 1.5]
+    assert cli.trial_config({}).frontier_for == "all"
+    err = refused(space_dict(params={"frontier_temperatures": {
+        "distribution": "choice", "values": [0.5, 0.7]}, "lambda_": {
+        "distribution": "log_uniform", "low": 0.1, "high": 10.0}}))
+    assert err.field == "params.frontier_temperatures" and "study-wide" in err.message

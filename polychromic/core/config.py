@@ -23,6 +23,12 @@ ROLES = ("search", "confirm")
 DIVERSITY_MEASURES = ("semantic", "semantic_classes", "distinct_2", "self_bleu")
 #: who samples completions (diversity steps and evaluation); see polychromic.models.backends
 GENERATION_BACKENDS = ("auto", "hf", "vllm")
+#: which trials are also evaluated at every frontier temperature (the λ=0 baseline always is)
+FRONTIER_FOR = ("baseline", "pareto", "all")
+#: the default frontier temperatures (the space's ``eval_temperature`` is added to them)
+FRONTIER_TEMPERATURES = (0.5, 0.7, 0.85, 1.0, 1.2)
+#: the highest frontier temperature, and the most temperatures one frontier may hold
+MAX_FRONTIER_TEMPERATURE, MAX_FRONTIER_POINTS = 2.0, 16
 
 
 @dataclass
@@ -104,6 +110,16 @@ class TrialConfig:
     """Prompts per generation call in evaluation (each gives ``n_eval_samples`` sequences)."""
     eval_actors: int = 0
     """Generation actors in the evaluation pipeline; 0 = sized from the cluster's resources."""
+    frontier_temperatures: list[float] = field(
+        default_factory=lambda: list(FRONTIER_TEMPERATURES))
+    """The baseline's temperature frontier: its final adapter is also evaluated at each of
+    these temperatures (in (0, 2], distinct) plus ``eval_temperature``, on the same prompts,
+    sample counts and per-sample seeds, in one pipeline pass (``frontier.parquet``); ``[]``
+    turns the frontier off. Temperature trades quality for diversity for free: a trial's gain
+    is judged against this curve (issue 20; the statistics are polychromic.stats)."""
+    frontier_for: str = "pareto"
+    """Which trials get the frontier sweep besides the λ=0 baseline: ``baseline`` (only it),
+    ``pareto`` (also the study's Pareto-optimal trials, after the study) or ``all``."""
     eval_split: str = "test"
     """Where the held-out prompts come from: ``test`` (selection: every study trial) or
     ``validation`` (the confirmation split, disjoint from training and selection; set by
@@ -154,6 +170,13 @@ class TrialConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def frontier_grid(self) -> list[float]:
+        """The temperatures of the frontier, ascending: ``frontier_temperatures`` plus
+        ``eval_temperature``; [] when ``frontier_temperatures`` is empty (frontier off)."""
+        if not self.frontier_temperatures:
+            return []
+        return sorted({float(t) for t in self.frontier_temperatures} | {self.eval_temperature})
+
     def validate(self, source: str = "config") -> None:
         """Raise ``ConfigError`` for the first bad value, naming the field."""
 
@@ -165,7 +188,8 @@ class TrialConfig:
         for name, allowed in (("quantize", QUANTIZE), ("advantage", ADVANTAGES),
                               ("eval_split", EVAL_SPLITS), ("role", ROLES),
                               ("diversity_measure", DIVERSITY_MEASURES),
-                              ("generation_backend", GENERATION_BACKENDS)):
+                              ("generation_backend", GENERATION_BACKENDS),
+                              ("frontier_for", FRONTIER_FOR)):
             if getattr(self, name) not in allowed:
                 bad(name, f"must be one of {', '.join(allowed)}")
         if self.generation_backend == "vllm" and importlib.util.find_spec("vllm") is None:
@@ -210,6 +234,7 @@ class TrialConfig:
         for name in ("temperature", "eval_temperature"):
             if getattr(self, name) <= 0:
                 bad(name, "must be > 0")
+        self._validate_frontier(source)
         if self.quality_threshold is not None and not 0 <= self.quality_threshold <= 1:
             bad("quality_threshold", "must be in [0, 1]")
         if self.max_train_examples is not None and self.max_train_examples < 1:
@@ -226,6 +251,25 @@ class TrialConfig:
                     "(those come from cpus_per_worker and use_gpu)")
             if not math.isfinite(value) or value < 0:
                 bad("worker_resources", f"{key}: must be a finite number ≥ 0")
+
+    def _validate_frontier(self, source: str) -> None:
+        """``frontier_temperatures``: at most ``MAX_FRONTIER_POINTS`` distinct numbers in
+        (0, ``MAX_FRONTIER_TEMPERATURE``] (``_coerce`` made them finite floats)."""
+        temps = self.frontier_temperatures
+        name = "frontier_temperatures"
+        for i, t in enumerate(temps):
+            if not 0 < t <= MAX_FRONTIER_TEMPERATURE:
+                raise ConfigError(name, f"item {i} ({t:g}) must be a temperature in (0, "
+                                  f"{MAX_FRONTIER_TEMPERATURE:g}] (got {temps!r})", source)
+        seen: set[float] = set()
+        for t in temps:
+            if t in seen:
+                raise ConfigError(name, f"lists {t:g} twice (got {temps!r})", source)
+            seen.add(t)
+        if len(temps) > MAX_FRONTIER_POINTS:
+            raise ConfigError(name, f"lists {len(temps)} temperatures; at most "
+                              f"{MAX_FRONTIER_POINTS} (each one is a full evaluation of the "
+                              "baseline)", source)
 
 
 def _coerce(name: str, value: Any, annotation: Any, source: str) -> Any:
@@ -264,6 +308,9 @@ def _coerce(name: str, value: Any, annotation: Any, source: str) -> Any:
             return number
         if ann.startswith("float"):
             return _finite(name, value, source)
+        if ann.startswith("list[float]"):
+            kind = "list of numbers"
+            return _numbers(name, value, source)
         if ann.startswith("list"):
             kind = "list of strings"
             if isinstance(value, str):
@@ -330,6 +377,25 @@ def _finite(name: str, value: Any, source: str, key: Any = None) -> float:
     if not math.isfinite(number):
         raise ConfigError(name, f"must be a finite number{where}", source)
     return number
+
+
+def _numbers(name: str, value: Any, source: str) -> list[float]:
+    """A list of finite numbers: a YAML list, or ``--set``'s ``0.5,0.7`` (``[]`` or an empty
+    string: no numbers)."""
+    if isinstance(value, str):
+        text = value.strip().removeprefix("[").removesuffix("]")
+        items: list[Any] = [v.strip() for v in text.split(",") if v.strip()]
+    elif isinstance(value, list):
+        items = value
+    else:
+        raise ValueError
+    out = []
+    for i, item in enumerate(items):
+        if isinstance(item, (bool, dict, list)) or item is None:
+            raise ConfigError(name, f"item {i} must be a number, got {_short(item)} (expected "
+                              "a list of numbers, e.g. [0.5, 0.7, 1.0])", source)
+        out.append(_finite(name, item, source, f"item {i}"))
+    return out
 
 
 def _text(name: str, value: str, source: str) -> str:

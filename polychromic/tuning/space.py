@@ -81,6 +81,8 @@ SAMPLERS = ("tpe", "nsga2")
 MAX_WHOLE = 1_000_000
 #: TrialConfig fields only study/confirm.py sets
 CONFIRM_ONLY = ("role", "confirm_of")
+#: TrialConfig fields that hold for the whole study (the baseline's frontier), never searched
+STUDY_WIDE = ("frontier_temperatures", "frontier_for")
 
 # TRAIN_METRICS (reported on every training report, usable by the ASHA scheduler) and
 # EVAL_METRICS (reported once per trial after evaluation, usable as objectives; pass@k for
@@ -361,6 +363,9 @@ def _param_distribution(pname: Any, spec: Any, settings: dict[str, Any],
         raise ConfigError(where, "unknown parameter (must be a TrialConfig field, e.g. lambda_, "
                           "n_generations, compute_every_n_steps, max_examples_for_diversity, "
                           f"lora_r, learning_rate){_did_you_mean(pname, known)}", source)
+    if pname in STUDY_WIDE:
+        raise ConfigError(where, "is a study-wide setting (the baseline's temperature "
+                          "frontier), not a trial's: fix it in settings", source)
     if pname in settings:
         raise ConfigError(where, f"is also fixed in {origin[pname]}; fix it or search it, not "
                           "both", source)
