@@ -36,12 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--trial", metavar="ID", help="a finished trial (id or unique prefix)")
     which.add_argument("--best", action="store_true",
-                       help="the study's best trial by its objective(s) that is not the λ=0 "
-                            "baseline (the default)")
+                       help="the study's best λ>0 trial by its objective(s), a confirmed "
+                            "gain preferred: the trial `study/export.py --best` exports and the "
+                            "review names as best (the default)")
     parser.add_argument("--seeds", type=int, default=3, help="seed pairs R (≥ 2; default 3)")
     parser.add_argument("--prompts", type=int,
                         help="confirmation prompts (default: as many as the study evaluated)")
-    parser.add_argument("--storage-path", default=DEFAULT_STORAGE)
+    parser.add_argument("--storage-path", default=DEFAULT_STORAGE, metavar="DIR",
+                        help="where named studies live, as given to study/run.py "
+                             "(default: %(default)s)")
     parser.add_argument("--address", help="Ray cluster address (default: start a local one)")
     return parser
 
@@ -66,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                 study.trial_dir(base["trial_id"]) / layout.GENERATIONS).is_file():
             raise ConfigError("study", f"{study.name} has no finished λ=0 baseline to confirm "
                               "against", COMMAND_LINE)
-        row = choose_trial(study, trial=args.trial, skip_baseline=True)
+        row = choose_trial(study, trial=args.trial, action="confirm")
         if row["status"] != "finished":
             raise ConfigError("--trial", f"trial {row['trial_id']} is {row['status']}, not "
                               "finished", COMMAND_LINE)

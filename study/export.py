@@ -37,9 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--trial", metavar="ID", help="trial id (or a unique prefix)")
     which.add_argument("--best", action="store_true",
-                       help="the best finished trial (the default)")
+                       help="the best finished λ>0 trial by the study's objectives, a "
+                            "confirmed gain preferred: the trial `study/confirm.py --best` "
+                            "confirms (the default); the λ=0 baseline only with --trial")
     parser.add_argument("--by", metavar="METRIC[:asc|:desc]",
-                        help="with --best: rank by this column instead of the study's objectives")
+                        help="with --best: rank the λ>0 trials by this column instead of the "
+                             "study's objectives")
     parser.add_argument("--merge", action="store_true",
                         help="merge into the unquantized base and save a plain transformers model")
     parser.add_argument("--force", action="store_true", help="replace a non-empty DIR")
@@ -96,8 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     for message in done.warnings:
         print(f"warning: {message}", file=sys.stderr)
     print(f"exported trial {done.trial_id} ({done.mode}) of study {study.name} to {done.out}")
-    if row.get("chosen_because"):
-        print(f"chosen: {row['chosen_because']}")
+    from polychromic.export.card import why_exported
+
+    print(f"chosen: {why_exported(study, row)}")
     print(f"check: greedy after {done.prompt!r} → {done.output!r}")
     return 0
 

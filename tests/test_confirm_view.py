@@ -260,7 +260,8 @@ def test_model_card_without_confirmation_says_how(tmp_path: Path) -> None:
     study = load_study(str(write_tiny_study(tmp_path)))
     card = _card(study, study.frame.iloc[0])
     block = card[card.index("### Selection vs confirmation"):card.index("### Headroom")]
-    assert f"`python study/confirm.py {study.path} --best --seeds 3`" in block
+    tid = study.frame["trial_id"].iloc[0]  # the card names its own trial, not --best
+    assert f"`python study/confirm.py {study.path} --trial {tid} --seeds 3`" in block
     assert "| metric | better |" not in block
 
 
@@ -327,23 +328,49 @@ def test_confirm_view_of_a_frame_without_confirmation_columns(tmp_path: Path) ->
     shutil.rmtree(tmp_path / "tiny")
 
 
-def test_confirm_best_skips_a_baseline_that_ranks_first(tmp_path: Path) -> None:
-    """On a diversity objective the λ=0 baseline can rank first (the demo study did): the
-    study's best is then the baseline, and ``study/confirm.py --best`` must take the best
-    trial that is not the baseline, and say why, instead of refusing."""
+def test_export_and_confirm_best_take_the_same_lambda_trial_when_the_baseline_ranks_first(
+        tmp_path: Path) -> None:
+    """On a diversity objective the λ=0 baseline can rank first (the demo study did). "Best"
+    is one rule (``choose_trial``) for ``export --best``, ``confirm --best``, the review's
+    caption and the model card: the best λ>0 trial, with one line saying that the baseline
+    beat it, its delta with the interval, and how to export the baseline instead."""
     from conftest import TRIALS
 
+    from polychromic.review.format import captions
     from polychromic.review.study import choose_trial
 
     trials = dict(TRIALS)
     trials["base0000"] = (0.0, 0.40, 0.95, 0.30, "finished", False, 1800.0)  # most diverse
     study = load_study(str(write_tiny_study(tmp_path, trials=trials)))
-    assert bool(choose_trial(study)["is_baseline"])
-    row = choose_trial(study, skip_baseline=True)
+    assert bool(study.frame["is_baseline"].iloc[0])  # the baseline ranks first
+    exported, confirmed = choose_trial(study), choose_trial(study, action="confirm")
     others = study.frame[~study.frame["is_baseline"].astype(bool)]
-    assert row["trial_id"] == others["trial_id"].iloc[0] and not bool(row["is_baseline"])
-    assert row["chosen_because"] == ("best by the study's objectives among the trials that are "
-                                     "not the baseline (the λ=0 baseline itself ranks first)")
+    assert exported["trial_id"] == confirmed["trial_id"] == others["trial_id"].iloc[0]
+    assert not bool(exported["is_baseline"])
+    d = study.frame.set_index("trial_id").loc[exported["trial_id"]]
+    delta = (f"Δ semantic_diversity {d['delta_semantic_diversity']:+.2g} "
+             f"[{d['delta_semantic_diversity_ci_low']:+.2g}, "
+             f"{d['delta_semantic_diversity_ci_high']:+.2g}]")
+    assert exported["chosen_because"] == (
+        "no λ>0 trial beat the λ=0 baseline in the study's order (Pareto rank on "
+        "semantic_diversity, pass@1, then semantic_diversity); exporting trial "
+        f"{exported['trial_id']}, the best λ>0 trial ({delta}); pass --trial base0000 to "
+        "export the baseline")
+    assert confirmed["chosen_because"].startswith("no λ>0 trial beat the λ=0 baseline")
+    assert "confirming trial" in confirmed["chosen_because"]
+    best = [c for c in captions(study, study.frame) if c.startswith("best λ>0 trial")]
+    assert best == [f"best λ>0 trial (export/confirm --best): {exported['trial_id']}; no λ>0 "
+                    "trial beat the λ=0 baseline in the study's order (Pareto rank on "
+                    f"semantic_diversity, pass@1, then semantic_diversity) ({delta})"]
+    # the card of that trial: every Δ has an interval, and one confirm command, --trial ID
+    card = _card(study, exported)
+    assert "**Why this trial:** no λ>0 trial beat the λ=0 baseline" in card
+    table = card[card.index("| metric | this trial |"):card.index("MDE = minimum")]
+    rows = [r for r in table.splitlines()[2:] if r.startswith("| ")]
+    assert rows and all("[" in r.split(" | ")[3] for r in rows if "pass@5" not in r), rows
+    commands = set(re.findall(r"python study/confirm\.py [^`]*", card))
+    assert commands == {f"python study/confirm.py {study.path} --trial "
+                        f"{exported['trial_id']} --seeds 3"}, commands
     plain = load_study(str(write_tiny_study(tmp_path, name="plain")))  # baseline not first
-    assert choose_trial(plain, skip_baseline=True)["chosen_because"] == \
-        "best by the study's objectives"
+    assert choose_trial(plain)["chosen_because"] == "best by semantic_diversity"
+    assert choose_trial(plain, by="pass@1")["chosen_because"] == "best λ>0 trial by pass@1"

@@ -103,7 +103,14 @@ def test_best_adapter_export_reloads_and_generates(adapter_export: Path, adapter
 
     card = (out / "README.md").read_text()
     today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
-    for needle in ("base_model: tiny", "library_name: peft", "# tiny / trial bbbb2222",
+    # no base_model: front matter for a base that is no Hub id, and no cache path of this
+    # machine in the loading code
+    from polychromic.models.loading import cache_root
+
+    assert "base_model:" not in card.split("\n---\n")[0] and str(cache_root()) not in card
+    assert "`base_model` is left out of the front matter: `tiny`" in card
+    assert "BASE_MODEL = resolve_model_path('tiny')" in card
+    for needle in ("library_name: peft", "# tiny / trial bbbb2222",
                    "λ = 1", "| semantic_diversity | 0.8 | 0.5 |", "definition", "## Data",
                    "Task `chitchat`", today, "PeftModel.from_pretrained", "base0000"):
         assert needle in card, needle
@@ -212,3 +219,33 @@ def test_study_moved_to_another_folder_still_exports(study_dir: Path, cli: Any,
     assert cli.main([str(moved), "--out", str(out)]) == 0
     source = json.loads((out / "trial.json").read_text())["source_checkpoint"]
     assert source.startswith(str(moved.resolve()))
+
+
+def test_best_on_a_study_whose_baseline_ranks_first(adapter_src: Path, cli: Any, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """The baseline ranks first (most diverse): ``export --best`` exports the trial that
+    ``confirm --best`` confirms (one rule, ``choose_trial``), says why in one line, and its
+    card has intervals and one confirm command."""
+    import re
+
+    from conftest import TRIALS
+
+    from polychromic.review.study import choose_trial, load_study
+
+    trials = dict(TRIALS)
+    trials["base0000"] = (0.0, 0.40, 0.95, 0.30, "finished", False, 1800.0)
+    study_dir = write_tiny_study(tmp_path, trials=trials,
+                                 adapters={"base0000": adapter_src, "aaaa1111": adapter_src})
+    out = tmp_path / "best"
+    assert cli.main([str(study_dir), "--out", str(out), "--best"]) == 0
+    chosen = [x for x in capsys.readouterr().out.splitlines() if x.startswith("chosen: ")]
+    confirm_pick = choose_trial(load_study(str(study_dir)), action="confirm")
+    record = json.loads((out / "trial.json").read_text())
+    assert record["trial_id"] == confirm_pick["trial_id"] == "aaaa1111"
+    assert chosen == [f"chosen: {record['chosen_because']}"]
+    assert chosen[0].startswith("chosen: no λ>0 trial beat the λ=0 baseline")
+    assert "pass --trial base0000 to export the baseline" in chosen[0]
+    card = (out / "README.md").read_text()
+    assert re.search(r"\| semantic_diversity \| 0.55 \| 0.95 \| -[0-9.]+ \[-[0-9.]+, \+[0-9.]+\] ", card)
+    assert set(re.findall(r"python study/confirm\.py [^`]*", card)) == {
+        f"python study/confirm.py {record['study_path']} --trial aaaa1111 --seeds 3"}

@@ -5,6 +5,7 @@ Pure text from the study's numbers; ``polychromic.export.artifacts`` writes it b
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import pandas as pd
 from polychromic.core import columns
 from polychromic.metrics.aggregate import HEADLINE
 from polychromic.review import confirmation as cv
-from polychromic.review.format import fmt, fmt_delta
+from polychromic.review.format import _is_true, fmt, fmt_delta
 from polychromic.review.study import Study, compared_metrics
 from polychromic.stats.headroom import LOW_HEADROOM
 from polychromic.store import layout
@@ -62,6 +63,8 @@ def why_exported(study: Study, row: pd.Series) -> str:
     because = because if isinstance(because, str) and because else "named for export"
     if row.get("confirm_checked") is True:  # study_model.prefer_confirmed said it
         return because
+    if _is_true(row.get("is_baseline")):  # confirm.py confirms a trial against it, never it
+        return f"{because}; the λ=0 baseline itself: every Δ of the study is measured against it"
     metric = study.objectives[0][0]
     started = pd.to_numeric(pd.Series([row.get("confirm_started")]), errors="coerce").iloc[0]
     state = cv.confirmed_state(row.get(f"confirmed_{metric}"))
@@ -82,6 +85,58 @@ def baseline_metrics(study: Study) -> dict[str, Any]:
             **{m: base.get(m) for m in names},
             "headroom": {m: {k: base.get(f"{k}_{m}") for k in ("floor", "ceiling", "headroom")}
                          for m in columns.DIVERSITY if f"headroom_{m}" in base}}
+
+
+#: the Hub model an embedded base was made from (not the same weights: a de-quantized GGUF)
+EMBEDDED_ORIGIN = {"smollm2-135m-instruct": "HuggingFaceTB/SmolLM2-135M-Instruct"}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def hub_id(model: str) -> str | None:
+    """``model`` when it is a Hub id (``org/name``, not a folder on this machine), else None:
+    the card's ``base_model:`` front matter must be something the Hub can resolve."""
+    if model.startswith(("/", ".", "~")) or Path(model).expanduser().exists():
+        return None
+    return model if _HUB_ID.match(model) else None
+
+
+def base_model_note(model: str) -> str:
+    """Why the card has no ``base_model:`` front matter, "" when it has one."""
+    if hub_id(model):
+        return ""
+    if model in EMBEDDED_ORIGIN:
+        return (f"`base_model` is left out of the front matter: `{model}` is "
+                "polychromic-study's embedded model, a de-quantized GGUF of "
+                f"[{EMBEDDED_ORIGIN[model]}](https://huggingface.co/{EMBEDDED_ORIGIN[model]}), "
+                "not that checkpoint's weights.")
+    if model == "tiny":
+        return ("`base_model` is left out of the front matter: `tiny` is polychromic-study's "
+                "random 2-layer test model, not a Hub model.")
+    return (f"`base_model` is left out of the front matter: `{model}` is a local folder, not a "
+            "Hub id.")
+
+
+def load_snippet(model: str, mode: str) -> str:
+    """The card's loading code: a Hub id as is; an embedded base through polychromic-study
+    (its folder is built on the reader's machine); a local folder as a placeholder. Never a
+    path of the exporting machine's cache."""
+    if mode != "adapter":
+        return ("from transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
+                "model = AutoModelForCausalLM.from_pretrained(\"path/to/this/folder\")\n"
+                "tok = AutoTokenizer.from_pretrained(\"path/to/this/folder\")")
+    if hub_id(model):
+        base = f"BASE_MODEL = {model!r}\n"
+    elif model in ("smollm2-135m-instruct", "tiny"):
+        base = ("from polychromic.models.loading import resolve_model_path  # polychromic-study\n"
+                f"BASE_MODEL = resolve_model_path({model!r})  # built once, then cached\n")
+    else:
+        base = ("BASE_MODEL = \"path/to/the/base/model\"  # the folder the trial trained on: "
+                f"{Path(model).name}\n")
+    return ("from peft import PeftModel\nfrom transformers import AutoModelForCausalLM, "
+            f"AutoTokenizer\n\n{base}"
+            "base = AutoModelForCausalLM.from_pretrained(BASE_MODEL)\n"
+            "model = PeftModel.from_pretrained(base, \"path/to/this/folder\")\n"
+            "tok = AutoTokenizer.from_pretrained(\"path/to/this/folder\")")
 
 
 def base_model_path(model: str) -> str:
@@ -129,19 +184,9 @@ def model_card(study: Study, row: pd.Series, cfg: Any, mode: str, record: dict[s
     tid = str(row["trial_id"])
     base = record["baseline"]
     library = "peft" if mode == "adapter" else "transformers"
-    if mode == "adapter":
-        load = ("from peft import PeftModel\nfrom transformers import AutoModelForCausalLM, "
-                f"AutoTokenizer\n\nBASE_MODEL = {record['base_model_path']!r}\n"
-                "base = AutoModelForCausalLM.from_pretrained(BASE_MODEL)\n"
-                "model = PeftModel.from_pretrained(base, \"path/to/this/folder\")\n"
-                "tok = AutoTokenizer.from_pretrained(\"path/to/this/folder\")")
-    else:
-        load = ("from transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
-                "model = AutoModelForCausalLM.from_pretrained(\"path/to/this/folder\")\n"
-                "tok = AutoTokenizer.from_pretrained(\"path/to/this/folder\")")
-    embedded = (" (embedded in polychromic-study: `polychromic.models.loading.resolve_model_path"
-                f"({cfg.model!r})` gives its folder)"
-                if cfg.model in ("smollm2-135m-instruct", "tiny") else "")
+    load = load_snippet(str(cfg.model), mode)
+    front = f"base_model: {hub_id(str(cfg.model))}\n" if hub_id(str(cfg.model)) else ""
+    embedded = base_model_note(str(cfg.model))
     metric_rows = []
     for m in card_metrics(study, row):
         mde = _value(row, f"mde_{m}")
@@ -178,7 +223,7 @@ def model_card(study: Study, row: pd.Series, cfg: Any, mode: str, record: dict[s
 
     trials = cv.comparisons(study)
     trials = sorted(trials, key=lambda t: t.trial_id != tid)  # the exported trial first
-    confirmation_text = cv.markdown(study, trials)
+    confirmation_text = cv.markdown(study, trials, None if row.get("is_baseline") else tid)
     why = record.get("chosen_because") or why_exported(study, row)
     status_line = "" if row["status"] == "finished" else (
         f"\n> **Warning:** this trial is {row['status_text']}; this is its last checkpoint, "
@@ -186,8 +231,7 @@ def model_card(study: Study, row: pd.Series, cfg: Any, mode: str, record: dict[s
     if row.get("is_baseline"):
         status_line += "\nThis is the study's baseline (λ = 0: plain SFT, no diversity term).\n"
     return f"""---
-base_model: {cfg.model}
-library_name: {library}
+{front}library_name: {library}
 tags: [lora, polychromic, diversity, polychromic-study]
 ---
 
@@ -203,9 +247,10 @@ Status: {row['status_text']}; Pareto-optimal on {study.axes[0][0]} vs {study.axe
 
 ## Base model
 
-`{cfg.model}`{embedded}, LoRA r={cfg.lora_r}, alpha={cfg.lora_alpha} on
+`{cfg.model}`, LoRA r={cfg.lora_r}, alpha={cfg.lora_alpha} on
 {", ".join(cfg.lora_target_modules)}; trained quantize={cfg.quantize}.
 {"" if mode == "adapter" else "Merged after reloading the base unquantized (never into 4-bit)."}
+{embedded}
 
 ```python
 {load}

@@ -229,14 +229,17 @@ def confirmation_note(t: TrialComparison) -> str:
     return text
 
 
-def markdown(study: Any, trials: Sequence[TrialComparison] | None = None) -> str:
+def markdown(study: Any, trials: Sequence[TrialComparison] | None = None,
+             trial: str | None = None) -> str:
     """The comparison as markdown (the model card): one table per confirmed trial, the rule
-    below; a line on how to confirm when there is nothing to compare."""
+    below; a line on how to confirm when there is nothing to compare (``trial``: the card's
+    trial, so that the card names one confirm command, ``--trial ID``, everywhere)."""
     trials = comparisons(study) if trials is None else trials
     if not trials:
         return ("Not confirmed: the deltas above come from one prompt set and one training "
                 "seed, and the best of many trials overstates its gain (winner's curse). "
-                f"Confirm it on fresh prompts and new seeds with `{confirm_command(study)}`.")
+                f"Confirm it on fresh prompts and new seeds with "
+                f"`{confirm_command(study, trial)}`.")
     parts = []
     for t in trials:
         head = f"Trial `{t.trial_id}` ({t.label})" if t.label else f"Trial `{t.trial_id}`"

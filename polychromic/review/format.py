@@ -20,7 +20,15 @@ import pandas as pd
 from polychromic.core import columns
 from polychromic.core.errors import ConfigError
 from polychromic.metrics.aggregate import HEADLINE
-from polychromic.review.study import SRC, Study, measured, resolve_column, varying_knobs, verdicts
+from polychromic.review.study import (
+    SRC,
+    Study,
+    best_line,
+    measured,
+    resolve_column,
+    varying_knobs,
+    verdicts,
+)
 from polychromic.stats.verdict import as_float as _num
 
 FORMATS = ("table", "csv", "json", "parquet", "markdown")
@@ -132,6 +140,7 @@ def captions(study: Study, df: pd.DataFrame, compact: bool = False) -> list[str]
     lines = [
         f"objectives: {objs}; ★ = Pareto-optimal on {qm} ({qmode}) vs {dm} ({dmode}) over all "
         f"{len(study.frame)} trials",
+        *([best] if (best := best_line(study)) else []),
         delta + (f"; CI: {study.ci_method}" if study.ci_method else ""),
         f"{total}GPU-hours = elapsed × GPUs / 3600; cost = GPU-hours × ${study.price:.2f}/GPU-hour "
         f"(--gpu-hour-price); {cpu} trial(s) on CPU or with no recorded GPU: 0 GPU-hours",

@@ -479,24 +479,29 @@ def varying_knobs(df: pd.DataFrame) -> tuple[list[str], dict[str, Any]]:
     return varying, fixed
 
 
-# --- choosing the trial to export or confirm --------------------------------------------------
 
 
 def choose_trial(study: Study, trial: str | None = None, by: str | None = None,
-                 skip_baseline: bool = False) -> pd.Series:
-    """The row to export: ``trial`` (an id or a unique prefix of one), or the best trial in
-    the study's order (or by ``by``, ``METRIC[:asc|:desc]``); ``skip_baseline`` ranks only the
-    trials that are not the λ=0 baseline (confirming the baseline against itself means nothing,
-    and on a diversity objective the baseline can rank first).
+                 action: str = "export") -> pd.Series:
+    """The row to export or confirm, the one notion of "best" of every recipe (``export
+    --best``, ``confirm --best``, the review's ``best:`` caption, the model card): ``trial``
+    (an id or a unique prefix of one), or else the best λ>0 trial in the study's order (or by
+    ``by``, ``METRIC[:asc|:desc]``), a confirmed gain preferred (:func:`prefer_confirmed`).
 
-    The best trial must be finished: when the top-ranked trial is failed, early-stopped or still
-    running, this refuses (``ConfigError``) and says how to export it anyway (``--trial``)."""
+    Never the λ=0 baseline unless it is named: "best" answers which diversity-aware trial to
+    use, and confirming the baseline against itself means nothing. When the baseline ranks
+    above every λ>0 trial, ``chosen_because`` says so in one line, with the chosen trial's
+    delta and interval and how to take the baseline instead (``action``: the verb of that
+    line: ``export`` or ``confirm``). The best trial must be finished: when the top-ranked λ>0 trial
+    is failed, early-stopped or still running, this refuses (``ConfigError``) and says how to
+    take it anyway (``--trial``)."""
     df = study.frame
     if df.empty:
         raise ConfigError("study", f"{study.name} has no trials yet", SRC)
     if trial is not None:
         row = find_trial(study, trial).copy()
         row["chosen_because"] = "named with --trial"
+        row["baseline_first"] = False
         return row
     corrupt = df[df["status"].astype(str) == "corrupt"]
     if len(corrupt):  # its rank is unknown: never fall back silently to the runner-up
@@ -514,31 +519,68 @@ def choose_trial(study: Study, trial: str | None = None, by: str | None = None,
                               f"{col}:asc or {col}:desc", SRC)
         ranked = sort_by(df, by, study.objectives)
         ranked = ranked[pd.to_numeric(ranked[col], errors="coerce").notna()]
-        label = f"by {col}"
+        label, where = f"by {col}", f"on {col}"
     else:
-        ranked = df[pd.to_numeric(df[study.objectives[0][0]], errors="coerce").notna()]
-        label = "by the study's objectives"
-    if skip_baseline and "is_baseline" in ranked:
-        baseline_first = len(ranked) > 0 and bool(ranked.iloc[0]["is_baseline"])
-        ranked = ranked[~ranked["is_baseline"].astype(bool)]
-        label += (" among the trials that are not the baseline (the λ=0 baseline itself ranks "
-                  "first)" if baseline_first else "")
+        col = study.objectives[0][0]
+        ranked = df[pd.to_numeric(df[col], errors="coerce").notna()]
+        label, where = "by the study's objectives", (
+            f"on {col}" if len(study.objectives) == 1 else
+            f"in the study's order (Pareto rank on {', '.join(m for m, _ in study.objectives)}, "
+            f"then {col})")
+    baseline = ranked["is_baseline"].fillna(False).astype(bool)
+    baseline_first = len(ranked) > 0 and bool(baseline.iloc[0])
+    ranked = ranked[~baseline]
     if ranked.empty:
-        raise ConfigError("--best", f"no trial of study {study.name} has a value to rank "
+        raise ConfigError("--best", f"no λ>0 trial of study {study.name} has a value to rank "
                           f"{label} yet; name one with --trial", SRC)
     best = ranked.iloc[0]
     if best["status"] != "finished":
         done = ranked[ranked["status"] == "finished"]
         alt = (f", or the best finished one with --trial {done.iloc[0]['trial_id']}"
                if len(done) else "")
-        raise ConfigError("--best", f"the best trial {label} is {best['trial_id']}, which is "
-                          f"{best['status_text']}; export it explicitly with --trial "
+        raise ConfigError("--best", f"the best λ>0 trial {label} is {best['trial_id']}, which "
+                          f"is {best['status_text']}; name it with --trial "
                           f"{best['trial_id']}{alt}", SRC)
-    if not by and not skip_baseline:  # a confirmed trial beats an unconfirmed one
-        return prefer_confirmed(ranked, best, *study.objectives[0])
-    best = best.copy()
-    best["chosen_because"] = f"best {label}"
+    if by:
+        best = best.copy()
+        best["chosen_because"] = f"best λ>0 trial {label}"
+    else:  # a confirmed gain beats an unconfirmed one
+        best = prefer_confirmed(ranked, best, *study.objectives[0])
+    best["baseline_first"] = baseline_first
+    if baseline_first:
+        base = df[df["is_baseline"].fillna(False).astype(bool)].iloc[0]
+        take = (f"; pass --trial {base['trial_id']} to export the baseline"
+                if action == "export" else "")
+        said = f"; {best['chosen_because']}" if best.get("confirm_checked") is True else ""
+        best["chosen_because"] = (
+            f"no λ>0 trial beat the λ=0 baseline {where}; {action}ing trial "
+            f"{best['trial_id']}, the best λ>0 trial ({_delta_text(best, col)}){take}{said}")
     return best
+
+
+def _delta_text(row: pd.Series, metric: str) -> str:
+    """``Δ semantic_diversity -0.0081 [-0.012, -0.0042]`` or ``no Δ on M`` without one."""
+    d, lo, hi = (pd.to_numeric(pd.Series([row.get(f"delta_{metric}{s}")]), errors="coerce").iloc[0]
+                 for s in ("", "_ci_low", "_ci_high"))
+    if pd.isna(d):
+        return f"no Δ on {metric}"
+    return f"Δ {metric} {d:+.2g} [{lo:+.2g}, {hi:+.2g}]"
+
+
+def best_line(study: Study) -> str:
+    """The review's ``best:`` caption: the trial ``--best`` takes and why, or why none can be
+    taken (the same rule as :func:`choose_trial`), "" for a study without trials."""
+    if study.frame.empty:
+        return ""
+    try:
+        row = choose_trial(study)
+    except ConfigError as err:
+        return f"best λ>0 trial (export/confirm --best): none ({err.message})"
+    text = f"best λ>0 trial (export/confirm --best): {row['trial_id']}"
+    if row["baseline_first"]:  # "no λ>0 trial beat the λ=0 baseline …; exporting trial X, …"
+        text += "; " + str(row["chosen_because"]).split("; exporting ")[0]
+        text += f" ({_delta_text(row, study.objectives[0][0])})"
+    return text
 
 
 def prefer_confirmed(ranked: pd.DataFrame, best: pd.Series, metric: str,
@@ -563,7 +605,8 @@ def prefer_confirmed(ranked: pd.DataFrame, best: pd.Series, metric: str,
                    f"; preferred over the unconfirmed top trial {best['trial_id']}"))
             return pick
     tried = "confirm_seeds" in best and pd.notna(best.get("confirm_seeds"))
+    # not tried: the model card and the export add how to confirm it (one command, --trial ID)
+    best["confirm_checked"] = bool(tried)
     best["chosen_because"] = (f"best by {metric}; its gain was not confirmed on fresh prompts "
-                              "and seeds" if tried else
-                              f"best by {metric}; not confirmed (study/confirm.py --best)")
+                              "and seeds" if tried else f"best by {metric}")
     return best
