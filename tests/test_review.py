@@ -410,3 +410,105 @@ def test_missing_study_from_a_real_process(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stdout == ""
     one_line_error(proc.stderr)
+
+
+# --- one notion of "significant" ------------------------------------------------------------------
+
+
+def test_no_output_marks_significant_what_the_verdict_does_not(tmp_path: Path, cli: Any,
+                                                               capsys: pytest.CaptureFixture[str],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """``*`` is the verdict's gain/loss (Holm-adjusted) in every output: the terminal (default,
+    --wide, --trial), markdown, csv/json columns, the HTML report, the model card and the Optuna
+    attributes; a delta significant for its comparison alone is ``†`` (or, in a column,
+    ``significant_unadjusted_M``), never ``*``. The tiny study has both kinds (checked), so the
+    test can fail."""
+    from polychromic.core.config import TrialConfig
+    from polychromic.export.card import model_card, trial_record
+    from polychromic.review.html_report import render_report
+    from polychromic.review.optuna_dashboard import trial_attrs
+    from polychromic.review.study import compared_metrics
+    from polychromic.stats.verdict import GAIN, LOSS, metric_outcome
+    from polychromic.store.records import read_json
+
+    monkeypatch.setenv("COLUMNS", "250")
+    study_dir = write_tiny_study(tmp_path, headroom=True)
+    study = load_study(str(study_dir))
+    metrics = compared_metrics(study.frame)
+    rows = {str(r["trial_id"]): r for _, r in study.frame.iterrows() if not r["is_baseline"]
+            and pd.notna(r["delta_pass@1"])}
+    claim = {(t, m): metric_outcome(r, m) in (GAIN, LOSS) for t, r in rows.items() for m in metrics}
+    alone = {(t, m) for t, r in rows.items() for m in metrics
+             if bool(r[f"significant_unadjusted_{m}"]) and not claim[t, m]}
+    assert any(claim.values()) and alone  # both kinds occur: a "*" and a "†"
+
+    def check(cells: dict[tuple[str, str], str], where: str) -> None:
+        assert cells, where
+        for key, text in cells.items():
+            assert text.endswith("*") == claim[key], (where, key, text)
+            assert text.endswith("†") == (key in alone), (where, key, text)
+
+    # machine formats and Optuna attributes: significant_M is the verdict's
+    for fmt_name in ("csv", "json"):
+        assert cli.main([str(study_dir), "--format", fmt_name]) == 0
+        out = capsys.readouterr().out
+        got = (pd.read_csv(io.StringIO(out)) if fmt_name == "csv"
+               else pd.DataFrame(json.loads(out))).set_index("trial_id")
+        for t, m in claim:
+            assert bool(got.loc[t, f"significant_{m}"]) == claim[t, m], (fmt_name, t, m)
+            assert bool(got.loc[t, f"significant_unadjusted_{m}"]) == (
+                claim[t, m] or (t, m) in alone)
+    for t, r in rows.items():
+        attrs = trial_attrs(r, metrics)
+        for m in metrics:
+            assert attrs.get(f"significant_{m}", False) == claim[t, m], (t, m)
+    # markdown: the "Δ M" cells
+    assert cli.main([str(study_dir), "--format", "markdown", "--metrics", ",".join(metrics)]) == 0
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("| ")]
+    header = [h.strip() for h in lines[0].strip("|").split("|")]
+    cells = {}
+    for line in lines[2:]:
+        values = [v.strip() for v in line.strip("|").split("|")]
+        if values[1] in rows:
+            cells.update({(values[1], h[2:]): v for h, v in zip(header, values, strict=True)
+                          if h.startswith("Δ ") and v})
+    check(cells, "markdown")
+    # the terminal's --trial view: the Δ cell of each metric's line (the line ends with M)
+    for t in rows:
+        assert cli.main([str(study_dir), "--trial", t]) == 0
+        out = capsys.readouterr().out
+        seen = 0
+        for line in out.splitlines():
+            words = line.split()
+            if words and words[-1] in metrics and len(words) > 3 and words[0] != "verdict":
+                seen += 1
+                assert ("*" in line) == claim[t, words[-1]], (t, line)
+                assert ("†" in line) == ((t, words[-1]) in alone), (t, line)
+        assert seen == len(metrics), out
+    # the default and --wide terminal tables: every * / † belongs to a marked delta
+    for extra in ([], ["--wide"]):
+        assert cli.main([str(study_dir), "--metrics", ",".join(metrics), *extra]) == 0
+        out = capsys.readouterr().out
+        table = out[:out.index("vs the λ=0 baseline")]
+        assert table.count("*") == sum(claim.values()) and table.count("†") == len(alone), extra
+    # the HTML table: marks per row
+    page = render_report(study, study.frame, metrics)
+    for t in rows:
+        row_html = re.search(rf'<tr id="trial-{t}".*?</tr>', page)[0]
+        assert row_html.count("*</span>") == sum(claim[t, m] for m in metrics), t
+        assert row_html.count("†</span>") == sum((t, m) in alone for m in metrics), t
+    # the model card of every trial
+    for t, r in rows.items():
+        cfg = TrialConfig.from_dict(read_json(study.trial_dir(t) / "config.json"))
+        record = trial_record(study, r, cfg, "adapter", Path("/nowhere"),
+                              {"prompt": "Hi", "new_tokens": 8, "output": "x"}, [])
+        card = model_card(study, r, cfg, "adapter", record)
+        got = {}
+        table = card[card.index("| metric | this trial |"):card.index("MDE = minimum")]
+        for line in table.splitlines():
+            values = [v.strip() for v in line.strip("|").split("|")]
+            if len(values) == 6 and values[0] in metrics and values[3] not in ("—", ""):
+                got[(t, values[0])] = values[3]
+        check(got, f"card {t}")
+        assert (record["deltas_vs_baseline"]["self_bleu"]["significant"] is True) == \
+            claim[t, "self_bleu"]

@@ -95,7 +95,7 @@ def test_deltas_against_the_baseline_have_confidence_intervals(finished_study: P
             assert lo <= d <= hi, (lam, m, lo, d, hi)
             # float32 embeddings: the bootstrap's float64 sums agree to ~1e-8
             assert d == pytest.approx(row[m] - df.loc[0.0, m], abs=1e-6)
-            assert bool(row[f"significant_{m}"]) == (lo > 0 or hi < 0)
+            assert bool(row[f"significant_unadjusted_{m}"]) == (lo > 0 or hi < 0)
     assert math.isnan(df.loc[0.0, "delta_pass@10"])
 
 

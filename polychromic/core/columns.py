@@ -121,7 +121,7 @@ _ENTRIES = (
 
 CATALOG: dict[str, Column] = {c.name: c for c in _ENTRIES}
 _PASS = re.compile(r"^pass@(\d+)$")
-_DERIVED = re.compile(r"^(rel_delta_|delta_|significant_adj_|significant_|mde_|headroom_|"
+_DERIVED = re.compile(r"^(rel_delta_|delta_|significant_unadjusted_|significant_|mde_|headroom_|"
                       r"ceiling_|floor_|human_)?(?P<base>.+?)(_ci_low|_ci_high)?$")
 
 

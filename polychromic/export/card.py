@@ -17,6 +17,7 @@ from polychromic.metrics.aggregate import HEADLINE
 from polychromic.review import confirmation as cv
 from polychromic.review.format import _is_true, fmt, fmt_delta
 from polychromic.review.study import Study, compared_metrics
+from polychromic.stats import significance
 from polychromic.stats.headroom import LOW_HEADROOM
 from polychromic.store import layout
 from polychromic.store.records import read_json
@@ -158,7 +159,8 @@ def trial_record(study: Study, row: pd.Series, cfg: Any, mode: str, adapter: Pat
         deltas[m] = {k: row.get(f"{p}{m}{s}") for k, p, s in (
             ("delta", "delta_", ""), ("ci_low", "delta_", "_ci_low"),
             ("ci_high", "delta_", "_ci_high"), ("relative_percent", "rel_delta_", ""),
-            ("significant", "significant_", ""), ("mde", "mde_", ""),
+            ("significant", "significant_", ""),
+            ("significant_unadjusted", "significant_unadjusted_", ""), ("mde", "mde_", ""),
             ("headroom", "headroom_", ""))}
     return {
         "study": study.name, "study_path": str(study.path), "trial_id": tid,
@@ -272,7 +274,7 @@ The full configuration is `config` in `trial.json`.
 {cfg.n_eval_prompts} held-out prompts × {cfg.n_eval_samples} samples
 (temperature {cfg.eval_temperature}, top-p {cfg.eval_top_p}, ≤ {cfg.eval_max_new_tokens} new
 tokens). Baseline: trial `{base.get('trial_id', '—')}` (λ = 0). Δ = this trial − baseline
-with [CI] and (relative change %); * = significant (the CI excludes 0).
+with [CI] and (relative change %); {significance.LEGEND}.
 {f"CI: {study.ci_method}." if study.ci_method else ""}
 
 **Verdict** (vs the λ = 0 baseline): {verdict}

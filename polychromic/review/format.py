@@ -29,6 +29,7 @@ from polychromic.review.study import (
     varying_knobs,
     verdicts,
 )
+from polychromic.stats import significance
 from polychromic.stats.verdict import as_float as _num
 
 FORMATS = ("table", "csv", "json", "parquet", "markdown")
@@ -68,9 +69,11 @@ def fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def delta_parts(row: pd.Series, metric: str) -> tuple[str, str, bool] | None:
-    """(``"+0.05 (+13%)"``, ``"[+0.01, +0.09]"``, significant) for ``metric``'s delta vs the
-    baseline, or None when the row has none. Any part the leaderboard lacks is left out."""
+def delta_parts(row: pd.Series, metric: str) -> tuple[str, str, str] | None:
+    """(``"+0.05 (+13%)"``, ``"[+0.01, +0.09]"``, mark) for ``metric``'s delta vs the
+    baseline, or None when the row has none. Any part the leaderboard lacks is left out; the
+    mark is ``*``/``†``/"" (``polychromic.stats.significance.mark``: ``*`` = the verdict's
+    gain or loss)."""
     delta = _num(row.get(f"delta_{metric}"))
     if math.isnan(delta):
         return None
@@ -78,7 +81,7 @@ def delta_parts(row: pd.Series, metric: str) -> tuple[str, str, bool] | None:
     rel = _num(row.get(f"rel_delta_{metric}"))
     head = f"{_signed(delta)}" + ("" if math.isnan(rel) else f" ({_percent(rel)})")
     ci = "" if math.isnan(low) or math.isnan(high) else f"[{_signed(low)}, {_signed(high)}]"
-    return head, ci, _is_true(row.get(f"significant_{metric}"))
+    return head, ci, significance.mark(row, metric)
 
 
 def _percent(value: float) -> str:
@@ -94,14 +97,15 @@ def _signed(value: float) -> str:
 
 
 def fmt_delta(row: pd.Series, metric: str) -> str:
-    """``+0.05 [+0.01, +0.09] (+13%)*`` (``*`` = significant), or "" when there is no delta."""
+    """``+0.05 [+0.01, +0.09] (+13%)*`` (``*``/``†``: ``significance.LEGEND``), or "" when
+    there is no delta."""
     parts = delta_parts(row, metric)
     if parts is None:
         return ""
-    head, ci, significant = parts
+    head, ci, mark = parts
     value, _, rel = head.partition(" ")
     text = " ".join(filter(None, [value, ci, rel]))
-    return text + ("*" if significant else "")
+    return text + mark
 
 
 def _is_true(value: Any) -> bool:
@@ -127,15 +131,15 @@ def captions(study: Study, df: pd.DataFrame, compact: bool = False) -> list[str]
     _, fixed = varying_knobs(study.frame)
     cpu = int(study.frame["device"].isin(["cpu", "cpu?"]).sum()) if len(study.frame) else 0
     if compact:
-        delta = ("Δ = trial − baseline (λ=0); * = significant (its 95% CI excludes 0); ↑/↓ = "
-                 "higher/lower is better; CIs and MDEs: --wide, --trial ID, --format, --html")
+        delta = (f"Δ = trial − baseline (λ=0); {significance.LEGEND}; ↑/↓ = higher/lower is "
+                 "better; CIs and MDEs: --wide, --trial ID, --format, --html")
         hours = pd.to_numeric(df.get("gpu_hours", pd.Series(dtype=float)), errors="coerce")
         cost = pd.to_numeric(df.get("cost_usd", pd.Series(dtype=float)), errors="coerce")
         total = (f"GPU-hours of these {len(df)} trials: {fmt(float(hours.sum()), 3)}, cost "
                  f"${float(cost.sum()):.2f}; ")
     else:
-        delta = ("Δ = trial − baseline (λ=0) with [CI] and (relative change %); * = significant "
-                 "(the CI excludes 0)")
+        delta = ("Δ = trial − baseline (λ=0) with [CI] and (relative change %); "
+                 f"{significance.LEGEND}")
         total = ""
     lines = [
         f"objectives: {objs}; ★ = Pareto-optimal on {qm} ({qmode}) vs {dm} ({dmode}) over all "

@@ -13,7 +13,8 @@ cannot show a gain on it). The plots:
 * quality vs diversity (the study's two axes, see ``Study.axes``), Pareto front and baseline;
 * each headline metric vs λ (log axis), the baseline as a dashed line; the bars are the CI of
   the trial's difference to the baseline drawn around its value, so a bar that crosses the
-  baseline line is a difference that is not significant;
+  baseline line is a difference that is not significant for that comparison alone (the
+  verdict's ``*`` also survives Holm's adjustment over the study's trials);
 * pass@k for k = 1..n (from ``generations.parquet``) of the best trials and the baseline;
 * training curves (quality loss, diversity score, diversity grad share) of every trial.
 
@@ -40,6 +41,7 @@ from polychromic.metrics import pass_at_k_curve
 from polychromic.review import confirmation as cv
 from polychromic.review.format import captions, delta_parts, fmt, fmt_delta, shown_metrics
 from polychromic.review.study import STATUS_TEXT, Study, better_mode, varying_knobs, verdicts
+from polychromic.stats import significance
 from polychromic.stats.headroom import LOW_HEADROOM, headroom
 from polychromic.store import layout
 from polychromic.store.generations import read_generations
@@ -450,12 +452,12 @@ def table_html(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None) ->
             parts = delta_parts(row, metric) if not row.get("is_baseline") else None
             extra = ""
             if parts:
-                change, ci, significant = parts
+                change, ci, mark = parts
                 good = (_f(row.get(f"delta_{metric}")) > 0) == (
                     better_mode(metric, study.objectives) != "min")
-                kind = (" good" if good else " bad") if significant else ""
+                kind = (" good" if good else " bad") if mark == significance.HOLM else ""
                 mde = _f(row.get(f"mde_{metric}"))
-                extra = (f'<span class="d{kind}">Δ {esc(change)}{"*" if significant else ""}</span>'
+                extra = (f'<span class="d{kind}">Δ {esc(change)}{esc(mark)}</span>'
                          + (f'<span class="d{kind}">{esc(ci)}</span>' if ci else "")
                          + (f'<span class="d" title="minimum detectable effect (80% power)">'
                             f"MDE ±{mde:.2g}</span>" if math.isfinite(mde) else ""))
@@ -487,7 +489,7 @@ def verdict_html(study: Study, df: pd.DataFrame) -> str:
     base = study.baseline()
     which = f" (trial {esc(base['trial_id'])})" if base is not None else ""
     return (f'<p class="help">Each trial against the λ=0 baseline{which}: ↑/↓ a significant '
-            "gain/loss with its 95% CI; <i>no detectable change</i>: the CI lies within ± the "
+            "gain/loss (after Holm's adjustment over the study's trials) with its 95% CI; <i>no detectable change</i>: the CI lies within ± the "
             "minimum detectable effect (MDE); <i>cannot tell</i>: the study is too small to "
             "say (<i>equal on every prompt, no variation</i>: Δ and CI exactly 0, nothing to "
             "size an MDE from); <i>at ceiling</i>: the baseline has under "
@@ -672,7 +674,9 @@ def render_report(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None 
         "<h2>Metrics vs λ</h2>",
         '<p class="help">Dashed line: the baseline (λ=0). Bars: the confidence interval of the '
         "trial's difference to the baseline, drawn around the trial's value; a bar that crosses "
-        "the dashed line is not a significant difference. No bar: no CI recorded.</p>",
+        "the dashed line is not a significant difference even for that comparison alone (a "
+        "gain or loss of the verdict must also survive Holm's adjustment over the trials). No "
+        "bar: no CI recorded.</p>",
         legend_html(df, colors),
         '<div class="plots">' + "".join(metric_vs_lambda(study, df, m, colors) for m in shown)
         + "</div>",

@@ -125,8 +125,10 @@ def build_leaderboard(study_dir: Path, space: Any | None = None) -> pd.DataFrame
 
 
 def add_deltas(study_dir: Path, df: pd.DataFrame) -> pd.DataFrame:
-    """Columns ``delta_M``, ``delta_M_ci_low``, ``delta_M_ci_high``, ``significant_M``,
-    ``rel_delta_M`` (%), ``mde_M``, ``p_value_M`` and ``significant_adj_M`` for every compared
+    """Columns ``delta_M``, ``delta_M_ci_low``, ``delta_M_ci_high``,
+    ``significant_unadjusted_M`` (this comparison alone: the CI excludes 0), ``rel_delta_M``
+    (%), ``mde_M``, ``p_value_M`` and ``significant_M`` (Holm-adjusted, the verdict's: see
+    ``polychromic.stats.significance``) for every compared
     metric M (``aggregate.COMPARED``), each finished trial against the λ=0 baseline (paired
     bootstrap over prompts, see ``polychromic.stats.bootstrap``; MDE: ``polychromic.stats.power``; Holm
     over the study's trials: ``polychromic.stats.multiplicity``); then the headroom columns
@@ -135,7 +137,7 @@ def add_deltas(study_dir: Path, df: pd.DataFrame) -> pd.DataFrame:
     names = list(COMPARED)
     new: dict[str, list[Any]] = {f"{p}{m}{s}": [] for m in names
                                  for p, s in (("delta_", ""), ("delta_", "_ci_low"),
-                                              ("delta_", "_ci_high"), ("significant_", ""),
+                                              ("delta_", "_ci_high"), ("significant_unadjusted_", ""),
                                               ("rel_delta_", ""), ("mde_", ""),
                                               ("p_value_", ""))}
     warnings: list[list[str]] = [[] for _ in range(len(df))]
@@ -171,12 +173,12 @@ def add_deltas(study_dir: Path, df: pd.DataFrame) -> pd.DataFrame:
             new[f"delta_{m}"].append(d.delta if d else np.nan)
             new[f"delta_{m}_ci_low"].append(d.ci_low if d else np.nan)
             new[f"delta_{m}_ci_high"].append(d.ci_high if d else np.nan)
-            new[f"significant_{m}"].append(d.significant if d else False)
+            new[f"significant_unadjusted_{m}"].append(d.significant if d else False)
             new[f"rel_delta_{m}"].append(d.relative if d else np.nan)
             new[f"mde_{m}"].append(d.mde if d else np.nan)
             new[f"p_value_{m}"].append(d.p_value if d else np.nan)
     for m in names:  # Holm over the study's finished non-baseline trials, per metric
-        new[f"significant_adj_{m}"] = list(holm_reject(np.asarray(new[f"p_value_{m}"])))
+        new[f"significant_{m}"] = list(holm_reject(np.asarray(new[f"p_value_{m}"])))
     out = pd.concat([df.reset_index(drop=True), pd.DataFrame(new)], axis=1)
     out = add_headroom(study_dir, out, warnings)
     for i, (_, row) in enumerate(out.iterrows()):
@@ -192,7 +194,7 @@ def add_deltas(study_dir: Path, df: pd.DataFrame) -> pd.DataFrame:
     out.attrs["bootstrap"] = f"paired bootstrap over prompts, {N_RESAMPLES} resamples, seed {SEED}"
     compared = int((~out["is_baseline"].astype(bool) & finished.to_numpy()).sum())
     out.attrs["multiplicity"] = (f"verdicts use Holm-adjusted significance over the study's "
-                                 f"{compared} finished non-baseline trial(s) (significant_adj_M)")
+                                 f"{compared} finished non-baseline trial(s) (significant_M)")
     return out
 
 

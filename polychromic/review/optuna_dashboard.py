@@ -39,7 +39,7 @@ from polychromic.store.records import read_json
 log = logging.getLogger(__name__)
 TRIAL_ID_ATTR = "trial_id"
 _DELTA_PARTS = (("delta_", ""), ("delta_", "_ci_low"), ("delta_", "_ci_high"),
-                ("significant_", ""))
+                ("significant_", ""), ("significant_unadjusted_", ""))
 
 
 _SCALARS = (str, bool, int, float, np.bool_, np.integer, np.floating)

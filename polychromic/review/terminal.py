@@ -3,8 +3,8 @@ transposed view of one trial (``--trial ID``).
 
 The default view is meant to be read at 100 columns: full trial ids, the study's objective(s),
 pass@1 and the per-prompt diversity metrics (``columns.HEADLINE_DIVERSITY``) under their short
-names, each cell the value with its Δ vs the λ=0 baseline below it as ``+0.025*`` (``*`` =
-significant). CIs, MDEs and headroom are left to ``--wide``, ``--trial``, the machine formats
+names, each cell the value with its Δ vs the λ=0 baseline below it as ``+0.025*`` (``*`` = the
+verdict's Holm-adjusted gain or loss, ``†`` = this comparison alone: ``polychromic.stats.significance``). CIs, MDEs and headroom are left to ``--wide``, ``--trial``, the machine formats
 and the HTML report. When the window is narrower than the table, the least important columns
 are left out (and named below the table) rather than truncated: rich would otherwise cut ids
 and numbers to ``a7ae…``. Below the table: one verdict line per trial (the leaderboard's
@@ -45,6 +45,7 @@ from polychromic.review.study import (
     varying_knobs,
     verdicts,
 )
+from polychromic.stats import significance
 from polychromic.stats.headroom import LOW_HEADROOM as _LOW_HEADROOM
 from polychromic.stats.verdict import as_float as _num
 
@@ -89,8 +90,9 @@ def _good(row: pd.Series, metric: str, study: Study) -> bool:
     return (_num(row.get(f"delta_{metric}")) > 0) == (better_mode(metric, study.objectives) != "min")
 
 
-def _delta_style(row: pd.Series, metric: str, study: Study, significant: bool) -> str:
-    if not significant or better_mode(metric, study.objectives) is None:
+def _delta_style(row: pd.Series, metric: str, study: Study, mark: str) -> str:
+    """Green/red only for the verdict's gain/loss (``*``); a ``†`` is no claim: dim."""
+    if mark != significance.HOLM or better_mode(metric, study.objectives) is None:
         return "dim"
     return "bold green" if _good(row, metric, study) else "bold red"
 
@@ -234,10 +236,9 @@ def _print_compact(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None
             cell = Text(fmt(_num(r.get(metric)), 3))
             parts = delta_parts(r, metric)
             if parts and not r.get("is_baseline"):
-                significant = parts[2]
-                cell.append(f"\n{_signed(_num(r.get(f'delta_{metric}')))}"
-                            + ("*" if significant else ""),
-                            style=_delta_style(r, metric, study, significant))
+                mark = parts[2]
+                cell.append(f"\n{_signed(_num(r.get(f'delta_{metric}')))}" + mark,
+                            style=_delta_style(r, metric, study, mark))
             cells.append(cell)
         important = metric in objectives or metric == "pass@1"
         cols.append(_Col(_header(metric, study), cells, drop=2 if important else 3 + i,
@@ -275,9 +276,9 @@ def _print_wide(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None,
             cell = Text(fmt(row.get(metric)))
             parts = delta_parts(row, metric)
             if parts and not row.get("is_baseline"):
-                head, ci, significant = parts
-                style = _delta_style(row, metric, study, significant)
-                cell.append(f"\nΔ {head}{'*' if significant else ''}", style=style)
+                head, ci, mark = parts
+                style = _delta_style(row, metric, study, mark)
+                cell.append(f"\nΔ {head}{mark}", style=style)
                 if ci:
                     cell.append(f"\n{ci}", style=style)
             cells.append(cell)
@@ -386,11 +387,10 @@ def print_trial(study: Study, trial: str, console: Any = None) -> None:
         value, base_value = _num(row.get(m)), _num(base.get(m)) if base is not None else math.nan
         low, high = _num(row.get(f"delta_{m}_ci_low")), _num(row.get(f"delta_{m}_ci_high"))
         delta = _num(row.get(f"delta_{m}"))
-        significant = _is_true(row.get(f"significant_{m}"))
+        mark = significance.mark(row, m)
         d = Text("")
         if math.isfinite(delta):
-            d = Text(_signed(delta) + ("*" if significant else ""),
-                     style=_delta_style(row, m, study, significant))
+            d = Text(_signed(delta) + mark, style=_delta_style(row, m, study, mark))
         rel = _num(row.get(f"rel_delta_{m}"))
         mde = _num(row.get(f"mde_{m}"))
         p_value = _num(row.get(f"p_value_{m}"))
@@ -434,7 +434,7 @@ def print_trial(study: Study, trial: str, console: Any = None) -> None:
         for name, text in notes:
             grid.add_row(name, text)
         console.print(grid, highlight=False)
-    console.print("Δ = trial − baseline (λ=0); * = significant (95% CI excludes 0); MDE = the "
+    console.print(f"Δ = trial − baseline (λ=0); {significance.LEGEND}; MDE = the "
                   "smallest change this study detects with 80% power; headroom = room left "
                   "between the value and the ceiling (unrelated texts), 100% at the floor "
                   "(identical samples)", style="dim", highlight=False)

@@ -86,8 +86,9 @@ def _interval(row: Mapping[str, Any], m: str) -> str:
 
 def metric_outcome(row: Mapping[str, Any], m: str,
                    baseline_headroom: Mapping[str, float] | None = None) -> str:
-    """The outcome of metric ``m`` for a leaderboard row (``significant_adj_M`` when present)."""
-    adj = row.get(f"significant_adj_{m}")
+    """The outcome of metric ``m`` for a leaderboard row (Holm-adjusted ``significant_M`` when
+    present, else the row's own interval)."""
+    adj = row.get(f"significant_{m}")
     significant = None if adj is None or (isinstance(adj, float) and math.isnan(adj)) else bool(adj)
     return outcome(as_float(row.get(f"delta_{m}")), as_float(row.get(f"delta_{m}_ci_low")),
                    as_float(row.get(f"delta_{m}_ci_high")), as_float(row.get(f"mde_{m}")),
