@@ -145,6 +145,30 @@ def test_single_objective_study_pairs_quality_with_diversity(tmp_path: Path) -> 
     assert any("unreadable" in n for n in study.notes)
 
 
+@pytest.mark.parametrize("objectives", [1, 2])
+def test_pareto_is_rank_one_everywhere(tmp_path: Path, cli: Any, objectives: int,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """One Pareto flag: ``pareto`` ⇔ ``pareto_rank == 1`` in the frame, the csv and the
+    ``--trial`` view, for a two-objective study and a one-objective one (whose ★ is on quality
+    vs diversity: its rank is too, not the rank on its single objective)."""
+    study_dir = write_tiny_study(tmp_path)
+    if objectives == 1:
+        space = Path(json.loads((study_dir / "study.json").read_text())["space"])
+        space.write_text(SPACE.replace("  - {metric: pass@1, mode: max}\n", ""))
+    frame = load_study(str(study_dir)).frame
+    assert (frame["pareto"] == (frame["pareto_rank"] == 1)).all()
+    assert set(frame.loc[frame["pareto"], "trial_id"]) == {"aaaa1111", "bbbb2222"}
+    assert frame.set_index("trial_id").loc["cccc3333", "pareto_rank"] == 2  # behind bbbb2222
+    assert cli.main([str(study_dir), "--format", "csv"]) == 0
+    csv = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert (csv["pareto"] == (csv["pareto_rank"] == 1)).all()
+    for tid, rank in (("bbbb2222", 1), ("cccc3333", 2), ("base0000", 2)):
+        assert cli.main([str(study_dir), "--trial", tid]) == 0
+        line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("pareto"))
+        assert line.split()[1:] == (["★", "yes", "(rank", "1)"] if rank == 1
+                                    else ["no", "(rank", f"{rank})"]), (tid, line)
+
+
 def test_gpu_hours_and_cost(study_dir: Path) -> None:
     df = load_study(str(study_dir)).frame.set_index("trial_id")
     assert df.loc["aaaa1111", "device"] == "gpu"

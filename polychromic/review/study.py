@@ -16,7 +16,8 @@ Columns added to the leaderboard frame here:
 * ``pareto`` (★): not dominated on the study's two objectives, or, for a one-objective study,
   on (its quality metric, its diversity metric): the question of every study is the
   quality/diversity trade-off, and a one-objective "front" would only repeat the best row.
-  ``pareto_rank`` is the non-dominated sorting level (1 = front) used for ordering.
+  ``pareto_rank`` is the non-dominated sorting level on the same two axes (1 = the front), so
+  ``pareto`` ⇔ ``pareto_rank == 1`` in every output; a two-objective study is ordered by it.
 * ``status_text``: ``finished`` / ``early-stopped`` / ``failed: <reason>`` / ``running``.
 * ``device``, ``gpus``, ``elapsed_seconds``, ``gpu_hours`` = elapsed × GPUs / 3600, and
   ``cost_usd`` = GPU-hours × ``--gpu-hour-price`` (default :data:`DEFAULT_GPU_HOUR_PRICE`,
@@ -45,7 +46,7 @@ from polychromic.core.errors import ConfigError
 from polychromic.core.inputs import expand_path
 from polychromic.metrics.aggregate import HEADLINE
 from polychromic.review.leaderboard import build_leaderboard
-from polychromic.stats.ranking import default_order, pareto_levels, pareto_mask, sort_rows
+from polychromic.stats.ranking import default_order, pareto_levels, sort_rows
 from polychromic.store import layout
 from polychromic.store.records import read_json, read_jsonl
 from polychromic.store.saved_space import read_saved_space
@@ -214,8 +215,9 @@ def load_study(study: str, storage_path: str | Path = layout.DEFAULT_STORAGE,
     models = sorted({str(c.get("model")) for c in configs.values() if c.get("model")})
     df = enrich(df, path, objectives, price, gpus_per_trial, configs)
     axes = quality_diversity_axes(objectives, df)
-    if len(df):
-        df["pareto"] = pareto_mask(df, axes)
+    if len(df):  # one front: pareto ⇔ pareto_rank == 1 (the axes are the objectives, if two)
+        df["pareto_rank"] = pareto_levels(df, axes)
+        df["pareto"] = df["pareto_rank"] == 1
         df = default_order(df, objectives)
     if (df["device"] == "cpu?").any():
         notes.append("device not recorded for some trials (use_gpu: auto): counted as CPU, "
@@ -295,7 +297,7 @@ def enrich(df: pd.DataFrame, path: Path, objectives: Sequence[tuple[str, str]], 
     df.loc[df["gpus"] == 0, "gpu_hours"] = 0.0  # a CPU trial used no GPU, even if time is unknown
     df["cost_usd"] = df["gpu_hours"] * float(price)
     df["pareto"] = False
-    df["pareto_rank"] = pareto_levels(df, objectives)
+    df["pareto_rank"] = np.inf  # load_study ranks on the study's axes (quality vs diversity)
     return df
 
 
