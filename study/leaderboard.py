@@ -2,6 +2,7 @@
 
     python study/leaderboard.py smoke                       # fits 100 columns, best first
     python study/leaderboard.py smoke --wide                # every headline metric, Δ and CI
+    python study/leaderboard.py smoke --wide | less -S      # ... as one wide table
     python study/leaderboard.py smoke --trial a7ae1_00003   # one trial, one row per metric
     python study/leaderboard.py studies/smoke --top 5 --sort pass@1
     python study/leaderboard.py smoke --filter 'lambda_>0.5,status==finished'
@@ -64,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report")
     parser.add_argument("--wide", action="store_true",
                         help="terminal table with every headline metric, its Δ and CI, grad "
-                        "share, GPU-hours and cost (default: a view that fits 100 columns)")
+                        "share, GPU-hours and cost: in a terminal as blocks of columns that fit "
+                        "its width, piped as one wide table (default: a view that fits 100 "
+                        "columns); not with --trial, which shows all of that for one trial")
     parser.add_argument("--trial", metavar="ID",
                         help="one trial (id or unique prefix), transposed: its settings and "
                         "every metric with value, Δ, CI, MDE and headroom; other formats: "
@@ -82,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(args, int):
         return args
     try:
+        if args.wide and args.trial is not None:
+            raise ConfigError("--wide", "--trial already shows every metric of one trial with "
+                              "its Δ, CI, MDE and headroom; use one of the two", COMMAND_LINE)
         study = load_study(args.study, args.storage_path, args.gpu_hour_price, args.gpus_per_trial)
         # checked before anything is written: never a folder, never a file of the study
         output = output_file(args.output, "--output", study.path) if args.output else None

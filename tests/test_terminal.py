@@ -209,3 +209,33 @@ def test_trial_view_in_a_real_terminal(study_dir: Path, tmux: str, tmp_path: Pat
         assert "…" not in screen
         for header in ("value", "Δ", "95% CI", "MDE", "headroom"):
             assert header in screen
+
+
+def test_wide_in_a_100_column_terminal_is_stacked_blocks_without_cut_cells(
+        study_dir: Path, tmux: str, tmp_path: Path) -> None:
+    """``--wide`` in a terminal: blocks of columns that each fit the width, every block with
+    ★, trial and status, no cell cut to ``…``; piped (the recording console, not a terminal):
+    one table with every metric column."""
+    screen = in_tmux(tmux, [str(study_dir), "--wide"], 100, tmp_path)
+    check_lines(screen, 100)
+    assert "…" not in screen
+    titles = [line for line in screen.splitlines() if line.startswith("study tiny: 7 of 7")]
+    assert len(titles) > 1 and titles[-1].rstrip().endswith(f"[{len(titles)}/{len(titles)}]")
+    for metric in ("pass@1", "quality_mean", *columns.HEADLINE_DIVERSITY, "GPU-h", "cost $"):
+        assert metric in screen, metric
+    for tid in TUNE_IDS.values():
+        assert screen.count(tid) >= len(titles), tid  # every block names every trial
+    assert "Δ +0.05 (+13%)" in screen and "[0, +0.15]" in screen
+    study = load_study(str(study_dir))
+    piped = recorded(print_table, study, study.frame, width=250, wide=True)
+    assert sum(line.startswith("study tiny") for line in piped.splitlines()) == 1
+    header = next(line for line in piped.splitlines() if "pass@1" in line)
+    assert all(m in header for m in ("pass@1", *columns.HEADLINE_DIVERSITY, "GPU-h"))
+
+
+def test_wide_with_trial_is_refused_in_one_line(study_dir: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    cli = load_cli("leaderboard")
+    assert cli.main([str(study_dir), "--wide", "--trial", TUNE_IDS["aaaa1111"]]) == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert "--wide" in line and "--trial already shows every metric" in line

@@ -195,13 +195,16 @@ def _print_notes(console: Any, study: Study, df: pd.DataFrame, compact: bool,
 
 
 def print_table(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None = None,
-                console: Any = None, wide: bool = False) -> None:
+                console: Any = None, wide: bool = False, stacked: bool | None = None) -> None:
     """The review in the terminal: the compact default view, or with ``wide`` every headline
-    metric with Δ, CI and relative change, mean grad share, GPU-hours and cost."""
+    metric with Δ, CI and relative change, mean grad share, GPU-hours and cost: in a terminal
+    (or with ``stacked``) as blocks of columns that each fit its width, piped as one wide
+    table (for ``less -S``, a file or another program)."""
     if console is None:
         console = console_for(wide)
     if wide:
-        _print_wide(study, df, metrics, console)
+        _print_wide(study, df, metrics, console,
+                    console.is_terminal if stacked is None else stacked)
     else:
         _print_compact(study, df, metrics, console)
 
@@ -250,29 +253,27 @@ def _print_compact(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None
 
 
 def _print_wide(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None,
-                console: Any) -> None:
-    """Every headline metric with its Δ vs the baseline and CI (the full table)."""
-    from rich.table import Table
+                console: Any, stacked: bool = False) -> None:
+    """Every headline metric with its Δ vs the baseline and CI (the full table). ``stacked``:
+    the metric columns are laid out in blocks, each repeating ★, trial, status and the knobs
+    and as wide as the console, so that no cell is cut (the failure reasons are below)."""
+    from rich import box
     from rich.text import Text
 
     shown = shown_metrics(study.frame, metrics, study.objectives)
     knobs, _ = varying_knobs(study.frame)
-    table = Table(title=_title(study, df), title_justify="left")
-    table.add_column("★", justify="center")
-    table.add_column("trial")
-    table.add_column("status", max_width=28)
-    for knob in knobs:
-        table.add_column(columns.short(knob), justify="right")
+    rows = [row for _, row in df.iterrows()]
+    ids = [_Col("★", ["★" if r.get("pareto") else "" for r in rows], "center"),
+           _Col("trial", [str(r["trial_id"]) + (" (baseline)" if r.get("is_baseline") else "")
+                          for r in rows], "left"),
+           _Col("status", [Text(_short_status(r) if stacked else str(r["status_text"]),
+                                style=_status_style(str(r.get("status")))) for r in rows],
+                "left")]
+    ids += [_Col(columns.short(k), [fmt(r.get(k)) for r in rows]) for k in knobs]
+    data = []
     for metric in shown:
-        table.add_column(metric, justify="right")
-    for col in ("mean grad share", "GPU-h", "cost $"):
-        table.add_column(col, justify="right")
-    for _, row in df.iterrows():
-        cells: list[Any] = ["★" if row.get("pareto") else "",
-                            str(row["trial_id"]) + (" (baseline)" if row.get("is_baseline") else ""),
-                            Text(str(row["status_text"]), style=_status_style(row["status"]))]
-        cells += [fmt(row.get(k)) for k in knobs]
-        for metric in shown:
+        cells = []
+        for row in rows:
             cell = Text(fmt(row.get(metric)))
             parts = delta_parts(row, metric)
             if parts and not row.get("is_baseline"):
@@ -282,11 +283,49 @@ def _print_wide(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None,
                 if ci:
                     cell.append(f"\n{ci}", style=style)
             cells.append(cell)
-        cells += [fmt(row.get("mean_diversity_grad_share"), 3), gpu_cell(row),
-                  fmt(row.get("cost_usd"), 3)]
-        table.add_row(*cells)
-    console.print(table)
+        data.append(_Col(metric, cells))
+    data += [_Col("mean grad share", [fmt(r.get("mean_diversity_grad_share"), 3) for r in rows]),
+             _Col("GPU-h", [gpu_cell(r) for r in rows]),
+             _Col("cost $", [fmt(r.get("cost_usd"), 3) for r in rows])]
+    build = _build(None, box.SIMPLE_HEAD if stacked else box.HEAVY_HEAD)
+    if not stacked:  # one table as wide as it needs: piped to `less -S`, a file, a program
+        from rich.measure import Measurement
+
+        table = _titled(build([*ids, *data]), _title(study, df))
+        width = console.width
+        need = Measurement.get(console, console.options.update(width=10_000), table).maximum
+        console.width = max(width, need)
+        console.print(table)
+        console.width = width
+    else:
+        blocks = _blocks(console, ids, data, build)
+        for n, block in enumerate(blocks, 1):
+            title = _title(study, df) + (f" [{n}/{len(blocks)}]" if len(blocks) > 1 else "")
+            console.print(_titled(build([*ids, *block]), title))
     _print_notes(console, study, df, compact=False)
+
+
+def _titled(table: Any, title: str) -> Any:
+    table.title = title
+    return table
+
+
+def _blocks(console: Any, ids: list[_Col], data: list[_Col],
+            build: Callable[[list[_Col]], Any]) -> list[list[_Col]]:
+    """``data`` split into runs of columns that, after the ``ids`` columns, fit the console
+    (a column too wide even alone gets a block of its own)."""
+    from rich.measure import Measurement
+
+    wide = console.options.update(width=10_000)
+    blocks: list[list[_Col]] = []
+    block: list[_Col] = []
+    for col in data:
+        table = build([*ids, *block, col])
+        if block and Measurement.get(console, wide, table).maximum > console.width:
+            blocks.append(block)
+            block = []
+        block.append(col)
+    return [*blocks, block] if block else blocks
 
 
 # --- one trial, transposed --------------------------------------------------------------------
