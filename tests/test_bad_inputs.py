@@ -662,7 +662,7 @@ def test_rescore_failing_while_writing_rolls_everything_back(
         study: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A failure after the new files were renamed into place (here: the leaderboard build)
     puts every original back: the study is byte for byte what it was, no temporary left."""
-    import polychromic.review.leaderboard as L
+    import polychromic.tuning.rescore as R
     from polychromic.core.errors import ConfigError
     from polychromic.tuning.rescore import rescore_study
 
@@ -671,7 +671,7 @@ def test_rescore_failing_while_writing_rolls_everything_back(
     def boom(*_: Any, **__: Any) -> Any:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(L, "build_leaderboard", boom)
+    monkeypatch.setattr(R, "build_leaderboard", boom)  # the name rescore calls
     with pytest.raises(ConfigError, match="disk on fire"):
         rescore_study(study, threshold=0.7)
     assert snapshot(study) == before
@@ -684,9 +684,54 @@ def test_rescore_succeeds_and_leaves_no_temporary_files(study: Path) -> None:
     path = rescore_study(study, threshold=0.7)
     after = snapshot(study)
     assert path == study / "leaderboard.parquet" and path.is_file()
-    assert set(after) == set(before) | {"leaderboard.parquet"}  # no .tmp, no .bak
+    history = {k for k in after if k.startswith("rescores")}
+    # no .tmp, no .bak: the new leaderboard and the history of what was replaced
+    assert set(after) == set(before) | {"leaderboard.parquet"} | history
     result = json.loads((study / "trials" / "bbbb2222" / "result.json").read_text())
     assert result["rescored"]["threshold"] == 0.7
+
+
+def test_score_dry_run_changes_no_byte_and_a_real_rescore_can_be_undone(
+        clis: dict[str, Any], study: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--dry-run`` prints old → new per trial and writes nothing (hashes before/after); a
+    real run says in one line what it rewrote and where the previous files are; ``--undo``
+    puts every byte back; ``--help`` says all of it."""
+    score = clis["score"]
+    assert score.main([str(study)]) == 0  # a first rescore writes the leaderboard
+    capsys.readouterr()
+    original = snapshot(study)
+    assert score.main([str(study), "--threshold", "0.95", "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert snapshot(study) == original
+    line = next(x for x in out if x.startswith("trial bbbb2222: "))
+    old = json.loads((study / "trials" / "bbbb2222" / "result.json").read_text())["pass@1"]
+    assert f"pass@1 {old:.4g} → 0" in line and "quality_mean" in line
+    assert out[-1] == ("would rewrite 4 result.json, 4 generations.parquet and "
+                       "leaderboard.parquet; nothing was written (--dry-run)")
+
+    assert score.main([str(study), "--threshold", "0.95"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    history = sorted((study / "rescores").iterdir())[-1]  # the first rescore is [0]
+    assert first == (f"rescored study tiny (threshold 0.95): rewrote 4 result.json, 4 "
+                     f"generations.parquet and leaderboard.parquet; the previous files are in "
+                     f"{history} (undo: python study/score.py {study} --undo)")
+    assert json.loads((study / "trials" / "bbbb2222" / "result.json").read_text())["pass@1"] == 0
+    kept = json.loads((history / "trials" / "bbbb2222" / "result.json").read_text())
+    assert kept["pass@1"] == old  # the previous numbers are kept
+    assert score.main([str(study), "--undo"]) == 0
+    assert "put back 9 file(s)" in capsys.readouterr().out
+    assert snapshot(study) == original  # byte for byte, the history gone with it
+    assert score.main([str(study), "--undo"]) == 0 and not (study / "rescores").exists()
+    capsys.readouterr()
+    assert score.main([str(study), "--undo"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: command line: --undo: no rescore") and err.count("\n") == 1
+    assert snapshot(study) != original  # that undid the first rescore: no leaderboard
+    assert score.main(["--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for needle in ("REWRITES, in place", "--dry-run", "--undo", "rescores/<UTC time>/",
+                   "where named studies live"):
+        assert needle in text, needle
 
 
 # --- corrupt trials in the leaderboard and export --best ----------------------------------------

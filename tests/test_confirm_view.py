@@ -309,12 +309,13 @@ def test_score_prints_the_default_terminal_view(tmp_path: Path,
     study_dir = write_tiny_study(tmp_path)
     assert load_cli("score").main([str(study_dir)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("rescored study tiny\n")
+    assert out.startswith("rescored study tiny: rewrote 4 result.json and leaderboard.parquet; "
+                          f"the previous files are in {study_dir / 'rescores'}/")
     assert "study tiny: 7 of 7 trials" in out  # the title of polychromic.review.terminal's view
     assert "vs the λ=0 baseline (trial base0000):" in out and "λ=0.1:" in out
     assert "sem div ↑" in out and "study tiny (rescored)" not in out  # not the old table
     assert out.rstrip().endswith(f"leaderboard: {(study_dir / 'leaderboard.parquet').resolve()}")
-    assert max(len(line) for line in out.splitlines()[:-1]) <= 100
+    assert max(len(line) for line in out.splitlines()[1:-1]) <= 100  # the view
 
 
 def test_confirm_view_of_a_frame_without_confirmation_columns(tmp_path: Path) -> None:

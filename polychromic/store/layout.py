@@ -11,6 +11,10 @@ reader of a study imports nothing heavier for its paths.
         experiment_state-<time>.json    TUNE_SNAPSHOT_PREFIX: Tune's snapshots of the experiment
       confirm-<trial>/                  confirm_experiment(trial): study/confirm.py's Tune experiment
       leaderboard.parquet               LEADERBOARD: one row per trial
+      rescores/                         RESCORES: study/score.py's history (rescore_dir)
+        <UTC time>/                     the files one rescore replaced, at their own relative
+          rescore.json                  paths (RESCORE_FILE: when, with which arguments, which
+          trials/<id>/result.json …     files), so that `study/score.py --undo` puts them back
       plan/                             PLAN: `study/run.py --plan` (base model, no training)
         generations.parquet             the base model's evaluation samples
         frontier.parquet                FRONTIER: the base model's samples at every frontier
@@ -58,6 +62,8 @@ OPTUNA_DB = "optuna.db"
 TUNE = "tune"
 TUNE_SNAPSHOT_PREFIX = "experiment_state-"
 LEADERBOARD = "leaderboard.parquet"
+RESCORES = "rescores"
+RESCORE_FILE = "rescore.json"
 PLAN = "plan"
 PLAN_FILE = "plan.json"
 TRIALS = "trials"
@@ -119,6 +125,15 @@ def optuna_url(study: Path) -> str:
 
 def leaderboard_file(study: Path) -> Path:
     return Path(study) / LEADERBOARD
+
+
+def rescores_dir(study: Path) -> Path:
+    return Path(study) / RESCORES
+
+
+def rescore_dir(study: Path, stamp: str) -> Path:
+    """The folder keeping the files one rescore (started at UTC time ``stamp``) replaced."""
+    return rescores_dir(study) / stamp
 
 
 def plan_dir(study: Path) -> Path:

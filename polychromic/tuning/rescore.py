@@ -2,16 +2,24 @@
 
 Every trial's ``generations.parquet`` holds each sample with its quality score. Rescoring
 recomputes the metrics from those rows (optionally with a new pass/fail threshold, or after
-re-running the task's quality checker), rewrites each ``result.json`` and the leaderboard, so
-the leaderboard's numbers are exactly what the stored generations give.
+re-running the task's quality checker), rewrites each ``result.json`` (and, with a new
+threshold or checker, each ``generations.parquet``) and the leaderboard, so the leaderboard's
+numbers are exactly what the stored generations give.
+
+Nothing is lost: :func:`plan_study` computes everything and writes nothing (``--dry-run``
+prints :func:`changes`); :func:`apply` moves every file it replaces into the study's rescore
+history (``layout.rescore_dir``), and :func:`undo_last` puts the last rescore's files back.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +61,8 @@ class TrialRescore:
     result: dict[str, Any]
     metrics: dict[str, Any]
     gens: Any = None
+    #: the ``result.json`` it replaces
+    old: dict[str, Any] = field(default_factory=dict)
 
 
 def plan_trial(tdir: Path, threshold: float | None = None,
@@ -67,6 +77,7 @@ def plan_trial(tdir: Path, threshold: float | None = None,
         raise ConfigError("(file)", why, str(path))
     config = _json_object(tdir / layout.CONFIG)
     result = _json_object(tdir / layout.RESULT)
+    old = dict(result)
     try:
         gens = read_generations(path)
         if rerun_checker:
@@ -89,7 +100,7 @@ def plan_trial(tdir: Path, threshold: float | None = None,
     result.update(metrics)
     result["rescored"] = {"threshold": threshold, "rerun_checker": rerun_checker}
     changed = threshold is not None or rerun_checker
-    return TrialRescore(tdir, result, metrics, gens if changed else None)
+    return TrialRescore(tdir, result, metrics, gens if changed else None, old)
 
 
 def _json_object(path: Path) -> dict[str, Any]:
@@ -102,11 +113,14 @@ def _json_object(path: Path) -> dict[str, Any]:
     return value or {}
 
 
-def commit(plans: list[TrialRescore], finish: Callable[[], Path] | None = None) -> Path | None:
+def commit(plans: list[TrialRescore], finish: Callable[[], Path] | None = None,
+           keep: tuple[Path, Path] | None = None) -> Path | None:
     """Write every plan all-or-nothing: each new file goes to a temporary name first, then all
     are renamed into place (the originals kept as backups), then ``finish`` runs (the
     leaderboard). Any failure renames the originals back and removes every temporary file, so
-    the trial folders are byte for byte what they were; on success the backups are removed."""
+    the trial folders are byte for byte what they were; on success the backups are removed,
+    or, with ``keep`` = (history folder, study folder), kept in the history folder at their
+    paths relative to the study."""
     tag = f".rescore-{os.getpid()}"
     staged: list[tuple[Path, Path]] = []  # (temporary, final)
     swapped: list[tuple[Path, Path | None]] = []  # (final, backup of the original or None)
@@ -123,6 +137,9 @@ def commit(plans: list[TrialRescore], finish: Callable[[], Path] | None = None) 
             backup = None
             if os.path.lexists(final):
                 backup = final.with_name(f".{final.name}{tag}.bak")
+                if keep is not None:
+                    backup = keep[0] / final.relative_to(keep[1])
+                    backup.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(final, backup)
             swapped.append((final, backup))
             os.replace(tmp, final)
@@ -136,9 +153,10 @@ def commit(plans: list[TrialRescore], finish: Callable[[], Path] | None = None) 
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
         raise
-    for _, backup in swapped:
-        if backup is not None:
-            backup.unlink(missing_ok=True)
+    if keep is None:
+        for _, backup in swapped:
+            if backup is not None:
+                backup.unlink(missing_ok=True)
     return done
 
 
@@ -152,15 +170,31 @@ def rescore_trial(tdir: Path, threshold: float | None = None,
     return plan.metrics
 
 
-def rescore_study(root: Path, threshold: float | None = None,
-                  rerun_checker: bool = False) -> Path:
-    """Rescore every trial, then rewrite ``leaderboard.parquet``; returns its path.
+@dataclass
+class StudyRescore:
+    """A study's rescoring, computed and checked but not written (:func:`plan_study`)."""
 
-    All or nothing: the arguments, ``study.json``, the search space and every trial's files
-    are checked first, every trial is recomputed in memory, and only then is anything written
-    (:func:`commit`). A failure at any point is one ``ConfigError`` and leaves every file of
-    the study exactly as it was."""
+    root: Path
+    plans: list[TrialRescore]
+    space: Any
+    threshold: float | None
+    rerun_checker: bool
 
+
+@dataclass
+class Rescored:
+    """What :func:`apply` rewrote, and where the files it replaced are kept."""
+
+    leaderboard: Path
+    history: Path
+    results: int
+    generations: int
+
+
+def plan_study(root: Path, threshold: float | None = None,
+               rerun_checker: bool = False) -> StudyRescore:
+    """Check the arguments, ``study.json``, the search space and every trial's files, and
+    recompute every trial in memory; writes nothing. A problem is one ``ConfigError``."""
     root = Path(root)
     if threshold is not None and not (np.isfinite(threshold) and 0 <= threshold <= 1):
         raise ConfigError("--threshold", f"must be in [0, 1], got {threshold}", COMMAND_LINE)
@@ -192,23 +226,149 @@ def rescore_study(root: Path, threshold: float | None = None,
         raise ConfigError("space", f"{err.field}: {err.message}",
                           str(study_file)) from None
     plans = [plan for tdir in tdirs if (plan := plan_trial(tdir, threshold, rerun_checker))]
+    return StudyRescore(root, plans, space, threshold, rerun_checker)
+
+
+def _number(value: Any) -> str:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return "—"
+    return "—" if math.isnan(x) else f"{x:.4g}"
+
+
+def changes(plan: StudyRescore) -> list[str]:
+    """One line per trial: old → new pass@k and quality_mean (``trial X: pass@1 0.4 → 0.35,
+    quality_mean unchanged 0.5``), then what a real run would rewrite."""
+    lines = []
+    for p in plan.plans:
+        ks = sorted({k for k in (*p.old, *p.metrics) if k.startswith("pass@") and k[5:].isdigit()},
+                    key=lambda k: int(k[5:]))
+        parts = []
+        for k in (*ks, "quality_mean"):
+            old, new = _number(p.old.get(k)), _number(p.metrics.get(k))
+            parts.append(f"{k} {old}" if old == new else f"{k} {old} → {new}")
+        changed = sum("→" in x for x in parts)
+        lines.append(f"trial {p.tdir.name}: " + ", ".join(parts)
+                     + ("" if changed else " (unchanged)"))
+    gens = sum(p.gens is not None for p in plan.plans)
+    lines.append(f"would rewrite {len(plan.plans)} result.json"
+                 + (f", {gens} generations.parquet" if gens else "")
+                 + f" and {layout.LEADERBOARD}; nothing was written (--dry-run)")
+    return lines
+
+
+def _history_dir(root: Path) -> Path:
+    """A new, empty history folder named for the current UTC time."""
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H-%M-%SZ")
+    path, n = layout.rescore_dir(root, stamp), 1
+    while os.path.lexists(path):
+        n += 1
+        path = layout.rescore_dir(root, f"{stamp}-{n}")
+    return path
+
+
+def apply(plan: StudyRescore) -> Rescored:
+    """Write ``plan`` all-or-nothing (:func:`commit`), the replaced files (and the previous
+    leaderboard) moved into a new rescore history folder with a ``rescore.json`` saying when,
+    with which arguments and which files; :func:`undo_last` puts them back."""
+    root = plan.root
+    history = _history_dir(root)
+    had_rescores = layout.rescores_dir(root).exists()
+    board = layout.leaderboard_file(root)
 
     def finish() -> Path:
+        if board.is_file():
+            shutil.copy2(board, history / layout.LEADERBOARD)
         try:
-            return write_leaderboard(root, build_leaderboard(root, space))
+            path = write_leaderboard(root, build_leaderboard(root, plan.space))
         except (ConfigError, OSError):
             raise
         except Exception as err:  # noqa: BLE001 — rolled back by commit; one line here
             raise ConfigError("leaderboard", f"cannot rebuild it: {type(err).__name__}: "
                               f"{str(err)[:200]} (nothing was changed)", str(root)) from None
+        replaced = sorted(str(p.relative_to(history)) for p in history.rglob("*")
+                          if p.is_file())
+        (history / layout.RESCORE_FILE).write_text(json.dumps({
+            "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "threshold": plan.threshold, "rerun_checker": plan.rerun_checker,
+            "replaced": replaced, "created": created}, indent=1))
+        return path
 
-    leaderboard_tmp = layout.leaderboard_file(root).with_suffix(".parquet.tmp")
+    # files this rescore writes where there was none: --undo removes them
+    created = [str(f.relative_to(root)) for f in
+               [board, *(p.tdir / layout.RESULT for p in plan.plans)] if not f.exists()]
+    leaderboard_tmp = board.with_suffix(".parquet.tmp")
     had_tmp = leaderboard_tmp.exists()
+    history.mkdir(parents=True)
     try:
-        path = commit(plans, finish)
+        path = commit(plan.plans, finish, keep=(history, root))
     except BaseException:
         if not had_tmp:
             leaderboard_tmp.unlink(missing_ok=True)
+        shutil.rmtree(history, ignore_errors=True)
+        if not had_rescores:
+            shutil.rmtree(layout.rescores_dir(root), ignore_errors=True)
         raise
     assert path is not None
-    return path
+    return Rescored(path, history, len(plan.plans),
+                    sum(p.gens is not None for p in plan.plans))
+
+
+def rescore_study(root: Path, threshold: float | None = None,
+                  rerun_checker: bool = False) -> Path:
+    """Rescore every trial, then rewrite ``leaderboard.parquet``; returns its path.
+
+    All or nothing: the arguments, ``study.json``, the search space and every trial's files
+    are checked first, every trial is recomputed in memory, and only then is anything written
+    (:func:`commit`). A failure at any point is one ``ConfigError`` and leaves every file of
+    the study exactly as it was. The replaced files are kept (:func:`apply`)."""
+    return apply(plan_study(root, threshold, rerun_checker)).leaderboard
+
+
+def undo_last(root: Path) -> tuple[Path, dict[str, Any]]:
+    """Put back the files the last rescore replaced (and remove those it created); returns
+    its history folder (then removed) and its ``rescore.json``. ``ConfigError`` when there
+    is nothing to undo or the history is incomplete (nothing is changed then)."""
+    root = Path(root)
+    folder = layout.rescores_dir(root)
+    entries = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    if not entries:
+        raise ConfigError("--undo", f"no rescore of {root} to undo (no {layout.RESCORES}/ "
+                          "history)", COMMAND_LINE)
+    last = entries[-1]
+    record, problem = load_json(last / layout.RESCORE_FILE)
+    if problem or not isinstance(record, dict):
+        raise ConfigError("(file)", problem or "not a JSON object",
+                          str(last / layout.RESCORE_FILE))
+    replaced = [str(x) for x in record.get("replaced") or []]
+    created = [str(x) for x in record.get("created") or []]
+    missing = [r for r in replaced if not (last / r).is_file()]
+    if missing:
+        raise ConfigError("--undo", f"{last} lacks {missing[0]}: cannot undo that rescore",
+                          COMMAND_LINE)
+    tag = f".undo-{os.getpid()}"
+    moved: list[tuple[Path, Path]] = []  # (current file, its backup)
+    restored: list[Path] = []
+    try:
+        for rel in [*replaced, *created]:
+            current = root / rel
+            if os.path.lexists(current):
+                backup = current.with_name(f".{current.name}{tag}.bak")
+                os.replace(current, backup)
+                moved.append((current, backup))
+        for rel in replaced:
+            os.replace(last / rel, root / rel)
+            restored.append(root / rel)
+    except BaseException:
+        for path in restored:
+            os.replace(path, last / path.relative_to(root))
+        for current, backup in reversed(moved):
+            os.replace(backup, current)
+        raise
+    for _, backup in moved:
+        backup.unlink(missing_ok=True)
+    shutil.rmtree(last)
+    if not any(folder.iterdir()):
+        folder.rmdir()
+    return last, record
