@@ -193,6 +193,11 @@ BAD_SPACE_FILES: list[tuple[str, Any, str]] = [
      "(yaml)"),
     ("unhashable-key", VALID_TEXT + "? [1, 2]\n: 3\n", "(yaml)"),
     ("not-utf8", VALID_TEXT.encode() + b"# \xff\xfe\n", "(file)"),
+    # characters YAML's reader refuses, raised when the loader is built (before parsing)
+    ("nul-byte", VALID_TEXT + "# \x00\n", "(file)"),
+    ("nul-byte-in-a-value", _replace("  steps: 2\n", "  steps: 2\x00\n"), "(file)"),
+    ("bell-control-character", VALID_TEXT + "x: \x07\n", "(file)"),
+    ("escape-character", VALID_TEXT + "# \x1b[31m\n", "(file)"),
     ("gzip", gzip.compress(VALID_TEXT.encode()), "(file)"),
     ("zip-magic", b"PK\x03\x04" + VALID_TEXT.encode(), "(file)"),
     ("two-megabytes", VALID_TEXT + "#" * (2 << 20) + "\n", "(file)"),

@@ -209,9 +209,13 @@ def _check_keys(node: Any, path: str) -> None:
 
 def load_yaml(text: str, source: str, field: str = "(yaml)") -> Any:
     """Parse one YAML document strictly (see :class:`StrictLoader`); ``ConfigError`` naming
-    ``field`` (or the duplicated key's path) for anything it refuses or cannot parse."""
-    loader = StrictLoader(text)
+    ``field`` (or the duplicated key's path) for anything it refuses or cannot parse, and
+    ``(file)`` for text YAML's reader refuses (a NUL byte, other control characters). Every
+    exception the YAML library raises, from building the loader (its reader checks the whole
+    text there) to constructing the values, is one such line, never a traceback."""
+    loader = None
     try:
+        loader = StrictLoader(text)
         node = loader.get_single_node()
         if node is None:
             return None
@@ -220,17 +224,25 @@ def load_yaml(text: str, source: str, field: str = "(yaml)") -> Any:
     except _Refused as err:
         raise ConfigError(err.field if err.field != "(yaml)" else field, err.why,
                           source) from None
+    except yaml.reader.ReaderError as err:  # a character YAML does not allow in a stream
+        line = text.count("\n", 0, err.position) + 1 if isinstance(err.position, int) else 0
+        where = f" at line {line}" if line else ""
+        char = (f"character {chr(err.character)!r}" if isinstance(err.character, int)
+                else "a character")
+        raise ConfigError("(file)", f"not a YAML text file: {char}{where} is not allowed in "
+                          "YAML", source) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None)
         raise ConfigError(field, f"not valid YAML{where}" + (f": {problem}" if problem else ""),
                           source) from None
-    except (ValueError, OverflowError, RecursionError, MemoryError) as err:
+    except Exception as err:  # noqa: BLE001 — the class: whatever else the library raises
         raise ConfigError(field, f"cannot read the YAML: {type(err).__name__}: "
                           f"{str(err)[:200]}", source) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 _SAFE_NAME = re.compile(r"^[^/\\\0]+$")
