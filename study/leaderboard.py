@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "share, GPU-hours and cost: in a terminal as blocks of columns that fit "
                         "its width, piped as one wide table (default: a view that fits 100 "
                         "columns); not with --trial, which shows all of that for one trial")
+    parser.add_argument("--all-warnings", action="store_true",
+                        help="the default view warns only about the metrics it shows; this "
+                        "lists every warning (so does --wide)")
     parser.add_argument("--trial", metavar="ID",
                         help="one trial (id or unique prefix), transposed: its settings and "
                         "every metric with value, Δ, CI, MDE and headroom; other formats: "
@@ -101,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.trial is not None:
                 print_trial(study, args.trial)
             else:
-                print_table(study, df, metrics, wide=args.wide)
+                print_table(study, df, metrics, wide=args.wide, all_warnings=args.all_warnings)
         else:
             out = render(study, df, "markdown" if args.format == "table" else args.format, metrics)
             if output is not None:

@@ -100,3 +100,30 @@ def test_warning_prints_float_noise_as_zero() -> None:
 
     text = low_headroom_warning("semantic_diversity_per_prompt", 0.806, -4.35e-16, 0.883)
     assert "(0.806, floor 0, ceiling 0.883)" in text and "e-16" not in text
+
+
+def test_negative_headroom_is_past_the_ceiling_and_warnings_name_the_level() -> None:
+    """A baseline beyond the unrelated texts (the tiny model's distinct-1 at 264% of them) is
+    "past ceiling", not "at ceiling"; every headroom warning names the metric's level."""
+    past = H.low_headroom_warning("distinct_1", 0.6, 0.1, 0.3)  # headroom (0.3-0.6)/0.2 = -150%
+    assert past == ("past ceiling: baseline distinct_1 (corpus) beyond unrelated texts (0.6, "
+                    "floor 0.1, ceiling 0.3), headroom -150%: a gain on it would not mean more "
+                    "diverse replies")
+    assert "at ceiling" not in past and "%" in past
+    near = H.low_headroom_warning("distinct_classes", 4.5, 1.0, 4.75)
+    assert near.startswith("ceiling: baseline distinct_classes (per prompt) at 93% of unrelated")
+    assert H.low_headroom_warning("semantic_diversity_per_prompt", 0.88, 0.0, 0.9).startswith(
+        "ceiling: baseline semantic_diversity_per_prompt at")
+    assert [H.ceiling_state(h) for h in (-0.5, 0.0, 0.05, 0.1, float("nan"))] == [
+        H.PAST_CEILING, H.AT_CEILING, H.AT_CEILING, "", ""]
+    from polychromic.stats.verdict import verdict_line
+
+    row = {"lambda_": 1.0, "delta_distinct_2_per_prompt": 0.01,
+           "delta_distinct_2_per_prompt_ci_low": -0.01, "delta_distinct_2_per_prompt_ci_high": 0.03,
+           "delta_semantic_diversity_per_prompt": 0.01,
+           "delta_semantic_diversity_per_prompt_ci_low": -0.01,
+           "delta_semantic_diversity_per_prompt_ci_high": 0.03}
+    line = verdict_line(row, {"distinct_2_per_prompt": -1.5, "semantic_diversity_per_prompt": 0.05},
+                        diversity=("semantic_diversity_per_prompt", "distinct_2_per_prompt"))
+    assert "at ceiling: semantic_diversity_per_prompt" in line
+    assert "past ceiling (beyond unrelated texts): distinct_2_per_prompt" in line

@@ -6,6 +6,7 @@ and 160 columns, on the tiny study of conftest.py with Tune-style trial ids."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -239,3 +240,25 @@ def test_wide_with_trial_is_refused_in_one_line(study_dir: Path,
     assert cli.main([str(study_dir), "--wide", "--trial", TUNE_IDS["aaaa1111"]]) == 2
     line = one_line_error(capsys.readouterr().err)
     assert "--wide" in line and "--trial already shows every metric" in line
+
+
+def test_default_caption_warns_only_about_shown_metrics(study_dir: Path) -> None:
+    """The default view's caption: ceiling warnings of the metrics in the table, one line
+    counting the others (shown by --all-warnings and --wide), each warning once."""
+    study = load_study(str(study_dir))
+    out = recorded(print_table, study, study.frame, width=100)
+    notes = out[out.index("objectives:"):].replace("\n", " ")
+    assert "warning: ceiling: baseline semantic_diversity_per_prompt" in notes
+    assert "distinct_1 (corpus)" not in notes and "distinct_classes" not in notes
+    hidden = re.search(r"(\d+) more warning\(s\) on metrics not shown here: --all-warnings or "
+                       r"--wide", notes)
+    assert hidden
+    every = recorded(print_table, study, study.frame, width=100, all_warnings=True)
+    shown = [x for x in every.replace("\n", " ").split("warning: ")[1:]]
+    assert len(shown) == notes.count("warning: ") + int(hidden[1])
+    assert "distinct_1 (corpus)" in every and "more warning(s)" not in every
+    wide = recorded(print_table, study, study.frame, width=250, wide=True)
+    assert "distinct_1 (corpus)" in wide and "more warning(s)" not in wide
+    for text in (out, every, wide):
+        lines = [x for x in text.splitlines() if x.startswith("warning: ")]
+        assert len(lines) == len(set(lines))  # each fact once

@@ -18,7 +18,7 @@ from polychromic.review import confirmation as cv
 from polychromic.review.format import _is_true, fmt, fmt_delta
 from polychromic.review.study import Study, compared_metrics
 from polychromic.stats import significance
-from polychromic.stats.headroom import LOW_HEADROOM
+from polychromic.stats.headroom import AT_CEILING, LOW_HEADROOM, PAST_CEILING, ceiling_state
 from polychromic.store import layout
 from polychromic.store.records import read_json
 
@@ -204,8 +204,10 @@ def model_card(study: Study, row: pd.Series, cfg: Any, mode: str, record: dict[s
         room, mine = _value(h, "headroom"), _value(row, f"headroom_{m}")
         if pd.isna(room) and pd.isna(mine):
             continue
-        note = ("at ceiling: no gain on it can be shown" if not pd.isna(room)
-                and room < LOW_HEADROOM else "")
+        state = ceiling_state(float(room)) if not pd.isna(room) else ""
+        note = {AT_CEILING: "at ceiling: no gain on it can be shown",
+                PAST_CEILING: "past ceiling: the baseline is beyond unrelated texts; a gain "
+                "would not mean more diverse replies"}.get(state, "")
         headroom_rows.append(f"| {m} | {fmt(_value(h, 'floor'))} | {fmt(_value(h, 'ceiling'))} "
                              f"| {_pct(room)} | {_pct(mine)} | {note} |")
     headroom_text = ("| metric | floor | ceiling | headroom (baseline) | headroom (this trial) "
@@ -299,7 +301,9 @@ shrinkage = confirmation − selection.
 
 Headroom = (ceiling − value) / (ceiling − floor), with the floor = every sample of a prompt
 identical and the ceiling = unrelated texts of the task of the same lengths; below
-{100 * LOW_HEADROOM:.0f}% the baseline is at the ceiling and no diversity gain can be shown.
+{100 * LOW_HEADROOM:.0f}% the baseline is at the ceiling and no diversity gain can be shown; below 0
+it is past the ceiling (more diverse than unrelated texts), where a gain would not mean more
+diverse replies.
 
 {headroom_text}
 

@@ -122,10 +122,13 @@ def gpu_cell(row: pd.Series) -> str:
     return fmt(row.get("gpu_hours"), 3)
 
 
-def captions(study: Study, df: pd.DataFrame, compact: bool = False) -> list[str]:
+def captions(study: Study, df: pd.DataFrame, compact: bool = False,
+             shown: Sequence[str] | None = None) -> list[str]:
     """The lines explaining a table: ordering, ★, Δ, cost, fixed knobs, warnings, notes.
     ``compact``: for the default terminal view, which shows Δ without its CI and no cost
-    column (the totals are in the cost line)."""
+    column (the totals are in the cost line). ``shown``: the metrics the table shows; a
+    warning about the headroom of a diversity metric it does not show is left out (one line
+    counts them and says how to see them), so the caption is about the table above it."""
     objs = ", ".join(f"{m} ({mode})" for m, mode in study.objectives)
     (qm, qmode), (dm, dmode) = study.axes
     _, fixed = varying_knobs(study.frame)
@@ -153,8 +156,21 @@ def captions(study: Study, df: pd.DataFrame, compact: bool = False) -> list[str]
         lines.append("fixed: " + ", ".join(f"{k}={fmt(v)}" for k, v in fixed.items()))
     texts = df.get("warnings", pd.Series(dtype=object)).fillna("").astype(str)
     warnings = list(dict.fromkeys(w for text in texts for w in split_warnings(text)))
-    lines += [f"warning: {w}" for w in warnings] + [f"note: {n}" for n in study.notes]
-    return lines
+    hidden = [w for w in warnings if shown is not None and _about_hidden(w, shown)]
+    lines += [f"warning: {w}" for w in warnings if w not in hidden]
+    if hidden:
+        lines.append(f"{len(hidden)} more warning(s) on metrics not shown here: --all-warnings "
+                     "or --wide")
+    return lines + [f"note: {n}" for n in study.notes]
+
+
+_HEADROOM_WARNING = re.compile(r"^(past )?ceiling: baseline (?P<metric>[\w@]+)")
+
+
+def _about_hidden(warning: str, shown: Sequence[str]) -> bool:
+    """``warning`` is a ceiling warning of a diversity metric not in ``shown``."""
+    m = _HEADROOM_WARNING.match(warning)
+    return bool(m and columns.is_diversity(m["metric"]) and m["metric"] not in shown)
 
 
 #: where one warning of a ``warnings`` cell ends: "; " before the next "word: " (a warning

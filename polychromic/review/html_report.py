@@ -42,7 +42,7 @@ from polychromic.review import confirmation as cv
 from polychromic.review.format import captions, delta_parts, fmt, fmt_delta, shown_metrics
 from polychromic.review.study import STATUS_TEXT, Study, better_mode, varying_knobs, verdicts
 from polychromic.stats import significance
-from polychromic.stats.headroom import LOW_HEADROOM, headroom
+from polychromic.stats.headroom import LOW_HEADROOM, PAST_CEILING, ceiling_state, headroom
 from polychromic.store import layout
 from polychromic.store.generations import read_generations
 from polychromic.store.records import read_jsonl
@@ -493,7 +493,8 @@ def verdict_html(study: Study, df: pd.DataFrame) -> str:
             "minimum detectable effect (MDE); <i>cannot tell</i>: the study is too small to "
             "say (<i>equal on every prompt, no variation</i>: Δ and CI exactly 0, nothing to "
             "size an MDE from); <i>at ceiling</i>: the baseline has under "
-            f"{100 * LOW_HEADROOM:.0f}% headroom on that metric.</p>"
+            f"{100 * LOW_HEADROOM:.0f}% headroom on that metric (<i>past ceiling</i>: negative "
+            "headroom, beyond unrelated texts).</p>"
             '<ul class="verdict">' + "".join(items) + "</ul>")
 
 
@@ -614,7 +615,10 @@ def headroom_html(study: Study) -> str:
         if not (math.isfinite(floor) or math.isfinite(ceiling)):
             continue
         note = ""
-        if math.isfinite(room) and room < LOW_HEADROOM:
+        if ceiling_state(room) == PAST_CEILING:
+            note = ("past ceiling: the baseline is beyond unrelated texts on this metric "
+                    "(negative headroom), so a gain on it would not mean more diverse replies")
+        elif ceiling_state(room):
             note = ("at ceiling: the baseline is already about as diverse as unrelated texts on "
                     "this metric, so no gain on it can be shown")
         lower = " (lower = more diverse)" if columns.better(m) == "min" else ""

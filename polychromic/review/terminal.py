@@ -46,6 +46,7 @@ from polychromic.review.study import (
     verdicts,
 )
 from polychromic.stats import significance
+from polychromic.stats.headroom import AT_CEILING, PAST_CEILING, ceiling_state
 from polychromic.stats.headroom import LOW_HEADROOM as _LOW_HEADROOM
 from polychromic.stats.verdict import as_float as _num
 
@@ -165,7 +166,7 @@ def _short_status(row: pd.Series) -> str:
 
 
 def _print_notes(console: Any, study: Study, df: pd.DataFrame, compact: bool,
-                 dropped: Sequence[str] = ()) -> None:
+                 dropped: Sequence[str] = (), shown: Sequence[str] | None = None) -> None:
     """Verdicts and failures (trial id, then its line, wrapped under itself), then captions."""
     from rich.table import Table
     from rich.text import Text
@@ -190,27 +191,29 @@ def _print_notes(console: Any, study: Study, df: pd.DataFrame, compact: bool,
         console.print(grid, highlight=False)
     extra = ([f"not shown at this width: {', '.join(dropped)} (--wide, --trial ID)"]
              if dropped else [])
-    for line in extra + captions(study, df, compact=compact):
+    for line in extra + captions(study, df, compact=compact, shown=shown):
         console.print(line, style="dim", highlight=False, markup=False)
 
 
 def print_table(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None = None,
-                console: Any = None, wide: bool = False, stacked: bool | None = None) -> None:
+                console: Any = None, wide: bool = False, stacked: bool | None = None,
+                all_warnings: bool = False) -> None:
     """The review in the terminal: the compact default view, or with ``wide`` every headline
     metric with Δ, CI and relative change, mean grad share, GPU-hours and cost: in a terminal
     (or with ``stacked``) as blocks of columns that each fit its width, piped as one wide
-    table (for ``less -S``, a file or another program)."""
+    table (for ``less -S``, a file or another program). The default view's caption warns
+    only about the metrics it shows unless ``all_warnings``."""
     if console is None:
         console = console_for(wide)
     if wide:
         _print_wide(study, df, metrics, console,
                     console.is_terminal if stacked is None else stacked)
     else:
-        _print_compact(study, df, metrics, console)
+        _print_compact(study, df, metrics, console, all_warnings)
 
 
 def _print_compact(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None,
-                   console: Any) -> None:
+                   console: Any, all_warnings: bool = False) -> None:
     from rich import box
     from rich.text import Text
 
@@ -249,7 +252,8 @@ def _print_compact(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None
     table, dropped = _fit(console, cols, _build(_title(study, df), box.SIMPLE_HEAD))
     console.print(table)
     names = [c.header.replace("\n", " ") for c in dropped]
-    _print_notes(console, study, df, compact=True, dropped=names)
+    _print_notes(console, study, df, compact=True, dropped=names,
+                 shown=None if all_warnings else shown)
 
 
 def _print_wide(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None,
@@ -457,11 +461,17 @@ def print_trial(study: Study, trial: str, console: Any = None) -> None:
                           style="dim", highlight=False)
     else:
         console.print("no metrics yet", style="dim")
-    ceiling = [columns.short(m) for m in metrics
-               if _num(row.get(f"headroom_{m}")) < LOW_HEADROOM and columns.is_diversity(m)]
+    states = {m: ceiling_state(_num(row.get(f"headroom_{m}"))) for m in metrics
+              if columns.is_diversity(m)}
+    ceiling = [columns.short(m) for m, s in states.items() if s == AT_CEILING]
+    past = [columns.short(m) for m, s in states.items() if s == PAST_CEILING]
     if ceiling:
         console.print(f"at ceiling (headroom < {100 * LOW_HEADROOM:.0f}%: no gain can be shown): "
                       + ", ".join(ceiling), style="bold", highlight=False)
+    if past:
+        console.print("past ceiling (negative headroom: beyond unrelated texts, a gain would not "
+                      "mean more diverse replies): " + ", ".join(past), style="bold",
+                      highlight=False)
     notes = []
     if isinstance(row.get("verdict"), str) and row["verdict"].strip():
         notes.append(("verdict", row["verdict"].strip()))

@@ -144,14 +144,42 @@ def bounds(sets: pd.DataFrame, class_threshold: float | None = None) -> dict[str
     return out
 
 
-def low_headroom_warning(metric: str, value: float, floor: float, ceiling: float) -> str:
-    """``ceiling: baseline M at 97% of unrelated texts …`` when the headroom is below 10%."""
-    h = headroom(value, floor, ceiling)
+AT_CEILING, PAST_CEILING = "at ceiling", "past ceiling"
+
+
+def ceiling_state(h: float) -> str:
+    """``past ceiling`` for a negative headroom (the value is beyond the unrelated texts of the
+    ceiling set), ``at ceiling`` below LOW_HEADROOM, else "": either way no gain can be shown,
+    but "at ceiling" would misread a value the ceiling set does not even bound."""
     if not math.isfinite(h) or h >= LOW_HEADROOM:
         return ""
+    return PAST_CEILING if h < 0 else AT_CEILING
+
+
+def level_name(metric: str) -> str:
+    """``metric`` with its level as the table names it: ``semantic_diversity (corpus)``,
+    ``distinct_classes (per prompt)``; a ``…_per_prompt`` name says it already."""
+    col = columns.column(metric)
+    level = {"corpus": "corpus", "per_prompt": "per prompt"}.get(col.level if col else "", "")
+    return metric if not level or metric.endswith("_per_prompt") else f"{metric} ({level})"
+
+
+def low_headroom_warning(metric: str, value: float, floor: float, ceiling: float) -> str:
+    """``ceiling: baseline M at 97% of unrelated texts …`` when the headroom is below 10%, or
+    ``past ceiling: baseline M beyond unrelated texts …`` when it is negative (M named with
+    its level, :func:`level_name`)."""
+    h = headroom(value, floor, ceiling)
+    state = ceiling_state(h)
+    if not state:
+        return ""
+
     def show(x: float) -> str:  # float noise (1 − cos of equal vectors = −4e-16) reads as 0
         return f"{round(x, 12) + 0.0:.3g}"
 
-    return (f"ceiling: baseline {metric} at {100 * (1 - h):.0f}% of unrelated texts "
-            f"({show(value)}, floor {show(floor)}, ceiling {show(ceiling)}): no diversity gain "
-            "on it can be shown")
+    numbers = f"({show(value)}, floor {show(floor)}, ceiling {show(ceiling)})"
+    if state == PAST_CEILING:
+        return (f"past ceiling: baseline {level_name(metric)} beyond unrelated texts "
+                f"{numbers}, headroom {100 * h:.0f}%: a gain on it would not mean more diverse "
+                "replies")
+    return (f"ceiling: baseline {level_name(metric)} at {100 * (1 - h):.0f}% of unrelated "
+            f"texts {numbers}: no diversity gain on it can be shown")

@@ -22,9 +22,8 @@ from polychromic.stats.verdict import GAIN, LOSS, metric_outcome
 
 HOLM, ALONE = "*", "†"
 #: the legend every output prints beside its marks
-LEGEND = ("* = significant after Holm's adjustment over the study's trials (the verdict's gain "
-          "or loss); † = its 95% CI excludes 0 for this comparison alone, not after the "
-          "adjustment (no claim)")
+LEGEND = ("* = significant after Holm's adjustment over the trials (the verdict's gain/loss); "
+          "† = 95% CI excludes 0 for this comparison alone (no claim)")
 
 
 def _true(value: Any) -> bool:

@@ -6,7 +6,9 @@ Each compared metric M of a trial gets one of six outcomes, decided in this orde
    multiplicity-adjusted flag when the leaderboard provides one); gain when the change goes in
    M's better direction (``polychromic.core.columns``), loss otherwise;
 2. ``at ceiling``: not significant, and M is a diversity metric whose baseline headroom is
-   below 10% (``polychromic.stats.headroom``): the study cannot show a gain on it;
+   below 10% (``polychromic.stats.headroom``): the study cannot show a gain on it; the line
+   says ``past ceiling`` when that headroom is negative (the baseline is beyond the unrelated
+   texts of the ceiling set, not merely near them);
 3. ``no variation``: the delta and its whole interval are exactly 0 and the MDE is 0 (or
    unknown): trial and baseline are equal on every prompt, so every bootstrap resample gives
    0. That is no evidence of "no change": with no variation there is nothing to size an MDE
@@ -40,7 +42,8 @@ GAIN, LOSS, CEILING, NO_CHANGE, CANNOT_TELL, UNKNOWN = (
     "gain", "loss", "at ceiling", "no change", "cannot tell", "unknown")
 NO_VARIATION = "no variation"
 #: how the line names each outcome that is not a gain or a loss
-LABELS = {CEILING: "at ceiling", NO_VARIATION: "cannot tell (equal on every prompt, no variation)",
+PAST_CEILING = "past ceiling"
+LABELS = {CEILING: "at ceiling", PAST_CEILING: "past ceiling (beyond unrelated texts)", NO_VARIATION: "cannot tell (equal on every prompt, no variation)",
           NO_CHANGE: "no detectable change", CANNOT_TELL: "cannot tell",
           UNKNOWN: "not measured"}
 #: relative length change (%) above which a significant change is reported
@@ -104,6 +107,8 @@ def _family(row: Mapping[str, Any], metrics: Sequence[str],
         if f"delta_{m}" not in row:
             continue
         out = metric_outcome(row, m, baseline_headroom)
+        if out == CEILING and as_float((baseline_headroom or {}).get(m, 0.0)) < 0:
+            out = PAST_CEILING  # beyond the unrelated texts, not merely near them
         if out in (GAIN, LOSS):
             by.setdefault(out, []).append(f"{m} {_interval(row, m)}")
         elif out in (NO_CHANGE, CANNOT_TELL):
@@ -116,7 +121,7 @@ def _family(row: Mapping[str, Any], metrics: Sequence[str],
         parts.append("↑ " + ", ".join(by[GAIN]))
     if LOSS in by:
         parts.append("↓ " + ", ".join(by[LOSS]))
-    for out in (CEILING, NO_VARIATION, NO_CHANGE, CANNOT_TELL, UNKNOWN):
+    for out in (CEILING, PAST_CEILING, NO_VARIATION, NO_CHANGE, CANNOT_TELL, UNKNOWN):
         if out in by:
             parts.append(f"{LABELS[out]}: {', '.join(by[out])}")
     return "; ".join(parts) if parts else "not measured"

@@ -197,8 +197,8 @@ def report_lines(plan: dict[str, Any]) -> list[str]:
     for m in order:
         r = by[m]
         h = r["headroom"]
-        tag = "  at ceiling" if isinstance(h, float) and math.isfinite(h) and \
-            h < headroom.LOW_HEADROOM else ""
+        tag = f"  {headroom.ceiling_state(h)}" if isinstance(h, float) and \
+            headroom.ceiling_state(h) else ""
         lines.append(f"{m:<32}{_f(r['value']):>8}{_f(r['floor']):>8}{_f(r['ceiling']):>9}"
                      f"{(_f(100 * h, 2) + '%') if math.isfinite(h) else '—':>10}"
                      f"{('±' + _f(r['mde'], 2)) if math.isfinite(r['mde']) else '—':>9}"
@@ -208,7 +208,8 @@ def report_lines(plan: dict[str, Any]) -> list[str]:
     lines += [
         "",
         "headroom = (ceiling − base) / (ceiling − floor): floor = each prompt's samples identical, "
-        "ceiling = unrelated reference texts of the task; < 10% = at ceiling: no gain can be shown",
+        "ceiling = unrelated reference texts of the task; < 10% = at ceiling: no gain can be shown; "
+        "< 0 = past ceiling (beyond unrelated texts)",
         f"MDE = {power.z_factor():.2f} × SE: the smallest trial − baseline change this study size "
         "detects with 80% power at α = 0.05 (SE from the base model's sampling noise only: "
         "optimistic; seeds and training add to it)",
