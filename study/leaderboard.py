@@ -27,6 +27,7 @@ from polychromic.core.errors import ConfigError  # noqa: E402
 from polychromic.review.format import FORMATS, render  # noqa: E402
 from polychromic.review.study import (  # noqa: E402
     DEFAULT_GPU_HOUR_PRICE,
+    column_names,
     find_trial,
     load_study,
     select,
@@ -56,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--top", type=int, metavar="N", help="only the first N rows")
     parser.add_argument("--filter", metavar="EXPR", help="e.g. 'lambda_>0.5,pass@1>=0.3'")
     parser.add_argument("--metrics", metavar="M1,M2",
-                        help="headline metrics to show (default: all with a value)")
+                        help="headline metrics to show (default: all with a value); "
+                        "'--metrics list' prints every column --metrics, --sort and --filter "
+                        "can name")
     parser.add_argument("--gpu-hour-price", type=float, default=DEFAULT_GPU_HOUR_PRICE,
                         metavar="USD", help="price of one GPU-hour for the cost column "
                         "(default: $%(default).2f, an on-demand cloud A100/H100 hour)")
@@ -95,6 +98,13 @@ def main(argv: list[str] | None = None) -> int:
         # checked before anything is written: never a folder, never a file of the study
         output = output_file(args.output, "--output", study.path) if args.output else None
         html = output_file(args.html, "--html", study.path) if args.html else None
+        if args.metrics is not None and args.metrics.strip() == "list":
+            from polychromic.core import columns
+
+            for name in column_names(study.frame):
+                col = columns.column(name)
+                print(f"{name:<40} {col.definition}" if col else name)
+            return 0
         df = select(study, args.sort, args.top, args.filter)
         metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
         if args.trial is not None:
@@ -109,11 +119,14 @@ def main(argv: list[str] | None = None) -> int:
             out = render(study, df, "markdown" if args.format == "table" else args.format, metrics)
             if output is not None:
                 path = output
-                path.parent.mkdir(parents=True, exist_ok=True)
-                if isinstance(out, bytes):
-                    path.write_bytes(out)
-                else:
-                    path.write_text(out, encoding="utf-8")
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    if isinstance(out, bytes):
+                        path.write_bytes(out)
+                    else:
+                        path.write_text(out, encoding="utf-8")
+                except OSError as err:  # named by the user's path, not a folder above it
+                    raise OSError(err.errno, err.strerror or str(err), str(path)) from None
                 print(f"wrote {path}", file=sys.stderr)
             elif isinstance(out, bytes):
                 if sys.stdout.isatty():

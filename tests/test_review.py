@@ -536,3 +536,48 @@ def test_no_output_marks_significant_what_the_verdict_does_not(tmp_path: Path, c
         check(got, f"card {t}")
         assert (record["deltas_vs_baseline"]["self_bleu"]["significant"] is True) == \
             claim[t, "self_bleu"]
+
+
+# --- short errors ---------------------------------------------------------------------------------
+
+
+def test_column_and_direction_errors_are_short_and_name_the_mistake(
+        study_dir: Path, cli: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """An unknown column: one short line with the 3 closest names (not every column name);
+    ``--metrics list`` prints them all; a bad ``--sort``/``--by`` direction names the
+    direction; an output in a folder that cannot be created names the user's path."""
+    assert cli.main([str(study_dir), "--sort", "pass@l"]) == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert line.startswith("error: command line: --sort: unknown column 'pass@l' (did you mean ")
+    assert line.endswith("? --metrics list prints every column)") and len(line) < 200
+    assert len(re.search(r"did you mean (.*)\?", line)[1].split(", ")) <= 3
+    assert cli.main([str(study_dir), "--metrics", "list"]) == 0
+    listed = [x.split()[0] for x in capsys.readouterr().out.splitlines()]
+    frame = load_study(str(study_dir)).frame
+    assert sorted(listed) == sorted(map(str, frame.columns))
+    assert listed.index("pass@1") < listed.index("delta_pass@1")  # derived columns last
+
+    for args, option in ((["--sort", "pass@1:up"], "--sort"),
+                         (["--sort", "lambda:downward"], "--sort")):
+        assert cli.main([str(study_dir), *args]) == 2
+        line = one_line_error(capsys.readouterr().err)
+        direction = args[1].split(":")[1]
+        assert line.startswith(f"error: command line: {option}: unknown direction "
+                               f"'{direction}' in '{args[1]}': use ")
+        assert "unknown column" not in line and ":asc or " in line
+    from polychromic.core.errors import ConfigError
+    from polychromic.review.study import choose_trial
+
+    with pytest.raises(ConfigError, match="--by: unknown direction 'up'"):
+        choose_trial(load_study(str(study_dir)), by="pass@1:up")
+    assert cli.main([str(study_dir), "--sort", "pass@1:asc"]) == 0  # the right ones still work
+    capsys.readouterr()
+
+    # /proc takes no new file nor folder, even for root: the write fails late, after the
+    # checks; the error names the user's path, not the temporary file beside it
+    for option, target in (("--html", "/proc/r.html"), ("--html", "/proc/new/r.html"),
+                           ("-o", "/proc/r.md"), ("-o", "/proc/new/r.md")):
+        assert cli.main([str(study_dir), option, target]) == 2
+        line = one_line_error(capsys.readouterr().err)
+        assert line.startswith(f"error: {target}: (file): "), line
+        assert ".tmp" not in line

@@ -24,6 +24,7 @@ has a tooltip (``<title>``) naming its trial.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import itertools
 import math
@@ -701,13 +702,18 @@ def render_report(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None 
 
 def write_report(study: Study, df: pd.DataFrame, out: Path,
                  metrics: Sequence[str] | None = None) -> Path:
-    """Write :func:`render_report` to ``out`` atomically (a reader never sees half a page)."""
+    """Write :func:`render_report` to ``out`` atomically (a reader never sees half a page).
+    An ``OSError`` names ``out``, the user's path, never the temporary file beside it."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
+    page = render_report(study, df, metrics)
     try:
-        tmp.write_text(render_report(study, df, metrics), encoding="utf-8")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(page, encoding="utf-8")
         tmp.replace(out)
+    except OSError as err:
+        raise OSError(err.errno, err.strerror or str(err), str(out)) from None
     finally:  # a failed write or rename (e.g. out is a folder) leaves no temporary file
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # its folder may not even exist
+            tmp.unlink(missing_ok=True)
     return out

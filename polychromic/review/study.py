@@ -306,16 +306,41 @@ def enrich(df: pd.DataFrame, path: Path, objectives: Sequence[tuple[str, str]], 
 
 def resolve_column(df: pd.DataFrame, name: str, option: str) -> str:
     """The column ``name`` refers to (aliases: lambda/λ → lambda_, cost → cost_usd, …) or a
-    ``ConfigError`` suggesting close column names."""
+    one-line ``ConfigError`` with the 3 closest column names (``--metrics list`` prints them
+    all: :func:`column_names`)."""
     name = name.strip()
     col = ALIASES.get(name, name)
     if col in df.columns:
         return col
     close = difflib.get_close_matches(name, [str(c) for c in df.columns], n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}? " if close else ""
-    raise ConfigError(option, f"unknown column {name!r} ({hint}columns include: "
-                      f"{', '.join(c for c in df.columns if not str(c).startswith(('delta_', 'rel_delta_', 'significant_')))})",
-                      SRC)
+    raise ConfigError(option, f"unknown column {name[:80]!r} ({hint}--metrics list prints "
+                      "every column)", SRC)
+
+
+def column_names(df: pd.DataFrame) -> list[str]:
+    """Every column a ``--sort``, ``--filter``, ``--by`` or ``--metrics`` can name, the
+    per-metric derived ones (``delta_M``, CI bounds, …) after the rest."""
+    derived = ("delta_", "rel_delta_", "significant_", "mde_", "p_value_", "headroom_",
+               "floor_", "ceiling_", "confirm_delta_", "confirmed_")
+    names = [str(c) for c in df.columns]
+    return ([c for c in names if not c.startswith(derived)]
+            + [c for c in names if c.startswith(derived)])
+
+
+_DIRECTION = re.compile(r"^(?P<name>.+):(?P<direction>[A-Za-z]+)$")
+
+
+def split_direction(spec: str, option: str, df: pd.DataFrame) -> tuple[str, str]:
+    """``METRIC[:asc|:desc]`` → (metric, "asc"/"desc"/""); ``ConfigError`` naming the
+    direction when it is the mistake (``pass@1:up``), not "unknown column"."""
+    m = _DIRECTION.match(spec.strip())
+    if m and m["direction"] in ("asc", "desc"):
+        return m["name"], m["direction"]
+    if m and ALIASES.get(m["name"].strip(), m["name"].strip()) in df.columns:
+        raise ConfigError(option, f"unknown direction {m['direction'][:20]!r} in "
+                          f"{spec.strip()[:80]!r}: use {m['name']}:asc or {m['name']}:desc", SRC)
+    return spec, ""
 
 
 def better_mode(metric: str, objectives: Sequence[tuple[str, str]]) -> str | None:
@@ -334,7 +359,7 @@ def better_mode(metric: str, objectives: Sequence[tuple[str, str]]) -> str | Non
 def sort_by(df: pd.DataFrame, spec: str, objectives: Sequence[tuple[str, str]]) -> pd.DataFrame:
     """Sort by ``METRIC`` (best first when the metric has a better direction, else ascending)
     or ``METRIC:asc`` / ``METRIC:desc``; ties keep the default order."""
-    name, _, direction = spec.rpartition(":") if spec.endswith((":asc", ":desc")) else (spec, "", "")
+    name, direction = split_direction(spec, "--sort", df)
     col = resolve_column(df, name, "--sort")
     ascending = direction == "asc" if direction else better_mode(col, objectives) != "max"
     return sort_rows(df, [col], [ascending])
@@ -514,9 +539,9 @@ def choose_trial(study: Study, trial: str | None = None, by: str | None = None,
                           "trial is unknown; fix or remove it, or name a trial with --trial",
                           SRC)
     if by:
-        name = by.rsplit(":", 1)[0] if by.endswith((":asc", ":desc")) else by
+        name, direction = split_direction(by, "--by", df)
         col = resolve_column(df, name, "--by")
-        if not by.endswith((":asc", ":desc")) and better_mode(col, study.objectives) is None:
+        if not direction and better_mode(col, study.objectives) is None:
             raise ConfigError("--by", f"no better direction known for {col!r}: say "
                               f"{col}:asc or {col}:desc", SRC)
         ranked = sort_by(df, by, study.objectives)
