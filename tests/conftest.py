@@ -232,3 +232,79 @@ def one_line_error(err: str) -> str:
     assert lines[0].startswith("error: "), err
     assert "Traceback" not in err
     return lines[0]
+
+
+# --- one local Ray cluster for the whole session -----------------------------------------------
+#
+# Starting and stopping a local cluster costs seconds each time, so the tests that only need *a*
+# cluster (Ray Data evaluation, a Ray Train run) share one: request the ``ray_cluster`` fixture.
+# It is started on first use and kept until the session ends (``pytest_sessionfinish``).
+#
+# Two local clusters on one machine confuse Ray Train's cleanup (trials hang), so a test that
+# brings its own cluster (``study/run.py`` as a subprocess, ``ray start`` nodes, ``ray.init`` with
+# a different worker environment) must not overlap the shared one: request ``no_shared_ray``
+# (or mark the module ``pytestmark = pytest.mark.usefixtures("no_shared_ray")``); it stops the
+# shared cluster first, and the next ``ray_cluster`` user starts it again. ``own_ray`` does
+# that and starts (then stops) a cluster with the test's own ``ray.init`` arguments.
+
+#: how the shared cluster is started (2 CPUs, as on CI; Train V2 in every worker)
+SHARED_RAY = {"num_cpus": 2, "include_dashboard": False, "log_to_driver": False,
+              "runtime_env": {"env_vars": {"RAY_TRAIN_V2_ENABLED": "1"}}}
+
+
+def _ray_running() -> bool:
+    """Whether this process holds a Ray connection (without importing Ray if nothing did)."""
+    import sys
+
+    ray = sys.modules.get("ray")
+    return ray is not None and ray.is_initialized()
+
+
+@pytest.fixture
+def ray_cluster() -> Any:
+    """The session's shared local Ray cluster (started here on first use); yields ``ray``.
+    A test may ``ray.shutdown()`` it to start one of its own: the next user starts it again."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(**SHARED_RAY)
+    return ray
+
+
+def stop_shared_ray() -> None:
+    """Stop the shared cluster if it runs (for module- or session-scoped fixtures that start
+    their own Ray, e.g. a study run as a subprocess; ``no_shared_ray`` for tests)."""
+    if _ray_running():
+        import ray
+
+        ray.shutdown()
+
+
+@pytest.fixture
+def no_shared_ray() -> None:
+    """Stop the shared cluster (if running) before a test that starts its own Ray."""
+    stop_shared_ray()
+
+
+@pytest.fixture
+def own_ray(no_shared_ray: None) -> Any:
+    """``start(**ray_init_kwargs)``: a local cluster of this test's own (e.g. with a different
+    worker environment), started after the shared one is stopped and shut down when the test
+    ends."""
+    import ray
+
+    def start(**kwargs: Any) -> Any:
+        ray.init(**kwargs)
+        return ray
+
+    yield start
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop the shared cluster at the end of the session."""
+    if _ray_running():
+        import ray
+
+        ray.shutdown()

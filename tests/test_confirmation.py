@@ -61,16 +61,16 @@ def test_one_pair_is_the_prompt_bootstrap_and_point_is_the_mean_of_pairs() -> No
         two_level_delta(t2, b2[:2], 30)
 
 
-def test_check_says_when_the_confirmation_split_is_too_small(tmp_path) -> None:
+def test_check_says_when_the_confirmation_split_is_too_small(
+        tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     """User data (`task: replies`): the confirmation split is taken the same way (a hash of
-    the prompt), and `--check` says when it holds fewer prompts than the study evaluates."""
+    the prompt), and `--check` says when it holds fewer prompts than the study evaluates
+    (``study/run.py``'s ``main(argv)`` in this process: ``--check`` starts nothing)."""
     import json
-    import subprocess
-    import sys
 
     from polychromic.tasks.base import split_of
     from polychromic.tasks.replies import SPLIT_FRACTIONS
-    from tests.conftest import ROOT
+    from tests.conftest import load_cli
 
     rows, kept = [], {"train": 0, "validation": 0, "test": 0}
     want = {"train": 20, "validation": 2, "test": 6}
@@ -84,10 +84,10 @@ def test_check_says_when_the_confirmation_split_is_too_small(tmp_path) -> None:
         i += 1
     data = tmp_path / "pairs.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    proc = subprocess.run([sys.executable, str(ROOT / "study" / "run.py"), "--space", "smoke",
-                           "--set", "task=replies", "--set", f"data={data}", "--set",
-                           "n_eval_prompts=4", "--check"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    capsys.readouterr()
+    code = load_cli("run").main(["--space", "smoke", "--set", "task=replies", "--set",
+                                 f"data={data}", "--set", "n_eval_prompts=4", "--check"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
     assert "note: the confirmation (validation) split has 2 prompts, fewer than " \
-           "n_eval_prompts=4" in proc.stdout
+           "n_eval_prompts=4" in out

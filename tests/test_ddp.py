@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import ray
 import torch
 from safetensors.torch import load_file
 
@@ -43,16 +42,9 @@ def _adapter(folder: str | Path) -> dict[str, torch.Tensor]:
     return load_file(str(Path(folder) / "adapter" / "adapter_model.safetensors"))
 
 
-@pytest.fixture(scope="module")
-def local_ray() -> Any:
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"RAY_TRAIN_V2_ENABLED": "1"}})
-    yield
-    ray.shutdown()
-
-
+@pytest.mark.slow
 def test_two_workers_equal_one_worker_with_the_same_effective_batch(
-        tmp_path: Path, local_ray: Any) -> None:
+        tmp_path: Path, ray_cluster: Any) -> None:
     two = TrialConfig.from_dict({**BASE, "lambda_": 0.0, "batch_size": 4, "num_workers": 2})
     result = _ray_train(two, tmp_path / "ray")
     assert result.error is None, result.error
@@ -77,7 +69,8 @@ def test_two_workers_equal_one_worker_with_the_same_effective_batch(
     assert any(float(w.abs().max()) > 0 for k, w in want.items() if "lora_B" in k)
 
 
-def test_two_workers_share_the_diversity_prompts(tmp_path: Path, local_ray: Any) -> None:
+@pytest.mark.slow
+def test_two_workers_share_the_diversity_prompts(tmp_path: Path, ray_cluster: Any) -> None:
     cfg = TrialConfig.from_dict({**BASE, "lambda_": 1.0, "batch_size": 2, "num_workers": 2,
                                  "max_examples_for_diversity": 2})
     result = _ray_train(cfg, tmp_path / "ray")

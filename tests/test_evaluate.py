@@ -12,17 +12,10 @@ from polychromic.evaluation.pipeline import evaluate
 from polychromic.store.generations import read_generations
 from tests.conftest import TINY_SETTINGS
 
-
-@pytest.fixture(scope="module")
-def local_ray():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+pytestmark = pytest.mark.slow  # Ray Data pipelines on the tiny model
 
 
-def test_two_actors_give_the_same_samples_and_metrics_as_one(local_ray, tmp_path: Path) -> None:
+def test_two_actors_give_the_same_samples_and_metrics_as_one(ray_cluster, tmp_path: Path) -> None:
     cfg = TrialConfig.from_dict({**TINY_SETTINGS, "n_eval_prompts": 6, "eval_batch_prompts": 2})
     one = evaluate(cfg, None, tmp_path / "one", actors=1)
     two = evaluate(cfg, None, tmp_path / "two", actors=2)
@@ -42,15 +35,13 @@ def test_two_actors_give_the_same_samples_and_metrics_as_one(local_ray, tmp_path
 
 
 def test_a_failing_scoring_batch_is_nan_with_its_reason_and_the_rest_is_kept(
-        local_ray, tmp_path: Path) -> None:
+        own_ray, tmp_path: Path) -> None:
     import json
 
-    import ray
-
-    ray.shutdown()  # the fault hook is read by the actors: restart Ray with it in their env
+    # the fault hook is read by the actors: a cluster of its own with it in their env
     fault = json.dumps({"kind": "score", "prompt_index": 1})
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"POLYCHROMIC_FAULT": fault}})
+    own_ray(num_cpus=2, include_dashboard=False, log_to_driver=False,
+            runtime_env={"env_vars": {"POLYCHROMIC_FAULT": fault}})
     cfg = TrialConfig.from_dict({**TINY_SETTINGS, "n_eval_prompts": 4, "eval_batch_prompts": 2})
     metrics = evaluate(cfg, None, tmp_path / "f", actors=1)
     gens = read_generations(tmp_path / "f" / "generations.parquet")

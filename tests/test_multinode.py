@@ -200,7 +200,8 @@ class LocalCluster:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
+def cluster(tmp_path: Path, no_shared_ray: None) -> Iterator[LocalCluster]:
+    """Nodes of this test's own (``ray start``), never beside the session's shared cluster."""
     nodes = LocalCluster(tmp_path)
     try:
         yield nodes
@@ -230,6 +231,7 @@ def fail(msg: str, log: Path) -> NoReturn:
     pytest.fail(f"{msg}\n--- study log (tail) ---\n{log.read_text()[-6000:]}")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_trials_train_on_the_worker_node_and_survive_its_loss(
         tmp_path: Path, cluster: LocalCluster) -> None:

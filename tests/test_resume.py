@@ -18,6 +18,9 @@ import pytest
 from polychromic.store.records import read_json, read_jsonl
 from tests.conftest import ROOT, write_space
 
+# each test runs study/run.py (its own local Ray cluster): never beside the shared one, and slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_shared_ray")]
+
 
 def _checkpointed_trials(study: Path) -> list[Path]:
     trials = study / "trials"

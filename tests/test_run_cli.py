@@ -5,7 +5,9 @@ folder), ``--space``/``--help`` list the shipped spaces, and every shipped space
 
 The bad-input runs go through the real path (no ``--check``): if validation ever let one
 through, the run would start Ray; the test then fails on the exit status, the time and the
-study folder, and the whole process group is killed."""
+study folder, and the whole process group is killed. The ``--check`` runs, which can start
+nothing, call ``main(argv)`` in this process (``check``): the same code without paying for a
+fresh interpreter and its torch import each time."""
 
 from __future__ import annotations
 
@@ -63,6 +65,17 @@ def run_cli(*args: str, timeout: float = 120) -> Run:
         out, err = proc.communicate()
         pytest.fail(f"study/run.py {' '.join(args)} still running after {timeout} s:\n{err[-2000:]}")
     return Run(proc.returncode, out, err, time.monotonic() - t0)
+
+
+def check(capsys: pytest.CaptureFixture[str], *args: str) -> Run:
+    """``study/run.py ARGS --check`` in this process, through ``main(argv)``."""
+    from tests.conftest import load_cli
+
+    capsys.readouterr()
+    t0 = time.monotonic()
+    code = load_cli("run").main([*args, "--check"])
+    out, err = capsys.readouterr()
+    return Run(code, out, err, time.monotonic() - t0)
 
 
 def write(path: Path, raw: Any) -> Path:
@@ -214,10 +227,11 @@ def test_bad_model_path_is_refused_in_one_line(tmp_path: Path) -> None:
     assert_refused(run, "command line", "--set model", storage, limit_s=60.0)
 
 
-def test_valid_base_space_passes_check(tmp_path: Path) -> None:
+def test_valid_base_space_passes_check(tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
     """The bad cases above fail because of their one change, not because the base is bad."""
     space = write(tmp_path / "space.yaml", VALID)
-    run = run_cli("--space", str(space), "--check")
+    run = check(capsys, "--space", str(space))
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("ok: ")
 
@@ -235,13 +249,13 @@ def test_space_without_value_and_help_list_the_shipped_spaces(flag: list[str]) -
 
 
 @pytest.mark.parametrize("name", SHIPPED)
-def test_shipped_space_passes_check(name: str) -> None:
-    run = run_cli("--space", name, "--check")
+def test_shipped_space_passes_check(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    run = check(capsys, "--space", name)
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith(f"ok: {ROOT / 'search_spaces' / name}.yaml: ")
 
 
-def test_check_accepts_the_documented_set_example() -> None:
-    run = run_cli("--space", "lambda_wide", "--set", "model=Qwen/Qwen3-8B", "--set",
-                  "quantize=4bit", "--check")
+def test_check_accepts_the_documented_set_example(capsys: pytest.CaptureFixture[str]) -> None:
+    run = check(capsys, "--space", "lambda_wide", "--set", "model=Qwen/Qwen3-8B", "--set",
+                "quantize=4bit")
     assert run.returncode == 0, run.stderr

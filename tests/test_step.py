@@ -39,6 +39,7 @@ def test_diversity_step_schedule() -> None:
     assert [s for s in range(10) if is_diversity_step(s, cfg)] == [0, 3, 6, 9]
 
 
+@pytest.mark.slow  # trains the tiny model (~15 s on 2 cores)
 def test_lambda_changes_gradients_only_on_diversity_steps() -> None:
     g0_div, share0 = _gradients(0.0, step=0)
     g1_div, share1 = _gradients(1.0, step=0)
@@ -64,6 +65,7 @@ def test_detached_diversity_has_zero_gradient() -> None:
     assert torch.equal(g_plain, g_lam)
 
 
+@pytest.mark.slow  # trains the tiny model
 @pytest.mark.parametrize("form", ["leave_one_out", "subsets"])
 def test_both_advantage_forms_train(form: str) -> None:
     cfg = TrialConfig.from_dict({**TINY_SETTINGS, "lambda_": 1.0, "advantage": form,
@@ -79,6 +81,7 @@ def test_both_advantage_forms_train(form: str) -> None:
     assert stats.diversity_grad_share is not None and stats.diversity_grad_share > 0
 
 
+@pytest.mark.slow  # a diversity step of the tiny model per measure
 @pytest.mark.parametrize("measure", ["semantic_classes", "distinct_2", "self_bleu"])
 def test_a_diversity_step_scores_sets_with_the_configured_measure(
         measure: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,7 +21,10 @@ import pandas as pd
 import pytest
 
 from polychromic.store.records import read_jsonl
-from tests.conftest import ROOT, TINY_SETTINGS, write_space
+from tests.conftest import ROOT, TINY_SETTINGS, stop_shared_ray, write_space
+
+# each test runs study/run.py (its own local Ray cluster): never beside the shared one, and slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_shared_ray")]
 
 REQUIRED = ["trial_id", "status", "error", "lambda_", "n_generations", "compute_every_n_steps",
             "max_examples_for_diversity", "steps", "final_quality_loss", "mean_diversity_score",
@@ -39,6 +42,7 @@ def run_study(*args: str, timeout: int = 600,
 
 @pytest.fixture(scope="module")
 def finished_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    stop_shared_ray()  # module-scoped: set up before the tests' ``no_shared_ray``
     tmp = tmp_path_factory.mktemp("study")
     space = write_space(tmp / "tiny.yaml", num_trials=4,
                         points=[{"lambda_": 0.5}, {"lambda_": 2.0}, {"lambda_": 5.0}])

@@ -28,6 +28,7 @@ def test_splits_are_deterministic_disjoint_and_complete(task: HumanEvalTask) -> 
     assert isinstance(task, Task) and task.name == "humaneval"
 
 
+@pytest.mark.slow  # 164 sandboxed programs (~16 s on 2 cores)
 def test_all_canonical_solutions_pass_in_parallel(task: HumanEvalTask) -> None:
     examples = list(problems())
     checks = task.check(examples, [e.target for e in examples])

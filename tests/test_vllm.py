@@ -29,7 +29,7 @@ from polychromic.core.config import TrialConfig
 from polychromic.core.errors import ConfigError
 from polychromic.models.backends import resolve_backend, samples_from_tokens, vllm_available
 from polychromic.models.sampling import completion_logprob, sample
-from tests.conftest import ROOT, TINY_SETTINGS, one_line_error
+from tests.conftest import ROOT, TINY_SETTINGS, load_cli, one_line_error
 
 VLLM = vllm_available()
 needs_vllm = pytest.mark.skipif(
@@ -71,12 +71,13 @@ def test_vllm_backend_without_vllm_is_a_config_error(monkeypatch: pytest.MonkeyP
 
 @pytest.mark.skipif(VLLM, reason="vLLM is installed here: the missing-vLLM refusal is shown "
                     "where it is not")
-def test_check_refuses_vllm_backend_where_vllm_is_missing() -> None:
-    proc = subprocess.run([sys.executable, "study/run.py", "--space", "smoke", "--set",
-                           "generation_backend=vllm", "--check"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120, env={**os.environ, "WANDB_MODE": "disabled"})
-    assert proc.returncode == 2, proc.stderr
-    line = one_line_error(proc.stderr)
+def test_check_refuses_vllm_backend_where_vllm_is_missing(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """``study/run.py --check`` through ``main(argv)`` in this process (it starts nothing)."""
+    capsys.readouterr()
+    assert load_cli("run").main(["--space", "smoke", "--set", "generation_backend=vllm",
+                                 "--check"]) == 2
+    line = one_line_error(capsys.readouterr().err)
     assert line.startswith("error: command line: --set generation_backend: vllm is not "
                            "installed"), line
 
@@ -231,29 +232,25 @@ def test_colocated_engine_follows_the_training_weights(setup: dict[str, Any]) ->
 @pytest.mark.slow
 @pytest.mark.parametrize("path", ["processor", "actor"])
 def test_evaluation_with_vllm_writes_the_hf_schema(path: str, setup: dict[str, Any],
-                                                   tmp_path: Path,
+                                                   tmp_path: Path, own_ray: Any,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """The Ray Data evaluation through vLLM (Ray Data LLM's processor, or the fallback actor
     ``POLYCHROMIC_VLLM_EVAL=actor``) with the trial's adapter: the columns, sampling settings
     and metrics of the HF pipeline; lengths within noise of HF's."""
-    import ray
-
     from polychromic.evaluation.pipeline import evaluate
     from polychromic.store.generations import read_generations
 
     monkeypatch.setenv("POLYCHROMIC_VLLM_EVAL", path)
     base = {**setup["cfg"].to_dict(), "n_eval_prompts": 4, "n_eval_samples": 4,
             "eval_max_new_tokens": 12, "eval_batch_prompts": 2}
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"POLYCHROMIC_VLLM_EVAL": path}})
-    try:
-        out = {}
-        for backend in ("hf", "vllm"):
-            cfg = TrialConfig.from_dict({**base, "generation_backend": backend})
-            out[backend] = (evaluate(cfg, str(setup["adapter"]), tmp_path / backend, actors=1),
-                            read_generations(tmp_path / backend / "generations.parquet"))
-    finally:
-        ray.shutdown()
+    # a cluster of its own: the evaluation path is read from the workers' environment
+    own_ray(num_cpus=2, include_dashboard=False, log_to_driver=False,
+            runtime_env={"env_vars": {"POLYCHROMIC_VLLM_EVAL": path}})
+    out = {}
+    for backend in ("hf", "vllm"):
+        cfg = TrialConfig.from_dict({**base, "generation_backend": backend})
+        out[backend] = (evaluate(cfg, str(setup["adapter"]), tmp_path / backend, actors=1),
+                        read_generations(tmp_path / backend / "generations.parquet"))
     (m_hf, g_hf), (m_vl, g_vl) = out["hf"], out["vllm"]
     assert list(g_vl.columns) == list(g_hf.columns)
     assert len(g_vl) == len(g_hf) == 16 and (g_vl["score_error"] == "").all()
@@ -266,7 +263,7 @@ def test_evaluation_with_vllm_writes_the_hf_schema(path: str, setup: dict[str, A
 
 @needs_vllm
 @pytest.mark.slow
-def test_study_with_vllm_backend_runs_end_to_end(tmp_path: Path) -> None:
+def test_study_with_vllm_backend_runs_end_to_end(tmp_path: Path, no_shared_ray: None) -> None:
     import pandas as pd
     import yaml
 
