@@ -93,6 +93,19 @@ _ENTRIES = (
     Column("distinct_classes", "evaluation", "diversity", "max", "classes",
            "equivalence classes among a prompt's samples (embedding cosine ≥ class_threshold "
            "joins two samples), mean over prompts", "per_prompt"),
+    # --- evaluation: effective diversity (failed samples count 0; polychromic.metrics.effective) ------
+    Column("effective_semantic_diversity_per_prompt", "evaluation", "diversity", "max",
+           "eff sem div", "mean (1 − cosine) over all n(n−1) ordered pairs of a prompt's samples, "
+           "a pair with a sample that fails the checker counting 0 (Shypula et al. 2025), "
+           + _PER_PROMPT, "per_prompt"),
+    Column("effective_distinct_classes", "evaluation", "diversity", "max", "eff classes",
+           "equivalence classes (class_threshold) holding a sample that passes the checker ÷ n "
+           "(Shypula et al. 2025's effective semantic diversity), mean over prompts",
+           "per_prompt"),
+    Column("utility_k", "evaluation", "diversity", "max", "utility_k",
+           "NoveltyBench utility: (1−p)/(1−pᵏ) Σᵢ pⁱ⁻¹ · [sample i opens a new class] · "
+           "checker score, p = 0.8, k = n, samples in sampling order, mean over prompts",
+           "per_prompt"),
     # --- evaluation: diversity over the corpus (secondary) -----------------------------------------
     Column("semantic_diversity", "evaluation", "diversity", "max", "sem div (corpus)",
            "1 − mean pairwise cosine of MiniLM embeddings, " + _CORPUS, "corpus"),

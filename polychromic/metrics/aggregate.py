@@ -20,6 +20,7 @@ import pandas as pd
 
 from polychromic import metrics as M
 from polychromic.core import columns
+from polychromic.metrics import effective
 from polychromic.metrics.semantic import DEFAULT_CLASS_THRESHOLD
 
 PASS_KS = columns.PASS_KS
@@ -28,6 +29,9 @@ HEADLINE = (*(f"pass@{k}" for k in PASS_KS), "quality_mean", *columns.HEADLINE_D
 #: every evaluation metric compared against the λ=0 baseline (deltas, CIs, MDE)
 COMPARED = (*(f"pass@{k}" for k in PASS_KS), *columns.EVAL_METRICS)
 PER_PROMPT = columns.names(stage="evaluation", level="per_prompt")
+#: per-prompt columns of ``per_prompt`` that need every sample's embedding
+EMBEDDED = ("semantic_diversity", "distinct_classes", "effective_distinct_classes",
+            "effective_semantic_diversity", "utility_k")
 
 
 def _embeddings_ok(gens: pd.DataFrame) -> bool:
@@ -63,9 +67,14 @@ def per_prompt(gens: pd.DataFrame, threshold: float | None = None, *,
         embs = [np.stack(g["embedding"].to_numpy()) for g in groups]
         out["semantic_diversity"] = M.semantic_diversity_per_prompt(embs)
         out["distinct_classes"] = M.distinct_classes_per_prompt(embs, class_threshold)
+        eff = effective.per_prompt(embs, [g["passed"].to_numpy() for g in groups],
+                                   [g["quality_score"].to_numpy(dtype=float) for g in groups],
+                                   class_threshold)
+        for name, values in eff.items():
+            out[name] = values
     else:
-        out["semantic_diversity"] = np.nan
-        out["distinct_classes"] = np.nan
+        for name in EMBEDDED:
+            out[name] = np.nan
     return out
 
 
@@ -99,10 +108,17 @@ def aggregate(gens: pd.DataFrame, threshold: float | None = None, *,
         out["semantic_diversity"] = M.semantic_diversity(np.stack(gens["embedding"].to_numpy()))
         # mean over prompts of the number of equivalence classes (cosine ≥ class_threshold)
         out["distinct_classes"] = float(pp["distinct_classes"].mean())
+        # effective diversity and NoveltyBench utility (polychromic.metrics.effective)
+        for name in ("effective_distinct_classes", "utility_k"):
+            out[name] = (float(np.nanmean(pp[name])) if scored and pp[name].notna().any()
+                         else float("nan"))
     else:
         out["semantic_diversity"] = out["distinct_classes"] = float("nan")
-        errors.append("semantic_diversity, distinct_classes: embeddings missing for some samples")
-    for col in ("distinct_1", "distinct_2", "self_bleu", "semantic_diversity"):
+        out["effective_distinct_classes"] = out["utility_k"] = float("nan")
+        errors.append("semantic_diversity, distinct_classes, effective_*, utility_k: embeddings "
+                      "missing for some samples")
+    for col in ("distinct_1", "distinct_2", "self_bleu", "semantic_diversity",
+                "effective_semantic_diversity"):
         out[f"{col}_per_prompt"] = float(np.nanmean(pp[col])) if pp[col].notna().any() else float("nan")
     out["mean_tokens"] = float(gens["token_count"].mean()) if "token_count" in gens else float("nan")
     out["metric_errors"] = "; ".join(errors)

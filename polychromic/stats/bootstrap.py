@@ -21,7 +21,8 @@ Every metric is recomputed on the resampled multiset of prompts, exactly, in vec
   (references are not re-drawn); the resample averages those per-sample scores.
 - ``*_per_prompt``: weighted mean of the per-prompt values (NaN prompts skipped).
 - ``distinct_classes``: the same, on each prompt's number of equivalence classes (a class
-  count belongs to one prompt's samples, so a resample's value is exactly its weighted mean).
+  count belongs to one prompt's samples, so a resample's value is exactly its weighted mean);
+  likewise ``effective_distinct_classes`` and ``utility_k`` (``polychromic.metrics.effective``).
 """
 
 from __future__ import annotations
@@ -149,7 +150,10 @@ def weighted_metrics(gens: pd.DataFrame, threshold: float | None = None, *,
     if _embeddings_ok(gens):
         out["semantic_diversity"] = _semantic([np.stack(g["embedding"].to_numpy()) for g in groups])
         out["distinct_classes"] = _weighted_mean(pp["distinct_classes"].to_numpy(dtype=float))
-    for col in ("distinct_1", "distinct_2", "self_bleu", "semantic_diversity"):
+        for col in ("effective_distinct_classes", "utility_k"):
+            out[col] = _weighted_mean(pp[col].to_numpy(dtype=float))
+    for col in ("distinct_1", "distinct_2", "self_bleu", "semantic_diversity",
+                "effective_semantic_diversity"):
         if col in pp:
             out[f"{col}_per_prompt"] = _weighted_mean(pp[col].to_numpy(dtype=float))
     return out
