@@ -262,3 +262,7 @@ def test_default_caption_warns_only_about_shown_metrics(study_dir: Path) -> None
     for text in (out, every, wide):
         lines = [x for x in text.splitlines() if x.startswith("warning: ")]
         assert len(lines) == len(set(lines))  # each fact once
+    # the CPU trial (use_gpu: false) in the cost line, the one without a recorded device in
+    # its own note, not both in both
+    assert "1 trial(s) on CPU: 0 GPU-hours" in notes and "no recorded GPU" not in notes
+    assert notes.count("device not recorded") == 1

@@ -132,7 +132,11 @@ def captions(study: Study, df: pd.DataFrame, compact: bool = False,
     objs = ", ".join(f"{m} ({mode})" for m, mode in study.objectives)
     (qm, qmode), (dm, dmode) = study.axes
     _, fixed = varying_knobs(study.frame)
-    cpu = int(study.frame["device"].isin(["cpu", "cpu?"]).sum()) if len(study.frame) else 0
+    # CPU trials, said once: those without a recorded device are in a note of their own
+    # (study.notes) when load_study wrote one
+    said = any("device" in n for n in study.notes)
+    cpu = int(study.frame["device"].isin(["cpu"] if said else ["cpu", "cpu?"]).sum()
+              if len(study.frame) else 0)
     if compact:
         delta = (f"Δ = trial − baseline (λ=0); {significance.LEGEND}; ↑/↓ = higher/lower is "
                  "better; CIs and MDEs: --wide, --trial ID, --format, --html")
@@ -150,7 +154,7 @@ def captions(study: Study, df: pd.DataFrame, compact: bool = False,
         *([best] if (best := best_line(study)) else []),
         delta + (f"; CI: {study.ci_method}" if study.ci_method else ""),
         f"{total}GPU-hours = elapsed × GPUs / 3600; cost = GPU-hours × ${study.price:.2f}/GPU-hour "
-        f"(--gpu-hour-price); {cpu} trial(s) on CPU or with no recorded GPU: 0 GPU-hours",
+        f"(--gpu-hour-price)" + (f"; {cpu} trial(s) on CPU: 0 GPU-hours" if cpu else ""),
     ]
     if fixed:
         lines.append("fixed: " + ", ".join(f"{k}={fmt(v)}" for k, v in fixed.items()))
