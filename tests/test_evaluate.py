@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from polychromic.core.config import TrialConfig
+from polychromic.core.phases import EVALUATION_PHASES
 from polychromic.evaluation.pipeline import evaluate
 from polychromic.store.generations import read_generations
 from tests.conftest import TINY_SETTINGS
@@ -17,7 +18,8 @@ pytestmark = pytest.mark.slow  # Ray Data pipelines on the tiny model
 
 def test_two_actors_give_the_same_samples_and_metrics_as_one(ray_cluster, tmp_path: Path) -> None:
     cfg = TrialConfig.from_dict({**TINY_SETTINGS, "n_eval_prompts": 6, "eval_batch_prompts": 2})
-    one = evaluate(cfg, None, tmp_path / "one", actors=1)
+    timings: dict[str, float | None] = {}
+    one = evaluate(cfg, None, tmp_path / "one", actors=1, timings=timings)
     two = evaluate(cfg, None, tmp_path / "two", actors=2)
     g1 = read_generations(tmp_path / "one" / "generations.parquet")
     g2 = read_generations(tmp_path / "two" / "generations.parquet")
@@ -32,6 +34,11 @@ def test_two_actors_give_the_same_samples_and_metrics_as_one(ray_cluster, tmp_pa
                 "passed", "eval_temperature", "eval_top_p", "eval_max_new_tokens", "eval_seed"):
         assert col in g1.columns, col
     assert sorted(set(g1["sample_index"])) == list(range(cfg.n_eval_samples))
+    # the evaluation's phases (polychromic.core.phases), measured; the actors' clock columns
+    # are not samples' data and stay out of the file
+    assert set(timings) == set(EVALUATION_PHASES), timings
+    assert all(timings[k] > 0 for k in EVALUATION_PHASES), timings
+    assert not [c for c in g1.columns if c.startswith("_")], list(g1.columns)
 
 
 def test_a_failing_scoring_batch_is_nan_with_its_reason_and_the_rest_is_kept(

@@ -121,6 +121,30 @@ def test_nan_trial_is_an_error_and_the_study_goes_on(finished_study: Path) -> No
     assert math.isnan(bad["pass@1"])
 
 
+def test_every_trial_records_where_its_time_went(finished_study: Path) -> None:
+    """``phase_seconds`` in every trial's result.json (polychromic.core.phases): every phase
+    of a finished trial measured, none negative but ``other``, all adding up to the trial's
+    wall time; the NaN trial never reached the evaluation, so those phases are unknown."""
+    from polychromic.core.phases import EVALUATION_PHASES, PHASES
+    from polychromic.store.records import read_json
+
+    df = pd.read_parquet(finished_study / "leaderboard.parquet").set_index("lambda_")
+    for lam, row in df.iterrows():
+        result = read_json(finished_study / "trials" / row["trial_id"] / "result.json")
+        phases = result["phase_seconds"]
+        assert set(phases) == set(PHASES), (lam, phases)  # result.json sorts its keys
+        known = [v for v in phases.values() if v is not None]
+        assert sum(known) == pytest.approx(result["wall_seconds"], abs=1e-6), (lam, phases)
+        assert all(phases[k] >= 0 for k in PHASES if k != "other" and phases[k] is not None)
+        assert phases["worker_start"] > 0 and phases["model_load"] > 0, (lam, phases)
+        assert phases["training"] > 0, (lam, phases)
+        if lam == 5.0:  # poisoned at step 1: an error before any evaluation
+            assert all(phases[k] is None for k in EVALUATION_PHASES), phases
+            continue
+        assert all(phases[k] > 0 for k in EVALUATION_PHASES), (lam, phases)
+        assert (phases["headroom"] > 0) == (lam == 0.0), (lam, phases)  # the baseline's sets
+
+
 def test_every_trial_is_a_wandb_run(finished_study: Path) -> None:
     df = pd.read_parquet(finished_study / "leaderboard.parquet")
     runs = list((finished_study / "wandb").glob("offline-run-*"))

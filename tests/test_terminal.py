@@ -139,6 +139,35 @@ def test_cli_trial_and_wide(study_dir: Path, capsys: pytest.CaptureFixture[str])
     assert len(lines) == 2 and "3f2a1_00002" in lines[1]
 
 
+def test_trial_view_shows_where_the_time_went(study_dir: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """``--trial ID`` shows the trial's ``phase_seconds`` (polychromic.core.phases) in order;
+    a trial whose result.json has none shows no such line."""
+    import json
+    import shutil
+
+    from polychromic.core.phases import trial_phases
+
+    study = tmp_path / "tiny"
+    shutil.copytree(study_dir, study)
+    tid = TUNE_IDS["bbbb2222"]
+    result_path = study / "trials" / tid / "result.json"
+    result = json.loads(result_path.read_text())
+    result["phase_seconds"] = trial_phases(64.0, 100.0, 112.0, 3.0, 140.0,
+                                           {"evaluation_startup": 9.0, "generation": 6.0,
+                                            "scoring": 2.5, "writing": 0.5}, 0.0)
+    result_path.write_text(json.dumps(result))
+    cli = load_cli("leaderboard")
+    assert cli.main([str(study), "--trial", tid]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.strip().startswith("phase_seconds"))
+    assert "worker start 12.0 s · model load 3.0 s · training 25.0 s" in " ".join(
+        out.split()), out
+    assert line.index("worker start") < line.index("model load")
+    assert cli.main([str(study), "--trial", TUNE_IDS["aaaa1111"]]) == 0
+    assert "phase_seconds" not in capsys.readouterr().out
+
+
 def test_markdown_lists_the_verdicts(study_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cli = load_cli("leaderboard")
     assert cli.main([str(study_dir), "--format", "markdown"]) == 0

@@ -2,11 +2,16 @@
 loaded once per actor), GenerateVLLM (an actor owning a vllm.LLM) and Score (the
 task's checker + the sentence encoder, loaded once per actor). Each takes a batch of rows and
 returns it with its samples or scores; polychromic.evaluation.pipeline wires them.
+
+Each also adds its clock readings as columns (``TIMING_COLUMNS``, dropped before the samples
+are written): when a generation call started, and each row's share of the seconds spent in
+the generation and scoring calls, from which the evaluation's ``phase_seconds`` are summed.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import numpy as np
@@ -21,6 +26,19 @@ from polychromic.store.generations import (
 )
 from polychromic.store.remote import download
 from polychromic.tasks import get_task
+
+#: per-row clock columns: generation call start (``time.time()``), the row's share of the
+#: generation call's and of the scoring call's seconds
+GEN_STARTED, GEN_SECONDS, SCORE_SECONDS = "_gen_started_at", "_gen_seconds", "_score_seconds"
+TIMING_COLUMNS = (GEN_STARTED, GEN_SECONDS, SCORE_SECONDS)
+
+
+def _timed(out: dict[str, list], started: float, first_row: int) -> None:
+    """Fill the generation clock columns of the rows from ``first_row`` on (one call)."""
+    n = len(out["text"]) - first_row
+    share = (time.time() - started) / max(1, n)
+    out.setdefault(GEN_STARTED, []).extend([started] * n)
+    out.setdefault(GEN_SECONDS, []).extend([share] * n)
 
 
 class Generate:
@@ -50,6 +68,7 @@ class Generate:
                                               "prompt", "target", "group", "meta", "text",
                                               "token_count")}
         for gi, rows_json in zip(batch["group_index"], batch["rows"]):
+            started, first = time.time(), len(out["text"])
             rows = json.loads(rows_json)
             torch.manual_seed(cfg.eval_seed * 1_000_003 + int(gi))
             prompts = [self.task.format_prompt(self.tok, example_of(r)) for r in rows]
@@ -64,6 +83,7 @@ class Generate:
                     out["sample_index"].append(j)
                     out["text"].append(s.texts[r])
                     out["token_count"].append(int(counts[r]))
+            _timed(out, started, first)
         return out
 
 
@@ -99,6 +119,7 @@ class GenerateVLLM:
         cfg, n = self.cfg, self.cfg.n_eval_samples
         out: dict[str, list] = {k: [] for k in GENERATED_COLUMNS}
         for rows_json in batch["rows"]:
+            started, first = time.time(), len(out["text"])
             rows = json.loads(rows_json)
             prompts = [self.task.format_prompt(self.tok, example_of(r)) for r in rows]
             seeds = [sample_seed(cfg.eval_seed, int(r["prompt_index"]), j)
@@ -114,6 +135,7 @@ class GenerateVLLM:
                     out["sample_index"].append(j)
                     out["text"].append(s.texts[i * n + j])
                     out["token_count"].append(int(counts[i * n + j]))
+            _timed(out, started, first)
         return out
 
 
@@ -131,6 +153,7 @@ class Score:
         self.encoder = get_encoder()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+        started = time.time()
         n = len(batch["text"])
         texts = [str(t) for t in batch["text"]]
         out = dict(batch)
@@ -151,6 +174,7 @@ class Score:
             # same type as a scored batch (Arrow needs one schema): NaN rows, flagged failed
             out["embedding"] = list(np.full((n, self.encoder.dim), np.nan, dtype=np.float32))
             out["score_error"] = np.array([reason] * n, dtype=object)
+        out[SCORE_SECONDS] = np.full(n, (time.time() - started) / max(1, n))
         return out
 
 

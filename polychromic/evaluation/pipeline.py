@@ -19,13 +19,22 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from polychromic.core.config import TrialConfig
-from polychromic.evaluation.actors import Generate, GenerateVLLM, Score
+from polychromic.evaluation.actors import (
+    GEN_SECONDS,
+    GEN_STARTED,
+    SCORE_SECONDS,
+    TIMING_COLUMNS,
+    Generate,
+    GenerateVLLM,
+    Score,
+)
 from polychromic.metrics.aggregate import aggregate
 from polychromic.store import layout
 from polychromic.store.generations import (
@@ -71,10 +80,14 @@ def plan_actors(cfg: TrialConfig) -> tuple[int, dict[str, float]]:
 
 
 def evaluate(cfg: TrialConfig, adapter_dir: str | None, out_dir: Path,
-             actors: int | None = None) -> dict[str, Any]:
-    """Generate, score, write ``out_dir/generations.parquet`` and return the metrics."""
+             actors: int | None = None,
+             timings: dict[str, float | None] | None = None) -> dict[str, Any]:
+    """Generate, score, write ``out_dir/generations.parquet`` and return the metrics.
+    ``timings``, when given, receives the evaluation's phases (``EVALUATION_PHASES`` of
+    polychromic.core.phases)."""
     import ray
 
+    started = time.time()
     examples = eval_examples(cfg)
     rows = [prompt_row(i, ex) for i, ex in enumerate(examples)]
     step = cfg.eval_batch_prompts
@@ -109,11 +122,29 @@ def evaluate(cfg: TrialConfig, adapter_dir: str | None, out_dir: Path,
     gens = pd.concat([b for b in ds.iter_batches(batch_format="pandas", batch_size=None)],
                      ignore_index=True)
     gens = gens.sort_values(["prompt_index", "sample_index"], ignore_index=True)
+    writing = time.time()
+    clocks = _phase_seconds(gens, started)
+    gens = gens.drop(columns=[c for c in TIMING_COLUMNS if c in gens.columns])
     for col in SAMPLING_COLUMNS:
         gens[col] = getattr(cfg, col)
     gens["n_eval_samples"] = cfg.n_eval_samples
     write_generations(gens, Path(out_dir) / layout.GENERATIONS)
-    return aggregate(gens, class_threshold=cfg.class_threshold)
+    metrics = aggregate(gens, class_threshold=cfg.class_threshold)
+    if timings is not None:
+        timings.update(clocks, writing=time.time() - writing)
+    return metrics
+
+
+def _phase_seconds(gens: pd.DataFrame, started: float) -> dict[str, float | None]:
+    """Start-up, generation and scoring seconds from the actors' clock columns (None where a
+    path records none, e.g. the vLLM processor's generation)."""
+
+    def total(col: str) -> float | None:
+        return float(gens[col].sum()) if col in gens.columns else None
+
+    first = float(gens[GEN_STARTED].min()) if GEN_STARTED in gens.columns else None
+    return {"evaluation_startup": None if first is None else max(0.0, first - started),
+            "generation": total(GEN_SECONDS), "scoring": total(SCORE_SECONDS)}
 
 
 def _vllm_processor(cfg: TrialConfig, rows: list[dict[str, Any]], adapter_dir: str | None,

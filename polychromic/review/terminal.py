@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from polychromic.core import columns
+from polychromic.core.phases import describe
 from polychromic.review.format import (
     _is_true,
     _percent,
@@ -49,6 +50,8 @@ from polychromic.stats import significance
 from polychromic.stats.headroom import AT_CEILING, PAST_CEILING, ceiling_state
 from polychromic.stats.headroom import LOW_HEADROOM as _LOW_HEADROOM
 from polychromic.stats.verdict import as_float as _num
+from polychromic.store import layout
+from polychromic.store.records import load_json
 
 #: the default view's width when stdout is not a terminal (and COLUMNS is unset)
 COMPACT_WIDTH = 100
@@ -401,6 +404,14 @@ def trial_settings(study: Study, row: pd.Series, metrics: Sequence[str]) -> list
     return out
 
 
+def phase_line(study: Study, trial_id: str) -> str:
+    """Where the trial's wall time went (``phase_seconds`` of its result.json, see
+    polychromic.core.phases) as one line, or "" when it recorded none."""
+    result, _ = load_json(study.trial_dir(trial_id) / layout.RESULT)
+    phases = result.get("phase_seconds") if isinstance(result, dict) else None
+    return describe(phases) if isinstance(phases, dict) else ""
+
+
 def print_trial(study: Study, trial: str, console: Any = None) -> None:
     """Every column of one trial (an id or a unique prefix), transposed: its settings, then
     one row per metric with the value, the baseline's, Δ, relative change, 95% CI, MDE and
@@ -423,6 +434,9 @@ def print_trial(study: Study, trial: str, console: Any = None) -> None:
     grid.add_column(overflow="fold")
     for name, value in trial_settings(study, row, metrics):
         grid.add_row(name, value)
+    phases = phase_line(study, tid)
+    if phases:
+        grid.add_row("phase_seconds", phases)
     console.print(grid, highlight=False)
 
     rows = []

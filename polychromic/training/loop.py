@@ -43,7 +43,12 @@ def train(
     world: int = 1,
 ) -> None:
     """Train ``cfg.steps`` optimizer steps, calling ``report(metrics, checkpoint_dir)`` every
-    ``report_every`` steps and at the end. Stops early (reporting ``error``) on a non-finite loss."""
+    ``report_every`` steps and at the end. Stops early (reporting ``error``) on a non-finite loss.
+
+    Every report also carries ``worker_started_at`` (``time.time()`` when this call began) and
+    ``model_load_seconds`` (loading the model, encoder and sampler): the trial's
+    ``phase_seconds`` (polychromic.core.phases) are computed from them."""
+    report = clock = _PhaseClock(report, time.time())
     torch.set_num_threads(cfg.torch_threads or os.cpu_count() or 1)
     torch.manual_seed(cfg.seed)  # LoRA init is identical across trials with the same seed
     model, tokenizer = load_for_training(cfg, device)
@@ -55,6 +60,7 @@ def train(
     encoder = (get_encoder(device=str(device) if device.type == "cuda" else "cpu")
                if "emb" in get_measure(cfg.diversity_measure).needs else None)
     sampler = _colocated_sampler(cfg, device)
+    clock.load_seconds = time.time() - clock.entered
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
 
@@ -128,6 +134,18 @@ def train(
                     report(metrics, Path(tmp))
             else:
                 report(metrics, None)
+
+
+class _PhaseClock:
+    """``report`` with ``worker_started_at`` and ``model_load_seconds`` added to every report
+    (the load time once known; a report before that, e.g. of a restored error, has NaN)."""
+
+    def __init__(self, report: Reporter, entered: float) -> None:
+        self.report, self.entered, self.load_seconds = report, entered, float("nan")
+
+    def __call__(self, metrics: dict[str, Any], folder: Path | None) -> None:
+        self.report({**metrics, "worker_started_at": self.entered,
+                     "model_load_seconds": self.load_seconds}, folder)
 
 
 def _colocated_sampler(cfg: TrialConfig, device: torch.device) -> Any:

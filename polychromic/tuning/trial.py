@@ -19,6 +19,7 @@ from typing import Any
 from ray import tune
 
 from polychromic.core.config import TrialConfig
+from polychromic.core.phases import trial_phases
 from polychromic.evaluation.pipeline import evaluate
 from polychromic.metrics.aggregate import COMPARED
 from polychromic.metrics.encoder import get_encoder
@@ -101,8 +102,18 @@ def run_trial(config: dict[str, Any], study_dir: str, storage_uri: str | None = 
         ),
     )
     result = trainer.fit()
+    fit_end = time.time()
     last = dict(result.metrics or {})
     last.pop("checkpoint_path", None)
+    # the worker's clock readings become phase_seconds (polychromic.core.phases)
+    worker_started_at = last.pop("worker_started_at", None)
+    model_load = last.pop("model_load_seconds", None)
+
+    def phases(wall: float, evaluation: dict[str, Any] | None = None,
+               headroom_s: float = 0.0) -> dict[str, float | None]:
+        return trial_phases(wall, t0, worker_started_at, model_load, fit_end, evaluation,
+                            headroom_s)
+
     final: dict[str, Any] = {**last, "trial_id": trial_id, "wall_seconds": time.time() - t0}
     if adopted:
         final["adopted_from"] = adopted["adopted_from"]
@@ -112,6 +123,8 @@ def run_trial(config: dict[str, Any], study_dir: str, storage_uri: str | None = 
         final.update({k: float("nan") for k in NAN_KEYS})
         final["status"] = "error"
         final["error"] = last.get("error") or "training produced no finite result"
+        final["wall_seconds"] = time.time() - t0
+        final["phase_seconds"] = phases(final["wall_seconds"])
         write_json(tdir / layout.RESULT, final)
         tune.report(final)
         return
@@ -122,13 +135,19 @@ def run_trial(config: dict[str, Any], study_dir: str, storage_uri: str | None = 
     saved = read_text(join(final["checkpoint_path"], layout.CHECKPOINT_HISTORY))
     if saved is not None:
         backfill_history(tdir / layout.HISTORY, json.loads(saved))
-    metrics = evaluate(cfg, join(final["checkpoint_path"], layout.ADAPTER), tdir)
+    timings: dict[str, float | None] = {}
+    metrics = evaluate(cfg, join(final["checkpoint_path"], layout.ADAPTER), tdir,
+                       timings=timings)
+    headroom_s = 0.0
     if cfg.lambda_ == 0 and cfg.role == "search":  # the baseline's floor and ceiling sets
+        t_headroom = time.time()
         write_headroom_sets(cfg, tdir)
+        headroom_s = time.time() - t_headroom
     final.update(metrics)
     final["status"] = "finished"
     final[FINAL_EVALUATION] = True
     final["error"] = metrics.get("metric_errors", "")
     final["wall_seconds"] = time.time() - t0
+    final["phase_seconds"] = phases(final["wall_seconds"], timings, headroom_s)
     write_json(tdir / layout.RESULT, final)
     tune.report(final)
