@@ -262,7 +262,7 @@ def _ray_running() -> bool:
 
 @pytest.fixture
 def ray_cluster() -> Any:
-    """The session's shared local Ray cluster (started here on first use); yields ``ray``.
+    """The session's shared local Ray cluster (started here on first use); returns ``ray``.
     A test may ``ray.shutdown()`` it to start one of its own: the next user starts it again."""
     import ray
 

@@ -175,39 +175,41 @@ def test_optuna_study_is_in_sqlite(finished_study: Path) -> None:
 
 
 def test_rescore_reproduces_the_leaderboard_then_applies_a_new_threshold(
-        finished_study: Path, tmp_path: Path) -> None:
+        finished_study: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``study/score.py`` through ``main(argv)`` in this process (rescoring starts no Ray; a
+    fresh interpreter per call would only add its imports)."""
     import shutil
 
+    from tests.conftest import load_cli
+
+    score = load_cli("score")
     copy = tmp_path / "copy"
     shutil.copytree(finished_study, copy)
     before = pd.read_parquet(copy / "leaderboard.parquet").set_index("trial_id").sort_index()
     before = before[before["lambda_"] != 5.0]
-    proc = subprocess.run([sys.executable, str(ROOT / "study" / "score.py"), str(copy)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert score.main([str(copy)]) == 0, capsys.readouterr().err[-2000:]
     after = pd.read_parquet(copy / "leaderboard.parquet").set_index("trial_id").sort_index()
     after = after.loc[before.index]
     numeric = [c for c in before.columns if c.startswith(("pass@", "delta_", "distinct_",
                                                           "self_bleu", "semantic_", "quality_"))]
     pd.testing.assert_frame_equal(before[numeric], after[numeric])
 
-    proc = subprocess.run([sys.executable, str(ROOT / "study" / "score.py"), str(copy),
-                           "--threshold", "0"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert score.main([str(copy), "--threshold", "0"]) == 0, capsys.readouterr().err[-2000:]
     lenient = finished_rows(copy)
     assert (lenient["pass@1"] == 1.0).all()  # every scored sample passes at threshold 0
     assert lenient["warnings"].str.contains("ceiling").all()
 
 
-def test_multi_objective_leaderboard_marks_the_pareto_front(finished_study: Path) -> None:
+def test_multi_objective_leaderboard_marks_the_pareto_front(
+        finished_study: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``study/leaderboard.py --format json`` through ``main(argv)`` in this process."""
     import json
 
-    proc = subprocess.run([sys.executable, str(ROOT / "study" / "leaderboard.py"),
-                           str(finished_study), "--format", "json"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    rows = json.loads(proc.stdout)
+    from tests.conftest import load_cli
+
+    capsys.readouterr()
+    assert load_cli("leaderboard").main([str(finished_study), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
     rows = rows["trials"] if isinstance(rows, dict) else rows
     assert len(rows) == 4
     failed = [r for r in rows if r["status"] != "finished"]
