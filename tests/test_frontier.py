@@ -206,7 +206,10 @@ def test_near_the_edge_reports_the_defined_share() -> None:
         if np.isfinite(g.gain):
             seen += 1
             near += g.near_edge
-            assert g.near_edge == (g.defined < 0.95) and g.range_note == ""
+            assert g.near_edge == (g.defined < 0.95)
+            assert g.range_note.startswith("near the edge") == g.near_edge
+            if g.near_edge:
+                assert "a temperature below 0.55 would extend it" in g.range_note
         else:
             assert g.range_note and not g.near_edge
     assert seen >= 5 and near >= 3, (seen, near)

@@ -134,6 +134,8 @@ _ENTRIES = (
 
 CATALOG: dict[str, Column] = {c.name: c for c in _ENTRIES}
 _PASS = re.compile(r"^pass@(\d+)$")
+_FRONTIER = re.compile(r"^frontier_gain_(?P<y>.+)_at_(?P<x>.+)$")
+_BEST_T = re.compile(r"^pass@(?P<k>\d+)_(?P<vs>vs_)?best_T$")
 _DERIVED = re.compile(r"^(rel_delta_|delta_|significant_unadjusted_|significant_|mde_|headroom_|"
                       r"ceiling_|floor_|human_)?(?P<base>.+?)(_ci_low|_ci_high)?$")
 
@@ -146,6 +148,22 @@ def column(name: str) -> Column | None:
     if m:
         return Column(name, "evaluation", "quality", "max", name,
                       f"unbiased pass@{m[1]} (Chen et al. 2021) per prompt, mean over prompts")
+    m = _FRONTIER.match(name)
+    if m and column(m["y"]) and column(m["x"]):
+        y = column(m["y"])
+        return Column(name, "review", y.family, y.better, f"{y.short} @ {short(m['x'])} vs T",
+                      f"{m['y']} − the λ=0 baseline's temperature frontier at the trial's "
+                      f"{m['x']} (monotone upper hull of the baseline's points at each frontier "
+                      "temperature, linear between them; polychromic.stats.frontier)")
+    m = _BEST_T.match(name)
+    if m:
+        k = m["k"]
+        if m["vs"]:
+            return Column(name, "review", "quality", "max", f"pass@{k} vs best T",
+                          f"pass@{k} − the λ=0 baseline's largest pass@{k} over the frontier "
+                          "temperatures (Chen et al. 2021: a baseline at its best temperature)")
+        return Column(name, "review", "quality", "max", f"pass@{k} best T",
+                      f"the λ=0 baseline's largest pass@{k} over the frontier temperatures")
     return None
 
 

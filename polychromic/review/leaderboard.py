@@ -15,6 +15,7 @@ import pandas as pd
 from polychromic.core import columns
 from polychromic.core.columns import KNOBS
 from polychromic.metrics.aggregate import COMPARED
+from polychromic.review.frontier import add_frontier
 from polychromic.stats import headroom as H
 from polychromic.stats.bootstrap import N_RESAMPLES, SEED, paired_delta, weighted_metrics
 from polychromic.stats.multiplicity import holm_reject
@@ -118,10 +119,13 @@ def build_leaderboard(study_dir: Path, space: Any | None = None) -> pd.DataFrame
         if col not in TEXT_COLUMNS:
             df[col] = pd.to_numeric(df[col], errors="coerce")
     df = add_deltas(Path(study_dir), df)
+    notes = list(df.attrs.get("notes", []))  # frontier, same encoder (review.frontier)
     df = add_confirmation(Path(study_dir), df, confirm)
     if space is not None and len(df):
         df = default_order(df, space.objectives)
-    return df.reset_index(drop=True)
+    df = df.reset_index(drop=True)
+    df.attrs["notes"] = notes
+    return df
 
 
 def add_deltas(study_dir: Path, df: pd.DataFrame) -> pd.DataFrame:
@@ -132,7 +136,8 @@ def add_deltas(study_dir: Path, df: pd.DataFrame) -> pd.DataFrame:
     metric M (``aggregate.COMPARED``), each finished trial against the λ=0 baseline (paired
     bootstrap over prompts, see ``polychromic.stats.bootstrap``; MDE: ``polychromic.stats.power``; Holm
     over the study's trials: ``polychromic.stats.multiplicity``); then the headroom columns
-    (``add_headroom``), ``warnings`` and the ``verdict`` line (``polychromic.stats.verdict``)."""
+    (``add_headroom``), the frontier columns (``polychromic.review.frontier``), ``warnings`` and
+    the ``verdict`` line (``polychromic.stats.verdict``)."""
 
     names = list(COMPARED)
     new: dict[str, list[Any]] = {f"{p}{m}{s}": [] for m in names
@@ -181,6 +186,7 @@ def add_deltas(study_dir: Path, df: pd.DataFrame) -> pd.DataFrame:
         new[f"significant_{m}"] = list(holm_reject(np.asarray(new[f"p_value_{m}"])))
     out = pd.concat([df.reset_index(drop=True), pd.DataFrame(new)], axis=1)
     out = add_headroom(study_dir, out, warnings)
+    out = add_frontier(study_dir, out, finished, warnings)
     for i, (_, row) in enumerate(out.iterrows()):
         note = length_warning(row)
         if note:

@@ -209,6 +209,7 @@ def load_study(study: str, storage_path: str | Path = layout.DEFAULT_STORAGE,
         raise ConfigError("study", f"{path} is corrupt: {type(err).__name__}: "
                           f"{str(err).splitlines()[0] if str(err) else ''}", SRC) from None
     notes = [note] if note else []
+    notes += [str(n) for n in df.attrs.get("notes", [])]  # frontier, same encoder
     ci_method = str(df.attrs.get("bootstrap", ""))
     configs = {t: read_json(layout.trial_dir(path, t) / layout.CONFIG) for t in df["trial_id"]}
     configs = {t: c if isinstance(c, dict) else {} for t, c in configs.items()}  # corrupt: {}

@@ -49,11 +49,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from polychromic.core import columns
 from polychromic.stats.bootstrap import CHUNK, N_RESAMPLES, SEED, Weighted, resample_weights
 from polychromic.stats.power import mde
 
 #: below this share of resamples with a defined gain, the trial is "near the edge"
 MIN_DEFINED = 0.95
+#: the (quality, diversity) pairs judged against the frontier: pass@1 and quality_mean × each
+#: headline per-prompt diversity metric
+PAIRS = tuple((q, d) for q in ("pass@1", "quality_mean") for d in columns.HEADLINE_DIVERSITY)
+
+
+def gain_column(y: str, x: str) -> str:
+    """``frontier_gain_Y_at_X``: the gain in Y at equal X (the leaderboard column); its
+    interval is ``…_ci_low``/``…_ci_high``, its MDE ``mde_frontier_gain_Y_at_X``, the share
+    of resamples that define it ``frontier_defined_Y_at_X`` and why there is no number
+    ``frontier_range_Y_at_X``."""
+    return f"frontier_gain_{y}_at_{x}"
 
 
 def frontier_at(xs: np.ndarray, ys: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -139,8 +151,9 @@ class FrontierGain:
     better: str | None = "max"
     """The better direction of the metric the gain is measured in."""
     range_note: str = ""
-    """Set when the trial's point lies outside the baseline's range: ``outside the baseline's
-    range (T ∈ [a, b]): …`` with the temperature that would extend it."""
+    """Set when the trial's point lies outside the baseline's range (``outside the baseline's
+    range (T ∈ [a, b]): …``) or near its edge (``near the edge …``), with the temperature
+    that would extend it."""
     matched_temperature: float = float("nan")
     """The baseline temperature at the trial's matched value (linear between the two
     temperatures whose points bracket it), for "like λ=0 at T≈0.55"."""
@@ -173,29 +186,40 @@ def _summary(point: float, boot: np.ndarray, better: str | None, note: str,
                         note, matched)
 
 
+def _hint(axis: str, end: int, vals: np.ndarray, temps: np.ndarray, side: str) -> str:
+    t_end = temps[end]
+    if t_end == temps.min():
+        return f"a temperature below {t_end:g} would extend it"
+    if t_end == temps.max():
+        return f"a temperature above {t_end:g} would extend it"
+    return (f"no temperature of the sweep reaches it: the baseline's {axis} "
+            f"{'peaks' if side == 'above' else 'bottoms out'} at T={t_end:g}")
+
+
 def range_note(axis: str, value: float, values: Sequence[float],
-               temperatures: Sequence[float], better: str | None = "max") -> str:
+               temperatures: Sequence[float], near: bool = False) -> str:
     """Why no gain is given: ``outside the baseline's range (T ∈ [a, b])`` plus which
-    temperature would extend the range to ``value`` ("" when ``value`` is inside)."""
+    temperature would extend the range to ``value``; "" when ``value`` is inside, unless
+    ``near``: then ``near the edge of the baseline's range …`` and the temperature that would
+    extend the nearer end."""
     vals = np.asarray(values, float)
     temps = np.asarray(temperatures, float)
     if not (math.isfinite(value) and np.isfinite(vals).all() and len(vals)):
         return ""
     lo_i, hi_i = int(np.argmin(vals)), int(np.argmax(vals))
+    span = f"(T ∈ [{temps.min():g}, {temps.max():g}])"
     if vals[lo_i] <= value <= vals[hi_i]:
-        return ""
-    head = f"outside the baseline's range (T ∈ [{temps.min():g}, {temps.max():g}])"
-    end = hi_i if value > vals[hi_i] else lo_i
-    t_end = temps[end]
+        if not near:
+            return ""
+        upper = vals[hi_i] - value <= value - vals[lo_i]
+        end = hi_i if upper else lo_i
+        return (f"near the edge of the baseline's range {span}: {axis} {value:.3g} is close "
+                f"to T={temps[end]:g}'s {vals[end]:.3g}; "
+                + _hint(axis, end, vals, temps, "above" if upper else "below"))
     side = "above" if value > vals[hi_i] else "below"
-    if t_end == temps.min():
-        hint = f"a temperature below {t_end:g} would extend it"
-    elif t_end == temps.max():
-        hint = f"a temperature above {t_end:g} would extend it"
-    else:
-        hint = (f"no temperature of the sweep reaches it: the baseline's {axis} "
-                f"{'peaks' if side == 'above' else 'bottoms out'} at T={t_end:g}")
-    return f"{head}: {axis} {value:.3g} is {side} every temperature's; {hint}"
+    end = hi_i if side == "above" else lo_i
+    return (f"outside the baseline's range {span}: {axis} {value:.3g} is {side} every "
+            f"temperature's; " + _hint(axis, end, vals, temps, side))
 
 
 def matched_temperature(value: float, values: Sequence[float],
@@ -266,14 +290,14 @@ def frontier_gains(trial: Mapping[str, Weighted], baseline: Mapping[float, Mappi
         bs = gains_from_points(t_boot[:, qi], t_boot[:, di], b_boot[:, :, qi],
                                b_boot[:, :, di], bq, bd)
         q_val, d_val = float(t_point[qi]), float(t_point[di])
-        out[(q_name, d_name)] = (
-            _summary(float(pt[0][0]), bs[0], bd,
-                     range_note(q_name, q_val, b_point[:, qi], temps),
-                     matched_temperature(q_val, b_point[:, qi], temps)),
-            _summary(float(pt[1][0]), bs[1], bq,
-                     range_note(d_name, d_val, b_point[:, di], temps),
-                     matched_temperature(d_val, b_point[:, di], temps)),
-        )
+        gains = []
+        for k, (axis, val, col_i, bet) in enumerate(((q_name, q_val, qi, bd),
+                                                     (d_name, d_val, di, bq))):
+            near = bool(np.mean(np.isfinite(bs[k])) < MIN_DEFINED)
+            gains.append(_summary(float(pt[k][0]), bs[k], bet,
+                                  range_note(axis, val, b_point[:, col_i], temps, near),
+                                  matched_temperature(val, b_point[:, col_i], temps)))
+        out[(q_name, d_name)] = (gains[0], gains[1])
     return out
 
 

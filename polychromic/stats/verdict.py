@@ -36,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from polychromic.core import columns
+from polychromic.stats.frontier import MIN_DEFINED, PAIRS, gain_column
 from polychromic.stats.headroom import LOW_HEADROOM
 
 GAIN, LOSS, CEILING, NO_CHANGE, CANNOT_TELL, UNKNOWN = (
@@ -158,4 +159,82 @@ def verdict_line(row: Mapping[str, Any], baseline_headroom: Mapping[str, float] 
     text = (f"{label(row, knobs)}: quality {_family(row, quality, baseline_headroom)}"
             f" | diversity {_family(row, diversity, baseline_headroom)}")
     note = length_note(row)
-    return text + (f" | {note}" if note else "")
+    clause = frontier_clause(row, knobs)
+    return text + (f" | {note}" if note else "") + (f" | {clause}" if clause else "")
+
+
+#: how the frontier clause names each outcome of a gain against the baseline's frontier
+FRONTIER_LABELS = {GAIN: "above the frontier", LOSS: "below the frontier",
+                   NO_CHANGE: "on the frontier", CANNOT_TELL: "cannot tell against the frontier",
+                   NO_VARIATION: "cannot tell against the frontier (no variation)"}
+
+
+def _frontier_item(row: Mapping[str, Any], y: str, x: str,
+                   knobs: Sequence[str]) -> tuple[str, str] | None:
+    """(group, text) of the gain in ``y`` at equal ``x``, or None when it has no number."""
+    col = gain_column(y, x)
+    gain = as_float(row.get(col))
+    if not math.isfinite(gain):
+        return None
+    low, high = as_float(row.get(f"{col}_ci_low")), as_float(row.get(f"{col}_ci_high"))
+    mde = as_float(row.get(f"mde_{col}"))
+    defined = as_float(row.get(f"frontier_defined_{y}_at_{x}"))
+    what = f"{y} at equal {x}"
+    interval = f"{_signed(gain)} [{_signed(low)}, {_signed(high)}]"
+    if math.isfinite(defined) and defined < MIN_DEFINED:
+        note = str(row.get(f"frontier_range_{y}_at_{x}") or "near the edge of the baseline's range")
+        return note, f"{what} {interval} (defined in {100 * defined:.0f}% of resamples)"
+    out = outcome(gain, low, high, mde, columns.better(y))
+    if out in (GAIN, LOSS):
+        return FRONTIER_LABELS[out], f"{what} {interval}"
+    t = as_float(row.get(f"frontier_matched_T_{y}_at_{x}"))
+    like = f"like λ=0 at T≈{t:.2g}; " if out == NO_CHANGE and math.isfinite(t) else ""
+    return FRONTIER_LABELS.get(out, out), (f"{what} ({like}MDE ±{mde:.2g})"
+                                           if math.isfinite(mde) else what)
+
+
+def frontier_clause(row: Mapping[str, Any], knobs: Sequence[str] = ("lambda_",),
+                    pairs: Sequence[tuple[str, str]] = PAIRS) -> str:
+    """``vs temperature: above the frontier: semantic_diversity_per_prompt at equal pass@1
+    +0.057 [+0.003, +0.11]; on the frontier: …; outside the baseline's range (T ∈ [0.4, 1]):
+    … (pairs); pass@1 vs the baseline's best T (0.55): +0.13 [+0.05, +0.21]``; "" when the row
+    has no frontier columns (``frontier: not measured`` is the study's note then).
+
+    Per (quality Q, diversity D) pair: the gain in D at equal Q; when the trial's Q lies
+    outside the baseline's range but its D inside, the gain in Q at equal D; when neither has
+    a number, the range note (which temperature would extend the range). Outcomes as
+    ``outcome`` with the per-comparison interval: above / below the frontier (interval
+    excludes 0, oriented by D's better direction), on the frontier (inside ±MDE), cannot tell;
+    fewer than 95% of resamples defined: near the edge of the range, no claim."""
+    cols = [gain_column(d, q) for q, d in pairs]
+    if not any(c in row for c in cols):
+        return ""
+    groups: dict[str, list[str]] = {}
+    for q, d in pairs:
+        item = _frontier_item(row, d, q, knobs) or _frontier_item(row, q, d, knobs)
+        if item is None:
+            note = str(row.get(f"frontier_range_{d}_at_{q}") or "")
+            if not note:
+                continue
+            item = (note, f"{d} at equal {q}")
+        groups.setdefault(item[0], []).append(item[1])
+    parts = []
+    order = [*FRONTIER_LABELS.values()]
+    for name in sorted(groups, key=lambda g: order.index(g) if g in order else len(order)):
+        items = groups[name]
+        if name.startswith(("outside", "near the edge")) and name not in order:
+            parts.append(f"{name} ({'; '.join(items)})")
+        else:
+            parts.append(f"{name}: {', '.join(items)}")
+    best = []
+    for k in columns.PASS_KS:
+        m = f"pass@{k}_vs_best_T"
+        delta = as_float(row.get(f"delta_{m}"))
+        if not math.isfinite(delta):
+            continue
+        t = as_float(row.get(f"pass@{k}_best_T_temperature"))
+        low, high = as_float(row.get(f"delta_{m}_ci_low")), as_float(row.get(f"delta_{m}_ci_high"))
+        best.append(f"pass@{k} {_signed(delta)} [{_signed(low)}, {_signed(high)}] (T={t:g})")
+    if best:
+        parts.append("vs the baseline's best temperature: " + ", ".join(best))
+    return "vs temperature: " + "; ".join(parts) if parts else ""

@@ -1,0 +1,150 @@
+"""The leaderboard's columns against the baseline's temperature frontier (issue 20).
+
+The λ=0 baseline's ``frontier.parquet`` (``polychromic.store.layout.FRONTIER``: the
+generations schema, one row per sample at every frontier temperature, the temperature in
+``eval_temperature``) gives the baseline's metrics at each temperature; every finished trial's
+``generations.parquet`` is judged against them with ``polychromic.stats.frontier``. The
+columns (one set per row; NaN / "" where there is nothing to say):
+
+- per (quality Q, diversity D) pair of ``frontier.PAIRS``, for the gain in D at equal Q and in
+  Q at equal D (Y at X): ``frontier_gain_Y_at_X`` with ``_ci_low``/``_ci_high``,
+  ``mde_frontier_gain_Y_at_X``, ``frontier_defined_Y_at_X`` (share of resamples with a gain),
+  ``frontier_range_Y_at_X`` (text: outside / near the edge of the range, which temperature
+  would extend it) and ``frontier_matched_T_Y_at_X`` (the baseline temperature with the
+  trial's X);
+- per k: ``pass@k_best_T`` and ``pass@k_best_T_temperature`` (the baseline's, same on every
+  row), ``delta_pass@k_vs_best_T`` with ``_ci_low``/``_ci_high`` and ``mde_pass@k_vs_best_T``;
+- ``frontier_temperatures``: the baseline's temperatures, or ``not measured``.
+
+A study whose baseline has no ``frontier.parquet`` (every study before issue 20) gets
+``frontier_temperatures = "not measured"`` and the note ``frontier: not measured …``; its
+verdicts carry no frontier clause.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from polychromic.core import columns
+from polychromic.stats.bootstrap import N_RESAMPLES, SEED, weighted_metrics
+from polychromic.stats.frontier import PAIRS, delta_vs_best, frontier_gains, gain_column
+from polychromic.store import layout
+from polychromic.store.generations import parquet_problem, read_generations
+from polychromic.store.records import read_json
+
+NOT_MEASURED = ("frontier: not measured (the λ=0 baseline has no frontier.parquet: deltas "
+                "compare trials with the baseline at the same temperature only)")
+#: tasks whose checker scores relevance as a cosine in the same MiniLM space as the semantic
+#: diversity metrics (polychromic.tasks.quality)
+SAME_ENCODER_TASKS = ("chitchat", "replies")
+SAME_ENCODER = ("same encoder: on this task the checker's relevance score is a cosine in the "
+                "same MiniLM embedding space as semantic diversity, so pulling replies towards "
+                "the message also pulls them towards each other; a quality gain and a semantic "
+                "diversity loss are partly one effect")
+
+
+def _empty_columns(n: int, ks: list[int]) -> dict[str, list[Any]]:
+    cols: dict[str, list[Any]] = {}
+    for q, d in PAIRS:
+        for y, x in ((d, q), (q, d)):
+            g = gain_column(y, x)
+            for name in (g, f"{g}_ci_low", f"{g}_ci_high", f"mde_{g}",
+                         f"frontier_defined_{y}_at_{x}", f"frontier_matched_T_{y}_at_{x}"):
+                cols[name] = [np.nan] * n
+            cols[f"frontier_range_{y}_at_{x}"] = [""] * n
+    for k in ks:
+        m = f"pass@{k}_vs_best_T"
+        for name in (f"pass@{k}_best_T", f"pass@{k}_best_T_temperature", f"delta_{m}",
+                     f"delta_{m}_ci_low", f"delta_{m}_ci_high", f"mde_{m}"):
+            cols[name] = [np.nan] * n
+    return cols
+
+
+def add_frontier(study_dir: Path, df: pd.DataFrame, finished: pd.Series,
+                 warnings: list[list[str]]) -> pd.DataFrame:
+    """The frontier columns (module docstring) of every row; notes go to
+    ``df.attrs["notes"]``, problems with the frontier file to every row's ``warnings``."""
+    notes: list[str] = []
+    base_rows = df[df["is_baseline"].astype(bool) & finished.to_numpy()]
+    base_dir = (layout.trial_dir(study_dir, str(base_rows["trial_id"].iloc[0]))
+                if len(base_rows) else None)
+    base_cfg: dict[str, Any] = {}
+    if base_dir is not None:
+        base_cfg = read_json(base_dir / layout.CONFIG) or {}
+    if str(base_cfg.get("task") or "") in SAME_ENCODER_TASKS:
+        notes.append(SAME_ENCODER)
+    ks = [k for k in columns.PASS_KS if f"pass@{k}" in df]
+    cols = _empty_columns(len(df), ks)
+    cols["frontier_temperatures"] = ["not measured"] * len(df)
+    path = base_dir / layout.FRONTIER if base_dir is not None else None
+    problem = parquet_problem(path) if path is not None else None
+    if path is None or not path.is_file() or problem:
+        notes.append(NOT_MEASURED if not problem else f"frontier: not measured ({problem})")
+        return _finish(df, cols, notes)
+    frontier = read_generations(path)
+    base_gens = read_generations(base_dir / layout.GENERATIONS, ["prompt_id"])
+    base_ids = sorted(set(base_gens["prompt_id"]))
+    ct = float(base_cfg.get("class_threshold") or 0.8)
+    by_t: dict[float, Any] = {}
+    for t, part in frontier.groupby("eval_temperature", sort=True) if (
+            "eval_temperature" in frontier) else []:
+        if sorted(set(part["prompt_id"])) != base_ids:
+            notes.append(f"frontier: T={float(t):g} has other prompts than the baseline's "
+                         "evaluation: left out")
+            continue
+        by_t[float(t)] = weighted_metrics(part, class_threshold=ct)
+    if not by_t:
+        notes.append("frontier: not measured (frontier.parquet holds no temperature on the "
+                     "baseline's prompts)")
+        return _finish(df, cols, notes)
+    temps = sorted(by_t)
+    cols["frontier_temperatures"] = [", ".join(f"{t:g}" for t in temps)] * len(df)
+    ones = np.ones((1, len(base_ids)))
+    for k in ks:
+        values = {t: float(by_t[t][f"pass@{k}"](ones)[0]) for t in temps
+                  if f"pass@{k}" in by_t[t]}
+        if values:
+            best = max(values.items(), key=lambda tv: (tv[1], -tv[0]))
+            cols[f"pass@{k}_best_T"] = [best[1]] * len(df)
+            cols[f"pass@{k}_best_T_temperature"] = [best[0]] * len(df)
+    better = {m: columns.better(m) for p in PAIRS for m in p}
+    for i, (_, row) in enumerate(df.iterrows()):
+        if row["is_baseline"] or not finished.iloc[i]:
+            continue
+        gpath = layout.trial_dir(study_dir, str(row["trial_id"])) / layout.GENERATIONS
+        gens = read_generations(gpath)
+        if sorted(set(gens["prompt_id"])) != base_ids:
+            continue  # the deltas already warn about it
+        mine = weighted_metrics(gens, class_threshold=ct)
+        for (q, d), pair in frontier_gains(mine, by_t, PAIRS, len(base_ids), better,
+                                           N_RESAMPLES, SEED).items():
+            for (y, x), g in zip(((d, q), (q, d)), pair):
+                c = gain_column(y, x)
+                cols[c][i], cols[f"{c}_ci_low"][i], cols[f"{c}_ci_high"][i] = (
+                    g.gain, g.ci_low, g.ci_high)
+                cols[f"mde_{c}"][i] = g.mde
+                cols[f"frontier_defined_{y}_at_{x}"][i] = g.defined
+                cols[f"frontier_range_{y}_at_{x}"][i] = g.range_note
+                cols[f"frontier_matched_T_{y}_at_{x}"][i] = g.matched_temperature
+        for k in ks:
+            m = f"pass@{k}"
+            if m not in mine or not all(m in by_t[t] for t in temps):
+                continue
+            b = delta_vs_best(mine[m], {t: by_t[t][m] for t in temps}, len(base_ids),
+                              N_RESAMPLES, SEED)
+            v = f"{m}_vs_best_T"
+            cols[f"delta_{v}"][i], cols[f"delta_{v}_ci_low"][i] = b.delta, b.ci_low
+            cols[f"delta_{v}_ci_high"][i], cols[f"mde_{v}"][i] = b.ci_high, b.mde
+    return _finish(df, cols, notes)
+
+
+def _finish(df: pd.DataFrame, cols: dict[str, list[Any]], notes: list[str]) -> pd.DataFrame:
+    attrs = dict(df.attrs)
+    out = pd.concat([df.reset_index(drop=True), pd.DataFrame(cols)], axis=1)
+    out.attrs.update(attrs)
+    out.attrs["notes"] = [*attrs.get("notes", []), *notes]
+    return out

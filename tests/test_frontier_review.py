@@ -1,0 +1,132 @@
+"""The leaderboard against the baseline's temperature frontier: a synthetic study folder with
+and without the baseline's ``frontier.parquet`` (``polychromic.review.frontier``)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import tiny_generations, write_tiny_study
+
+from polychromic.metrics.aggregate import aggregate
+from polychromic.review.frontier import NOT_MEASURED, SAME_ENCODER
+from polychromic.review.leaderboard import build_leaderboard
+from polychromic.review.study import load_study
+from polychromic.stats.frontier import frontier_at, gain_column
+from polychromic.stats.verdict import frontier_clause
+from polychromic.store import layout
+
+#: the baseline's pass@1 at each frontier temperature (its eval temperature 1.0 included)
+FRONTIER = {0.5: 0.6, 0.7: 0.5, 1.0: 0.4, 1.2: 0.2}
+
+
+def _with_frontier(root: Path) -> Path:
+    study = write_tiny_study(root, "front")
+    base = layout.trial_dir(study, "base0000")
+    parts = [tiny_generations(p1, 10 + i).assign(eval_temperature=t)
+             for i, (t, p1) in enumerate(FRONTIER.items())]
+    pd.concat(parts, ignore_index=True).to_parquet(base / layout.FRONTIER, index=False)
+    return study
+
+
+@pytest.fixture(scope="module")
+def frontier_board(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    return build_leaderboard(_with_frontier(tmp_path_factory.mktemp("frontier")))
+
+
+def test_leaderboard_gets_the_frontier_columns(frontier_board: pd.DataFrame) -> None:
+    df = frontier_board.set_index("trial_id")
+    assert (df["frontier_temperatures"] == "0.5, 0.7, 1, 1.2").all()
+    # the baseline's best temperature for pass@1, by hand: 0.6 at T=0.5
+    assert np.allclose(df["pass@1_best_T"], 0.6)
+    assert (df["pass@1_best_T_temperature"] == 0.5).all()
+    # aaaa1111 (pass@1 0.45): 0.45 − 0.6
+    row = df.loc["aaaa1111"]
+    assert row["delta_pass@1_vs_best_T"] == pytest.approx(0.45 - 0.6)
+    assert row["delta_pass@1_vs_best_T_ci_low"] <= row["delta_pass@1_vs_best_T"] <= row[
+        "delta_pass@1_vs_best_T_ci_high"]
+    assert math.isnan(df.loc["base0000", "delta_pass@1_vs_best_T"])
+    # pass@1 0.45 lies inside the baseline's range [0.2, 0.6]: the gain in semantic
+    # diversity at equal pass@1 has a number, an interval around it and a defined share
+    g = gain_column("semantic_diversity_per_prompt", "pass@1")
+    assert math.isfinite(row[g]) and row[f"{g}_ci_low"] <= row[g] <= row[f"{g}_ci_high"]
+    assert 0 < row["frontier_defined_semantic_diversity_per_prompt_at_pass@1"] <= 1
+    assert row["frontier_matched_T_semantic_diversity_per_prompt_at_pass@1"] == pytest.approx(
+        0.7 + 0.3 * (0.45 - 0.5) / (0.4 - 0.5))
+    assert "vs temperature: " in row["verdict"]
+    assert "vs the baseline's best temperature: pass@1 -0.15" in row["verdict"]
+    assert row["verdict"].endswith(frontier_clause(row))
+
+
+def test_gain_matches_the_hull_by_hand(tmp_path: Path) -> None:
+    study = _with_frontier(tmp_path)
+    df = build_leaderboard(study).set_index("trial_id")
+    base = layout.trial_dir(study, "base0000")
+    front = pd.read_parquet(base / layout.FRONTIER)
+    pts = {t: aggregate(g.drop(columns="eval_temperature"))
+           for t, g in front.groupby("eval_temperature")}
+    q = np.array([pts[t]["pass@1"] for t in sorted(pts)])
+    d = np.array([pts[t]["semantic_diversity_per_prompt"] for t in sorted(pts)])
+    trial = aggregate(pd.read_parquet(layout.trial_dir(study, "cccc3333") / layout.GENERATIONS))
+    # the frontier at pass@1 0.30: linear between T=1.0 (0.4) and T=1.2 (0.2) unless the
+    # monotone upper hull passes above that chord
+    order = np.argsort(q)
+    hull = max(float(np.interp(0.30, q[order], d[order])), *(d[q >= 0.30]))
+    assert float(frontier_at(q, d, np.array(0.30))) >= hull - 1e-12
+    expected = trial["semantic_diversity_per_prompt"] - float(frontier_at(q, d, np.array(0.30)))
+    assert df.loc["cccc3333", gain_column("semantic_diversity_per_prompt", "pass@1")] == \
+        pytest.approx(expected)
+
+
+def test_study_without_the_frontier_says_not_measured(tmp_path: Path) -> None:
+    study = write_tiny_study(tmp_path, "old")
+    df = build_leaderboard(study)
+    assert (df["frontier_temperatures"] == "not measured").all()
+    assert df[gain_column("semantic_diversity_per_prompt", "pass@1")].isna().all()
+    assert not df["verdict"].str.contains("vs temperature").any()
+    assert NOT_MEASURED in df.attrs["notes"]
+    loaded = load_study("old", tmp_path)
+    assert NOT_MEASURED in loaded.notes
+    # the task of the tiny study is chitchat: the same-encoder note is printed once
+    assert loaded.notes.count(SAME_ENCODER) == 1
+
+
+def test_outside_the_range_names_the_temperature() -> None:
+    row = {gain_column("semantic_diversity_per_prompt", "pass@1"): float("nan"),
+           gain_column("pass@1", "semantic_diversity_per_prompt"): float("nan"),
+           "frontier_range_semantic_diversity_per_prompt_at_pass@1":
+               "outside the baseline's range (T ∈ [0.4, 1]): pass@1 0.55 is above every "
+               "temperature's; no temperature of the sweep reaches it: the baseline's pass@1 "
+               "peaks at T=0.55"}
+    clause = frontier_clause(row, pairs=[("pass@1", "semantic_diversity_per_prompt")])
+    assert clause.startswith("vs temperature: outside the baseline's range (T ∈ [0.4, 1])")
+    assert "peaks at T=0.55 (semantic_diversity_per_prompt at equal pass@1)" in clause
+
+
+def test_clause_outcomes() -> None:
+    g = gain_column("semantic_diversity_per_prompt", "pass@1")
+    pairs = [("pass@1", "semantic_diversity_per_prompt")]
+    above = {g: 0.057, f"{g}_ci_low": 0.003, f"{g}_ci_high": 0.110, f"mde_{g}": 0.07,
+             "frontier_defined_semantic_diversity_per_prompt_at_pass@1": 0.99}
+    assert frontier_clause(above, pairs=pairs) == (
+        "vs temperature: above the frontier: semantic_diversity_per_prompt at equal pass@1 "
+        "+0.057 [+0.003, +0.11]")
+    on = {**above, g: 0.009, f"{g}_ci_low": -0.01, f"{g}_ci_high": 0.033, f"mde_{g}": 0.05,
+          "frontier_matched_T_semantic_diversity_per_prompt_at_pass@1": 0.97}
+    assert "on the frontier: semantic_diversity_per_prompt at equal pass@1 (like λ=0 at " \
+        "T≈0.97; MDE ±0.05)" in frontier_clause(on, pairs=pairs)
+    edge = {**above, "frontier_defined_semantic_diversity_per_prompt_at_pass@1": 0.77,
+            "frontier_range_semantic_diversity_per_prompt_at_pass@1":
+                "near the edge of the baseline's range (T ∈ [0.4, 1]): …"}
+    clause = frontier_clause(edge, pairs=pairs)
+    assert "near the edge" in clause and "defined in 77% of resamples" in clause
+    assert "above the frontier" not in clause
+    # self-BLEU: lower is better, a negative gain is above the frontier
+    sb = gain_column("self_bleu_per_prompt", "pass@1")
+    low = {sb: -0.05, f"{sb}_ci_low": -0.08, f"{sb}_ci_high": -0.02, f"mde_{sb}": 0.03,
+           "frontier_defined_self_bleu_per_prompt_at_pass@1": 1.0}
+    assert frontier_clause(low, pairs=[("pass@1", "self_bleu_per_prompt")]).startswith(
+        "vs temperature: above the frontier: self_bleu_per_prompt")
