@@ -4,6 +4,7 @@ and without the baseline's ``frontier.parquet`` (``polychromic.review.frontier``
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from polychromic.metrics.aggregate import aggregate
 from polychromic.review.frontier import NOT_MEASURED, SAME_ENCODER
 from polychromic.review.leaderboard import build_leaderboard
 from polychromic.review.study import load_study
+from polychromic.review.terminal import print_table, print_trial
 from polychromic.stats.frontier import frontier_at, gain_column
 from polychromic.stats.verdict import frontier_clause
 from polychromic.store import layout
@@ -130,3 +132,30 @@ def test_clause_outcomes() -> None:
            "frontier_defined_self_bleu_per_prompt_at_pass@1": 1.0}
     assert frontier_clause(low, pairs=[("pass@1", "self_bleu_per_prompt")]).startswith(
         "vs temperature: above the frontier: self_bleu_per_prompt")
+
+
+def _recorded(fn, *args, width: int = 200, **kwargs) -> str:
+    from rich.console import Console
+
+    console = Console(width=width, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    fn(*args, console=console, **kwargs)
+    return console.export_text()
+
+
+def test_terminal_wide_and_trial_show_the_frontier(tmp_path: Path) -> None:
+    _with_frontier(tmp_path)
+    study = load_study("front", tmp_path)
+    out = _recorded(print_trial, study, "aaaa1111")
+    assert "vs the λ=0 baseline's temperature frontier (T = 0.5, 0.7, 1, 1.2" in out
+    assert "pass@1 vs best T" in out and "baseline's best: 0.6 at T=0.5" in out
+    assert "sem div at equal pass@1" in out and "matched T≈0.85" in out
+    wide = _recorded(print_table, study, study.frame, width=600, wide=True, stacked=False)
+    assert "pass@1 vs best T" in wide and "sem div @ pass@1 vs T" in wide
+    assert "-0.15" in wide
+    old = write_tiny_study(tmp_path, "old")
+    assert old.is_dir()
+    study = load_study("old", tmp_path)
+    out = _recorded(print_trial, study, "aaaa1111")
+    assert "frontier: not measured" in out and "temperature frontier (T" not in out
+    wide = _recorded(print_table, study, study.frame, width=600, wide=True, stacked=False)
+    assert "vs best T" not in wide and "frontier: not measured" in wide

@@ -148,3 +148,74 @@ def _finish(df: pd.DataFrame, cols: dict[str, list[Any]], notes: list[str]) -> p
     out.attrs.update(attrs)
     out.attrs["notes"] = [*attrs.get("notes", []), *notes]
     return out
+
+
+def _num(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _s(value: float) -> str:
+    return "—" if not np.isfinite(value) else f"{value:+.3g}"
+
+
+def frontier_rows(row: Any) -> list[tuple[str, str, str, str, str]]:
+    """(what, gain, 95% CI, MDE, note) of one leaderboard row against the baseline's frontier,
+    for ``--trial``: every pair's gain in D at equal Q and in Q at equal D, then pass@k vs the
+    baseline's best temperature; [] when the row has none."""
+    out = []
+    for q, d in PAIRS:
+        for y, x in ((d, q), (q, d)):
+            c = gain_column(y, x)
+            gain, note = _num(row.get(c)), str(row.get(f"frontier_range_{y}_at_{x}") or "")
+            if not np.isfinite(gain) and not note:
+                continue
+            defined = _num(row.get(f"frontier_defined_{y}_at_{x}"))
+            t = _num(row.get(f"frontier_matched_T_{y}_at_{x}"))
+            extra = [f"defined in {100 * defined:.0f}% of resamples"] if np.isfinite(defined) \
+                and np.isfinite(gain) else []
+            if np.isfinite(t):
+                extra.append(f"matched T≈{t:.2g}")
+            mde = _num(row.get(f"mde_{c}"))
+            out.append((f"{columns.short(y)} at equal {columns.short(x)}", _s(gain),
+                        f"[{_s(_num(row.get(f'{c}_ci_low')))}, {_s(_num(row.get(f'{c}_ci_high')))}]"
+                        if np.isfinite(gain) else "", f"±{mde:.2g}" if np.isfinite(mde) else "",
+                        "; ".join([*extra, *([note] if note else [])])))
+    for k in columns.PASS_KS:
+        v = f"pass@{k}_vs_best_T"
+        delta = _num(row.get(f"delta_{v}"))
+        if not np.isfinite(delta):
+            continue
+        mde = _num(row.get(f"mde_{v}"))
+        out.append((f"pass@{k} vs best T", _s(delta),
+                    f"[{_s(_num(row.get(f'delta_{v}_ci_low')))}, "
+                    f"{_s(_num(row.get(f'delta_{v}_ci_high')))}]",
+                    f"±{mde:.2g}" if np.isfinite(mde) else "",
+                    f"baseline's best: {_num(row.get(f'pass@{k}_best_T')):.3g} at "
+                    f"T={_num(row.get(f'pass@{k}_best_T_temperature')):g}"))
+    return out
+
+
+#: the frontier columns ``--wide`` shows: the gain in each headline diversity at equal pass@1,
+#: and pass@1 against the baseline's best temperature
+WIDE = (*(gain_column(d, "pass@1") for q, d in PAIRS if q == "pass@1"), "delta_pass@1_vs_best_T")
+
+
+def wide_cell(row: Any, col: str) -> str:
+    """``+0.057\\n[+0.003, +0.11]`` (a ``--wide`` cell), the range note's head, or ""."""
+    base = col[len("delta_"):] if col.startswith("delta_") else col
+    value = _num(row.get(col))
+    if np.isfinite(value):
+        return (f"{_s(value)}\n[{_s(_num(row.get(f'{col}_ci_low')))}, "
+                f"{_s(_num(row.get(f'{col}_ci_high')))}]")
+    if base.startswith("frontier_gain_"):
+        note = str(row.get(base.replace("frontier_gain_", "frontier_range_", 1)) or "")
+        return "outside range" if note.startswith("outside") else ""
+    return ""
+
+
+def wide_header(col: str) -> str:
+    """A ``--wide`` column's header: ``sem div @ pass@1 vs T``, ``pass@1 vs best T``."""
+    return columns.short(col[len("delta_"):] if col.startswith("delta_") else col)

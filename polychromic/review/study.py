@@ -466,8 +466,9 @@ def compared_metrics(df: pd.DataFrame) -> list[str]:
     passk = sorted((c for c in df.columns if re.fullmatch(r"pass@\d+", str(c))),
                    key=lambda c: int(c[5:]))
     known = [*passk, *columns.EVAL_METRICS]
-    others = [str(c)[6:] for c in df.columns
-              if str(c).startswith("delta_") and not str(c).endswith(("_ci_low", "_ci_high"))]
+    others = [str(c)[6:] for c in df.columns  # (pass@k vs best T: the frontier's own table)
+              if str(c).startswith("delta_") and not str(c).endswith(("_ci_low", "_ci_high",
+                                                                      "_vs_best_T"))]
     return [m for m in dict.fromkeys([*known, *others]) if measured(df, m)]
 
 

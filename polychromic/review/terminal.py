@@ -37,6 +37,8 @@ from polychromic.review.format import (
     shown_metrics,
     split_warnings,
 )
+from polychromic.review.frontier import WIDE as FRONTIER_WIDE
+from polychromic.review.frontier import frontier_rows, wide_cell, wide_header
 from polychromic.review.study import (
     STATUS_TEXT,
     Study,
@@ -291,6 +293,9 @@ def _print_wide(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None,
                     cell.append(f"\n{ci}", style=style)
             cells.append(cell)
         data.append(_Col(metric, cells))
+    for col in FRONTIER_WIDE:  # against the baseline's temperature frontier, when measured
+        if col in study.frame and pd.to_numeric(study.frame[col], errors="coerce").notna().any():
+            data.append(_Col(wide_header(col), [wide_cell(r, col) for r in rows]))
     data += [_Col("mean grad share", [fmt(r.get("mean_diversity_grad_share"), 3) for r in rows]),
              _Col("GPU-h", [gpu_cell(r) for r in rows]),
              _Col("cost $", [fmt(r.get("cost_usd"), 3) for r in rows])]
@@ -486,6 +491,26 @@ def print_trial(study: Study, trial: str, console: Any = None) -> None:
         console.print("past ceiling (negative headroom: beyond unrelated texts, a gain would not "
                       "mean more diverse replies): " + ", ".join(past), style="bold",
                       highlight=False)
+    frontier = frontier_rows(row)
+    if frontier:
+        console.print(f"vs the λ=0 baseline's temperature frontier (T = "
+                      f"{row.get('frontier_temperatures')}; Y at equal X: Y − the frontier at the "
+                      "trial's X)", style="bold", highlight=False)
+        heads = [("against the frontier", "left", 0), ("gain", "right", 0),
+                 ("95% CI", "right", 1), ("MDE", "right", 2)]
+        table, _ = _fit(console, [_Col(h, [r[i] for r in frontier], j, d)
+                                  for i, (h, j, d) in enumerate(heads)],
+                        _build(None, box.SIMPLE_HEAD))
+        console.print(table)
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(no_wrap=True, style="dim")
+        grid.add_column(overflow="fold")
+        for what, *_, note in frontier:
+            if note:
+                grid.add_row(what, note)
+        console.print(grid, highlight=False)
+    elif str(row.get("frontier_temperatures")) == "not measured":
+        console.print("frontier: not measured", style="dim", highlight=False)
     notes = []
     if isinstance(row.get("verdict"), str) and row["verdict"].strip():
         notes.append(("verdict", row["verdict"].strip()))
