@@ -159,3 +159,41 @@ def test_terminal_wide_and_trial_show_the_frontier(tmp_path: Path) -> None:
     assert "frontier: not measured" in out and "temperature frontier (T" not in out
     wide = _recorded(print_table, study, study.frame, width=600, wide=True, stacked=False)
     assert "vs best T" not in wide and "frontier: not measured" in wide
+
+
+def test_html_plot_draws_the_baseline_temperature_curve(tmp_path: Path) -> None:
+    from polychromic.review.html_report import FRONTIER_COLORS, render_report
+
+    _with_frontier(tmp_path)
+    study = load_study("front", tmp_path)
+    page = render_report(study, study.frame)
+    plot = page[page.index("<h2>Quality vs diversity</h2>"):page.index("<h2>Metrics vs λ</h2>")]
+    for t in FRONTIER:
+        assert f">T={t:g}</text>" in plot
+    assert "the λ=0 baseline at each frontier temperature" in plot
+    assert "against the baseline&#x27;s frontier" in plot
+    assert "(not judged against the baseline" in plot  # corpus semantic_diversity: no pair
+    assert any(c in plot for c in FRONTIER_COLORS.values())
+    old = write_tiny_study(tmp_path, "old")
+    assert old.is_dir()
+    page = render_report(load_study("old", tmp_path), load_study("old", tmp_path).frame)
+    plot = page[page.index("<h2>Quality vs diversity</h2>"):page.index("<h2>Metrics vs λ</h2>")]
+    assert ">T=" not in plot and "against the baseline" not in plot
+
+
+def test_html_plot_colours_trials_on_a_headline_pair(tmp_path: Path) -> None:
+    from polychromic.review.html_report import FRONTIER_COLORS, render_report
+
+    _with_frontier(tmp_path)
+    space = tmp_path / "front_space.yaml"
+    space.write_text(space.read_text().replace("metric: semantic_diversity,",
+                                               "metric: semantic_diversity_per_prompt,"))
+    study = load_study("front", tmp_path)
+    assert study.axes[1][0] == "semantic_diversity_per_prompt"
+    page = render_report(study, study.frame)
+    plot = page[page.index("<h2>Quality vs diversity</h2>"):page.index("<h2>Metrics vs λ</h2>")]
+    assert "not judged" not in plot and "95% CI" in plot
+    judged = [w for w in ("above", "on", "below", "cannot tell")
+              if f"({w} against the baseline&#x27;s frontier)" in plot]
+    assert judged
+    assert FRONTIER_COLORS["on" if "on" in judged else ""] in plot

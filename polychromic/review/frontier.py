@@ -23,6 +23,7 @@ verdicts carry no frontier clause.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,16 @@ import numpy as np
 import pandas as pd
 
 from polychromic.core import columns
+from polychromic.metrics.aggregate import aggregate
 from polychromic.stats.bootstrap import N_RESAMPLES, SEED, weighted_metrics
-from polychromic.stats.frontier import PAIRS, delta_vs_best, frontier_gains, gain_column
+from polychromic.stats.frontier import (
+    MIN_DEFINED,
+    PAIRS,
+    delta_vs_best,
+    frontier_gains,
+    gain_column,
+)
+from polychromic.stats.verdict import GAIN, LOSS, NO_CHANGE, outcome
 from polychromic.store import layout
 from polychromic.store.generations import parquet_problem, read_generations
 from polychromic.store.records import read_json
@@ -219,3 +228,43 @@ def wide_cell(row: Any, col: str) -> str:
 def wide_header(col: str) -> str:
     """A ``--wide`` column's header: ``sem div @ pass@1 vs T``, ``pass@1 vs best T``."""
     return columns.short(col[len("delta_"):] if col.startswith("delta_") else col)
+
+
+def baseline_points(study_dir: Path, df: pd.DataFrame,
+                    metrics: Sequence[str]) -> list[tuple[float, dict[str, float]]]:
+    """(temperature, {metric: value}) of the λ=0 baseline at every frontier temperature, from
+    its ``frontier.parquet`` (``polychromic.metrics.aggregate`` of each temperature's samples,
+    the baseline's class threshold), ascending in T; [] when not measured or unreadable."""
+    rows = df[df["is_baseline"].astype(bool) & df["status"].eq("finished")]
+    if not len(rows):
+        return []
+    tdir = layout.trial_dir(study_dir, str(rows["trial_id"].iloc[0]))
+    path = tdir / layout.FRONTIER
+    if not path.is_file() or parquet_problem(path):
+        return []
+    gens = read_generations(path)
+    if "eval_temperature" not in gens:
+        return []
+    ct = float((read_json(tdir / layout.CONFIG) or {}).get("class_threshold") or 0.8)
+    out = []
+    for t, part in gens.groupby("eval_temperature", sort=True):
+        values = aggregate(part.drop(columns="eval_temperature"), class_threshold=ct)
+        out.append((float(t), {m: _num(values.get(m)) for m in metrics}))
+    return out
+
+
+def position(row: Any, quality: str, diversity: str) -> str:
+    """``above`` / ``below`` / ``on`` the frontier (or "" when unknown) for the plot's colours:
+    the verdict's rules (``polychromic.stats.verdict``) on the gain in ``diversity`` at equal
+    ``quality``, else in ``quality`` at equal ``diversity``."""
+    for y, x in ((diversity, quality), (quality, diversity)):
+        c = gain_column(y, x)
+        gain = _num(row.get(c))
+        if not np.isfinite(gain):
+            continue
+        if _num(row.get(f"frontier_defined_{y}_at_{x}")) < MIN_DEFINED:
+            return ""
+        out = outcome(gain, _num(row.get(f"{c}_ci_low")), _num(row.get(f"{c}_ci_high")),
+                      _num(row.get(f"mde_{c}")), columns.better(y))
+        return {GAIN: "above", LOSS: "below", NO_CHANGE: "on"}.get(out, "")
+    return ""

@@ -41,6 +41,7 @@ from polychromic.core import columns
 from polychromic.metrics import pass_at_k_curve
 from polychromic.review import confirmation as cv
 from polychromic.review.format import captions, delta_parts, fmt, fmt_delta, shown_metrics
+from polychromic.review.frontier import baseline_points, position
 from polychromic.review.study import STATUS_TEXT, Study, better_mode, varying_knobs, verdicts
 from polychromic.stats import significance
 from polychromic.stats.headroom import LOW_HEADROOM, PAST_CEILING, ceiling_state, headroom
@@ -189,6 +190,17 @@ class Chart:
             f'<line x1="{px - 4:.1f}" y1="{y0:.1f}" x2="{px + 4:.1f}" y2="{y0:.1f}"/>'
             f'<line x1="{px - 4:.1f}" y1="{y1:.1f}" x2="{px + 4:.1f}" y2="{y1:.1f}"/></g>')
 
+    def hbar(self, y: float, low: float, high: float, color: str, title: str) -> None:
+        """A horizontal error bar (the x-interval of a point: with ``errorbar``, a cross)."""
+        if not (math.isfinite(y) and _ok(low, self.xlog) and _ok(high, self.xlog)):
+            return
+        py, x0, x1 = self.y(y), self.x(low), self.x(high)
+        self.parts.append(
+            f'<g stroke="{color}" stroke-width="1.1"><title>{esc(title)}</title>'
+            f'<line x1="{x0:.1f}" y1="{py:.1f}" x2="{x1:.1f}" y2="{py:.1f}"/>'
+            f'<line x1="{x0:.1f}" y1="{py - 4:.1f}" x2="{x0:.1f}" y2="{py + 4:.1f}"/>'
+            f'<line x1="{x1:.1f}" y1="{py - 4:.1f}" x2="{x1:.1f}" y2="{py + 4:.1f}"/></g>')
+
     def hline(self, y: float, color: str, title: str, label: str = "") -> None:
         if not math.isfinite(y):
             return
@@ -290,26 +302,60 @@ def label_of(row: pd.Series) -> str:
 # --- plots ------------------------------------------------------------------------------------
 
 
+#: trial colours in the quality-vs-diversity plot when the baseline's frontier was measured
+FRONTIER_COLORS = {"above": "#1a9850", "on": "#777777", "below": "#d73027", "": "#b8b8b8"}
+
+
 def scatter_plot(study: Study, df: pd.DataFrame, colors: dict[str, str]) -> str:
     """Quality (y) vs diversity (x), every trial with values; ★ on the Pareto front (computed
-    over the whole study), the front as a step line, the baseline as a black square."""
+    over the whole study), the front as a step line, the baseline as a black square. When the
+    baseline's temperature frontier was measured (``frontier.parquet``): its points labelled
+    with T joined in order of T, each trial with its CI cross (the intervals of its deltas,
+    around its values) and coloured by where it lies against the frontier (above / on /
+    below / cannot tell, ``polychromic.review.frontier.position``)."""
     (qm, qmode), (dm, dmode) = study.axes
     rows = [r for _, r in df.iterrows() if math.isfinite(_f(r.get(qm))) and math.isfinite(_f(r.get(dm)))]
+    curve = [(t, v) for t, v in baseline_points(study.path, study.frame, (qm, dm))
+             if math.isfinite(v[qm]) and math.isfinite(v[dm])]
     chart = Chart(f"{qm} vs {dm}", f"{dm} ({'higher' if dmode == 'max' else 'lower'} is better)",
                   f"{qm} ({'higher' if qmode == 'max' else 'lower'} is better)",
-                  [_f(r[dm]) for r in rows], [_f(r[qm]) for r in rows], width=560, height=380)
+                  [_f(r[dm]) for r in rows] + [v[dm] for _, v in curve],
+                  [_f(r[qm]) for r in rows] + [v[qm] for _, v in curve], width=560, height=380)
     front = sorted((r for r in rows if r.get("pareto")), key=lambda r: _f(r[dm]))
     chart.line([_f(r[dm]) for r in front], [_f(r[qm]) for r in front], "#999999",
                "Pareto front", dash="4,3", width=1.4)
+    if curve:
+        chart.line([v[dm] for _, v in curve], [v[qm] for _, v in curve], BASELINE_COLOR,
+                   "the λ=0 baseline at each frontier temperature", dash="2,3", width=1.2)
+        for t, v in curve:
+            chart.point(v[dm], v[qm], BASELINE_COLOR, f"λ=0 baseline at T={t:g}: {qm}="
+                        f"{fmt(v[qm])}, {dm}={fmt(v[dm])}", size=2.8, label=f"T={t:g}")
     for r in rows:
         tid = str(r["trial_id"])
         tip = f"{label_of(r)}: {qm}={fmt(_f(r[qm]))}, {dm}={fmt(_f(r[dm]))}"
         if r.get("is_baseline"):
             chart.point(_f(r[dm]), _f(r[qm]), BASELINE_COLOR, tip, "square", label="baseline")
-        else:
-            chart.point(_f(r[dm]), _f(r[qm]), colors[tid], tip,
-                        "star" if r.get("pareto") else "circle",
-                        label=tid if r.get("pareto") else "")
+            continue
+        color = colors[tid]
+        if curve:
+            where = position(r, qm, dm)
+            color = FRONTIER_COLORS[where]
+            judged = f"frontier_gain_{dm}_at_{qm}" in r  # PAIRS: headline axes only
+            tip += (f" ({where or 'cannot tell'} against the baseline's frontier)" if judged
+                    else " (not judged against the baseline's frontier on these axes)")
+            for m, bar in ((qm, chart.errorbar), (dm, None)):
+                d = _f(r.get(f"delta_{m}"))
+                lo, hi = _f(r.get(f"delta_{m}_ci_low")), _f(r.get(f"delta_{m}_ci_high"))
+                if not all(math.isfinite(v) for v in (d, lo, hi)):
+                    continue
+                value = _f(r[m])
+                if bar is not None:
+                    bar(_f(r[dm]), value + lo - d, value + hi - d, color, f"{m} 95% CI")
+                else:
+                    chart.hbar(_f(r[qm]), value + lo - d, value + hi - d, color, f"{m} 95% CI")
+        chart.point(_f(r[dm]), _f(r[qm]), color, tip,
+                    "star" if r.get("pareto") else "circle",
+                    label=tid if r.get("pareto") else "")
     return chart.svg()
 
 
@@ -674,7 +720,12 @@ def render_report(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None 
         "<h2>Headroom</h2>", headroom_html(study),
         "<h2>Quality vs diversity</h2>",
         f'<p class="help">Each trial with both metrics; ★ = Pareto-optimal on {esc(qm)} vs '
-        f"{esc(dm)} (dashed line: the front); black square = the λ=0 baseline.</p>",
+        f"{esc(dm)} (dashed line: the front); black square = the λ=0 baseline. Where the "
+        "baseline was also sampled at other temperatures (its frontier), small black points "
+        "labelled T=… are the baseline at each temperature (dotted, in order of T); each trial "
+        "then carries the 95% CIs of its two deltas as a cross and is coloured green above the "
+        "frontier, grey on it, red below it, light grey when the study cannot tell or the "
+        "axes are not a headline pair (docs/decide.md).</p>",
         '<div class="plots">' + scatter_plot(study, df, colors) + "</div>",
         "<h2>Metrics vs λ</h2>",
         '<p class="help">Dashed line: the baseline (λ=0). Bars: the confidence interval of the '
