@@ -51,7 +51,7 @@ import psutil
 import pytest
 
 from polychromic.store.records import read_json, read_jsonl
-from tests.conftest import ROOT, TINY_SETTINGS, write_space
+from tests.conftest import ROOT, TINY_SETTINGS, load_cli, write_space
 
 RAY = str(Path(sys.executable).with_name("ray"))
 TRAIN_WORKER = "RayTrainWorker"  # process title of a Ray Train worker (``ray::RayTrainWorker…``)
@@ -330,10 +330,8 @@ def test_trials_train_on_the_worker_node_and_survive_its_loss(
     assert (bucket / "multinode" / "tune").is_dir() and not (study / "tune").exists()
 
     # --- the best trial's adapter is exported from the URI (downloaded, reloaded, generates) -
-    export = subprocess.run([sys.executable, str(ROOT / "study" / "export.py"), str(study),
-                             "--out", str(tmp_path / "export")],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert export.returncode == 0, export.stdout[-2000:] + export.stderr[-2000:]
+    # export.py through main(argv) in this process (it starts no Ray)
+    assert load_cli("export").main([str(study), "--out", str(tmp_path / "export")]) == 0
     best = read_json(tmp_path / "export" / "trial.json")["trial_id"]
     source = df.reset_index().set_index("trial_id").loc[best, "checkpoint_path"]
     from safetensors.torch import load_file
