@@ -10,7 +10,9 @@ the leaderboard each headline metric's delta with a two-level paired bootstrap (
 then prompts) beside the selection delta, and ``confirmed`` / ``not confirmed``. Re-running the
 same command after a crash resumes it (each run happens once). Bad input (no such trial, an
 unfinished one, seeds < 2, a study without a finished baseline) is one ``error:`` line and
-exit status 2, before anything starts.
+exit status 2, before anything starts. The terminal shows one progress display (a pipe: one
+line per run event) and the result; Ray's, Tune's and Train's output goes to
+``<study>/logs/confirm-<trial>.log``, named on the first line (``-v``: printed here instead).
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where named studies live, as given to study/run.py "
                              "(default: %(default)s)")
     parser.add_argument("--address", help="Ray cluster address (default: start a local one)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="print Ray's, Tune's and Train's output here as it comes (default: "
+                             "one progress display, that output in <study>/logs/)")
     return parser
 
 
@@ -90,10 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    print(f"confirming trial {trial_id} ({row.get('chosen_because') or 'chosen'}) against "
-          f"baseline {base_id}: {args.seeds} seed pairs × {prompts} fresh prompts "
-          f"({len(configs)} runs)", flush=True)
-    confirm.run(study.path, trial_id, configs, args.address)
+    intro = (f"confirming trial {trial_id} ({row.get('chosen_because') or 'chosen'}) against "
+             f"baseline {base_id}: {args.seeds} seed pairs × {prompts} fresh prompts "
+             f"({len(configs)} runs)")
+    confirm.run(study.path, trial_id, configs, args.address, quiet=not args.verbose,
+                intro=intro)
     from polychromic.review.leaderboard import build_leaderboard, write_leaderboard
 
     df = build_leaderboard(study.path)

@@ -6,6 +6,11 @@
     python study/run.py --space smoke --plan              # headroom, power and cost; no training
     python study/run.py --resume lambda_wide
     python study/run.py --space            # lists the shipped spaces (so does --help)
+    python study/run.py --space smoke -v   # Ray's, Tune's and W&B's output here, not in logs/
+
+A run shows one progress display (on a terminal; a pipe gets one line per trial event) and
+the leaderboard; Ray's, Tune's, Train's and W&B's output goes to <study>/logs/run.log, named
+on the first line.
 
 Bad input (space, --set value, model path, data file, arguments) is refused before Ray
 starts: exit status 2 and the single line ``error: <file>: <field>: <what is wrong>`` on
@@ -92,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="before a study: evaluate the base model, then print each metric's "
                              "headroom and minimum detectable effect and the study's cost "
                              "(trains nothing; writes <study>/plan/)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="print Ray's, Tune's, Train's and W&B's output here as it comes "
+                             "(default: one progress display, that output in <study>/logs/)")
     parser.add_argument("--gpu-hour-price", type=float, default=None, metavar="USD",
                         help="with --plan: price of one GPU-hour (default 2.00)")
     return parser
@@ -144,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
 
         root = start_or_resume(args.space, overrides, args.storage_path, args.name,
                                args.resume, use_wandb=not args.no_wandb, address=args.address,
-                               local_dir=args.local_dir)
+                               local_dir=args.local_dir, quiet=not args.verbose)
     except ConfigError as err:
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
@@ -153,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     from polychromic.store import layout
 
     study = load_study(str(root))
+    print()
     print_table(study, study.frame)
     print(f"\nstudy folder: {root.resolve()}")
     print(f"leaderboard:  {layout.leaderboard_file(root).resolve()}")

@@ -54,12 +54,56 @@ def finished_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "leaderboard:" in proc.stdout
     assert (tmp / "killed").exists() and (tmp / "poisoned").exists()
+    (tmp / "stdout.txt").write_text(proc.stdout)  # test_a_quiet_run_prints_trial_events_only
+    (tmp / "stderr.txt").write_text(proc.stderr)
     return tmp / "tiny"
 
 
 def finished_rows(study: Path) -> pd.DataFrame:
     df = pd.read_parquet(study / "leaderboard.parquet")
     return df[df["lambda_"] != 5.0]
+
+
+def test_a_quiet_run_prints_trial_events_only(finished_study: Path) -> None:
+    """Through a pipe (not a terminal) the run prints the log's name, then one plain line per
+    trial event (started / retried / finished / failed), a summary and the leaderboard; what
+    Ray, Train, Tune and W&B printed is in ``<study>/logs/run.log``."""
+    out = (finished_study.parent / "stdout.txt").read_text().splitlines()
+    log = finished_study / "logs" / "run.log"
+    assert out[0].startswith(f"logs: {log.resolve()} ")
+    assert (finished_study.parent / "stderr.txt").read_text() == ""
+    events = out[1:out.index("")]  # up to the blank line before the leaderboard
+    ids = set(pd.read_parquet(finished_study / "leaderboard.parquet")["trial_id"])
+    for tid in ids:
+        mine = [e for e in events if f"trial {tid} " in e]
+        assert any(" started · " in e for e in mine), (tid, events)
+        assert any(" finished in " in e or " failed after " in e for e in mine), (tid, events)
+    retried = sum(" will be retried: " in e or " restarted (attempt " in e for e in events)
+    assert len(events) == 2 * len(ids) + retried + 1, events  # + the closing summary
+    assert events[-1].startswith("study tiny: 4/4 trials done (1 failed), 0 running · ")
+    assert len(out) <= 80, "\n".join(out)  # the leaderboard of 4 trials included
+    text = log.read_text()
+    assert "Started a local Ray instance" in text  # Ray's driver log
+    assert "RayTrainWorker" in text  # a Train worker's output, forwarded to the driver
+    assert "Trial status" in text  # Tune's status report
+    assert not any(w in "\n".join(out) for w in ("RayTrainWorker", "Trial status", "wandb"))
+
+
+def test_verbose_prints_rays_output_as_it_comes(finished_study: Path, tmp_path: Path) -> None:
+    """``--resume`` of a finished study (a copy; nothing left to train) with and without
+    ``-v``: only ``-v`` prints Ray's and Tune's output on the terminal."""
+    import shutil
+
+    shutil.copytree(finished_study, tmp_path / "tiny")
+    base = ("--resume", "tiny", "--storage-path", str(tmp_path))
+    quiet = run_study(*base, env={"WANDB_MODE": "offline", "WANDB_API_KEY": ""})
+    loud = run_study(*base, "-v", env={"WANDB_MODE": "offline", "WANDB_API_KEY": ""})
+    assert quiet.returncode == 0 and loud.returncode == 0, loud.stderr[-3000:]
+    assert quiet.stderr == "" and "Started a local Ray instance" not in quiet.stdout
+    assert "Started a local Ray instance" in loud.stdout + loud.stderr
+    assert not loud.stdout.startswith("logs: ")
+    assert len((loud.stdout + loud.stderr).splitlines()) > len(quiet.stdout.splitlines())
+    assert quiet.stdout.splitlines()[1].startswith("study tiny: 4/4 trials done")
 
 
 def test_leaderboard_has_every_trial_and_column(finished_study: Path) -> None:

@@ -15,6 +15,9 @@ reader of a study imports nothing heavier for its paths.
         <UTC time>/                     the files one rescore replaced, at their own relative
           rescore.json                  paths (RESCORE_FILE: when, with which arguments, which
           trials/<id>/result.json …     files), so that `study/score.py --undo` puts them back
+      logs/                             LOGS: what Ray, Tune, Train and W&B printed
+        run.log                         log_file(study, "run"): every study/run.py (appended)
+        confirm-<trial>.log             log_file(study, confirm_experiment(trial))
       plan/                             PLAN: `study/run.py --plan` (base model, no training)
         generations.parquet             the base model's evaluation samples
         frontier.parquet                FRONTIER: the base model's samples at every frontier
@@ -68,6 +71,9 @@ PLAN = "plan"
 PLAN_FILE = "plan.json"
 TRIALS = "trials"
 CONFIRM_PREFIX = "confirm-"
+LOGS = "logs"
+RUN_LOG = "run"
+LOG_SUFFIX = ".log"
 
 # --- a trial's folder (the plan folder holds GENERATIONS, HEADROOM and FRONTIER too) ---------------------
 CONFIG = "config.json"
@@ -138,6 +144,18 @@ def rescore_dir(study: Path, stamp: str) -> Path:
 
 def plan_dir(study: Path) -> Path:
     return Path(study) / PLAN
+
+
+def logs_dir(study: Path) -> Path:
+    """Where a quiet run sends Ray's, Tune's, Train's and W&B's output (``polychromic.tuning.
+    progress``): the terminal shows only the progress and the leaderboard."""
+    return Path(study) / LOGS
+
+
+def log_file(study: Path, command: str) -> Path:
+    """The log of one command of the study (``RUN_LOG`` or a ``confirm_experiment`` name);
+    every invocation appends to it."""
+    return logs_dir(study) / f"{command}{LOG_SUFFIX}"
 
 
 def confirm_experiment(trial_id: str) -> str:

@@ -28,6 +28,7 @@ from polychromic.store import layout
 from polychromic.store.generations import read_generations
 from polychromic.store.records import read_json
 from polychromic.tasks import get_task
+from polychromic.tuning.progress import Tracker, describe_trial, quiet_run
 from polychromic.tuning.resume import mark_abandoned
 from polychromic.tuning.runner import SNAPSHOT_SECONDS, TRIAL_DRIVER_CPU
 
@@ -88,8 +89,32 @@ def confirmation_note(cfg: TrialConfig) -> str:
 
 
 def run(study_dir: Path, trial_id: str, configs: list[dict[str, Any]],
-        address: str | None = None) -> None:
-    """Run (or resume) the confirmation's Tune experiment on a local or given Ray cluster."""
+        address: str | None = None, quiet: bool = False, intro: str = "") -> None:
+    """Run (or resume) the confirmation's Tune experiment on a local or given Ray cluster.
+    ``quiet``: a progress display on the terminal, and what Ray, Tune and Train print in
+    ``<study>/logs/confirm-<trial>.log`` (polychromic.tuning.progress), named on the first line
+    (``intro`` follows it; without ``quiet`` it is printed here)."""
+    if not quiet:
+        if intro:
+            print(intro, flush=True)
+        _fit(study_dir, trial_id, configs, address)
+        return
+
+    def describe(config: dict[str, Any]) -> tuple[str, int | None]:
+        run_cfg = configs[int(config.get("index", 0))]
+        label, steps = describe_trial(run_cfg)
+        return f"{label} seed {run_cfg.get('seed')}", steps
+
+    tracker = Tracker(f"confirmation of {trial_id}", len(configs), describe)
+    log = layout.log_file(study_dir, layout.confirm_experiment(trial_id))
+    with quiet_run(log, tracker, intro):
+        _fit(study_dir, trial_id, configs, address, shutdown=True)
+
+
+def _fit(study_dir: Path, trial_id: str, configs: list[dict[str, Any]], address: str | None,
+         shutdown: bool = False) -> None:
+    """Start (or join) Ray and fit the confirmation's Tuner; ``shutdown``: stop the Ray this
+    started afterwards, so nothing it prints comes later."""
     import ray
     from ray import tune
 
@@ -99,7 +124,8 @@ def run(study_dir: Path, trial_id: str, configs: list[dict[str, Any]],
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", SNAPSHOT_SECONDS)
     os.environ.setdefault("WANDB_MODE", "disabled")
-    if not ray.is_initialized():
+    started = not ray.is_initialized()
+    if started:
         ray.init(address=address, log_to_driver=True, runtime_env={"env_vars": {
             k: v for k, v in os.environ.items() if k.startswith("POLYCHROMIC_")}})
     name = layout.confirm_experiment(trial_id)
@@ -125,6 +151,8 @@ def run(study_dir: Path, trial_id: str, configs: list[dict[str, Any]],
                 failure_config=tune.FailureConfig(max_failures=cfg.max_failures)),
         )
     tuner.fit()
+    if shutdown and started:
+        ray.shutdown()
 
 
 def _run_one(config: dict[str, Any], study_dir: str, configs: list[dict[str, Any]]) -> None:

@@ -14,6 +14,7 @@ from polychromic.review.leaderboard import build_leaderboard, write_leaderboard
 from polychromic.review.optuna_dashboard import sync_optuna
 from polychromic.store import layout, remote
 from polychromic.store.records import read_json, write_json
+from polychromic.tuning.progress import Tracker, describe_trial, planned_trial_seconds, quiet_run
 from polychromic.tuning.resume import mark_abandoned
 from polychromic.tuning.space import Space, load_space
 
@@ -153,9 +154,10 @@ def tune_location(root: Path, storage_uri: str | None) -> str:
 def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_path: str | Path,
                     name: str | None, resume: str | None, use_wandb: bool,
                     address: str | None = None,
-                    local_dir: str | Path = layout.DEFAULT_STORAGE) -> Path:
+                    local_dir: str | Path = layout.DEFAULT_STORAGE, quiet: bool = False) -> Path:
     """Validate, start Ray, run the study to the end, write the leaderboard; returns the
-    local study folder."""
+    local study folder. ``quiet``: the terminal shows the trials' progress and everything
+    Ray, Tune, Train and W&B print goes to ``<study>/logs/run.log`` (polychromic.tuning.progress)."""
     if remote.is_uri(storage_path):
         remote.reachable(str(storage_path))
     if resume:
@@ -182,8 +184,21 @@ def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_p
                                          "storage": storage_uri or str(root)})
         if storage_uri:
             remote.upload_records(root, storage_uri)  # a new head can --resume from the URI alone
-    if resume:
+    if not quiet:
+        _run(space, root, study_name, use_wandb, resume, storage_uri, address)
+        return root
+    tracker = Tracker(f"study {study_name}", space.num_trials, describe_trial,
+                      planned_trial_seconds(root))
+    with quiet_run(layout.log_file(root, layout.RUN_LOG), tracker):
+        _run(space, root, study_name, use_wandb, resume, storage_uri, address, shutdown=True)
+    return root
 
+
+def _run(space: Space, root: Path, study_name: str, use_wandb: bool, resume: str | None,
+         storage_uri: str | None, address: str | None, shutdown: bool = False) -> None:
+    """Start (or join) Ray, fit the study's Tuner, write the leaderboard (and mirror it);
+    ``shutdown``: stop the Ray this started afterwards, so nothing it prints comes later."""
+    if resume:
         mark_abandoned(root, tune_location(root, storage_uri))
     import ray
 
@@ -193,7 +208,8 @@ def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_p
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", SNAPSHOT_SECONDS)
     if use_wandb:
         wandb_env(root)
-    if not ray.is_initialized():
+    started = not ray.is_initialized()
+    if started:
         ray.init(address=address, log_to_driver=True,
                  runtime_env={"env_vars": {k: v for k, v in os.environ.items()
                                            if k.startswith(("POLYCHROMIC_", "WANDB_MODE",
@@ -207,7 +223,8 @@ def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_p
     sync_leaderboard_to_optuna(root, board)  # the same frame: one bootstrap, not two
     if storage_uri:
         remote.upload_records(root, storage_uri)
-    return root
+    if shutdown and started:
+        ray.shutdown()
 
 
 def sync_leaderboard_to_optuna(root: Path, frame: Any = None) -> None:
