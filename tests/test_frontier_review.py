@@ -197,3 +197,18 @@ def test_html_plot_colours_trials_on_a_headline_pair(tmp_path: Path) -> None:
               if f"({w} against the baseline&#x27;s frontier)" in plot]
     assert judged
     assert FRONTIER_COLORS["on" if "on" in judged else ""] in plot
+
+
+def test_optuna_attrs_carry_the_frontier_columns(frontier_board: pd.DataFrame) -> None:
+    from polychromic.review.frontier import frontier_columns
+    from polychromic.review.optuna_dashboard import trial_attrs
+
+    row = frontier_board.set_index("trial_id").loc["aaaa1111"].rename(None)
+    row["trial_id"] = "aaaa1111"
+    cols = frontier_columns(frontier_board.columns)
+    assert "frontier_temperatures" in cols and "delta_pass@1_vs_best_T_ci_low" in cols
+    assert "pass@1_best_T_temperature" in cols and "delta_pass@1" not in cols
+    attrs = trial_attrs(row, ["pass@1"])
+    assert attrs["delta_pass@1_vs_best_T"] == pytest.approx(-0.15)
+    assert attrs["pass@1_best_T_temperature"] == 0.5
+    assert gain_column("semantic_diversity_per_prompt", "pass@1") in attrs

@@ -5,6 +5,7 @@ Pure text from the study's numbers; ``polychromic.export.artifacts`` writes it b
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -13,9 +14,11 @@ from typing import Any
 import pandas as pd
 
 from polychromic.core import columns
+from polychromic.core.jsonutil import to_jsonable
 from polychromic.metrics.aggregate import HEADLINE
 from polychromic.review import confirmation as cv
 from polychromic.review.format import _is_true, fmt, fmt_delta
+from polychromic.review.frontier import frontier_columns
 from polychromic.review.study import Study, compared_metrics
 from polychromic.stats import significance
 from polychromic.stats.headroom import AT_CEILING, LOW_HEADROOM, PAST_CEILING, ceiling_state
@@ -173,6 +176,8 @@ def trial_record(study: Study, row: pd.Series, cfg: Any, mode: str, adapter: Pat
         "metrics": {k: v for k, v in result.items() if not isinstance(v, (dict, list))},
         "baseline": baseline_metrics(study), "deltas_vs_baseline": deltas,
         "verdict": row.get("verdict") if isinstance(row.get("verdict"), str) else "",
+        "vs_temperature_frontier": {c: to_jsonable(row.get(c)) for c in frontier_columns(
+            list(row.index)) if not (isinstance(row.get(c), float) and math.isnan(row.get(c)))},
         "chosen_because": why_exported(study, row),
         "confirmation": row.get("confirmation") if isinstance(row.get("confirmation"), str)
         else "",

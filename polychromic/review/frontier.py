@@ -268,3 +268,10 @@ def position(row: Any, quality: str, diversity: str) -> str:
                       _num(row.get(f"mde_{c}")), columns.better(y))
         return {GAIN: "above", LOSS: "below", NO_CHANGE: "on"}.get(out, "")
     return ""
+
+
+def frontier_columns(names: Sequence[Any]) -> list[str]:
+    """The frontier columns among ``names`` (module docstring), in their order: what the Optuna
+    user attributes and the exported trial record carry besides the deltas."""
+    return [c for c in map(str, names)
+            if c.startswith(("frontier_", "mde_frontier_gain_")) or "_best_T" in c]

@@ -32,6 +32,7 @@ import pandas as pd
 from polychromic.core.errors import ConfigError
 from polychromic.core.jsonutil import to_jsonable
 from polychromic.metrics.aggregate import HEADLINE
+from polychromic.review.frontier import frontier_columns
 from polychromic.review.study import load_study
 from polychromic.store import layout
 from polychromic.store.records import read_json
@@ -61,6 +62,8 @@ def trial_attrs(row: pd.Series, metrics: list[str]) -> dict[str, Any]:
         attrs[m] = row.get(m)
         for prefix, suffix in _DELTA_PARTS:
             attrs[f"{prefix}{m}{suffix}"] = row.get(f"{prefix}{m}{suffix}")
+    for col in frontier_columns(list(row.index)):  # vs the baseline's temperature frontier
+        attrs[col] = row.get(col)
     if not row.get("is_baseline"):
         attrs["pareto"] = row.get("pareto")
     return {k: v for k, v in ((k, _jsonable(v)) for k, v in attrs.items()) if v is not None}
