@@ -212,3 +212,30 @@ def test_optuna_attrs_carry_the_frontier_columns(frontier_board: pd.DataFrame) -
     assert attrs["delta_pass@1_vs_best_T"] == pytest.approx(-0.15)
     assert attrs["pass@1_best_T_temperature"] == 0.5
     assert gain_column("semantic_diversity_per_prompt", "pass@1") in attrs
+
+
+def test_own_temperatures_curve_and_holm_clause(tmp_path: Path) -> None:
+    import re
+
+    study = _with_frontier(tmp_path)
+    own = layout.trial_dir(study, "bbbb2222")
+    pd.concat([tiny_generations(0.5, 21).assign(eval_temperature=0.7),
+               tiny_generations(0.3, 22).assign(eval_temperature=1.0)],
+              ignore_index=True).to_parquet(own / layout.FRONTIER, index=False)
+    df = build_leaderboard(study).set_index("trial_id")
+    text = df.loc["bbbb2222", "frontier_curve_semantic_diversity_per_prompt_at_pass@1"]
+    items = text.split("; ")
+    assert [i.split(":")[0] for i in items] == ["T=0.7", "T=1"]
+    for item in items:
+        assert re.fullmatch(r"T=[\d.]+: ([+-][\d.e-]+ \[[+-][\d.e-]+, [+-][\d.e-]+\]"
+                            r"( (above|below)\*?)?( \(defined in \d+%\))?|outside)", item), item
+    assert df.loc["aaaa1111", "frontier_curve_semantic_diversity_per_prompt_at_pass@1"] == ""
+    # the verdict names only what survives Holm over the trial's own temperatures
+    row = {"frontier_curve_semantic_diversity_per_prompt_at_pass@1":
+           "T=0.7: outside; T=0.85: +0.057 [+0.003, +0.11] above*; T=1: +0.009 [-0.01, +0.033]",
+           "frontier_curve_distinct_2_per_prompt_at_pass@1": "T=0.85: +0.02 [+0.001, +0.04] above",
+           gain_column("semantic_diversity_per_prompt", "pass@1"): float("nan")}
+    clause = frontier_clause(row)
+    assert clause == ("vs temperature: own temperatures (Holm over the trial's temperatures): "
+                      "above the frontier at T=0.85 (semantic_diversity_per_prompt at equal "
+                      "pass@1 +0.057 [+0.003, +0.11])")

@@ -14,7 +14,12 @@ columns (one set per row; NaN / "" where there is nothing to say):
   trial's X);
 - per k: ``pass@k_best_T`` and ``pass@k_best_T_temperature`` (the baseline's, same on every
   row), ``delta_pass@k_vs_best_T`` with ``_ci_low``/``_ci_high`` and ``mde_pass@k_vs_best_T``;
-- ``frontier_temperatures``: the baseline's temperatures, or ``not measured``.
+- ``frontier_temperatures``: the baseline's temperatures, or ``not measured``;
+- ``frontier_curve_D_at_Q`` (text), for a trial that has its own ``frontier.parquet``
+  (``frontier_for: pareto | all``): the gain in D at equal Q of the trial at each of its own
+  temperatures, ``T=0.85: +0.057 [+0.003, +0.11] above*; T=1: +0.009 [−0.01, +0.033]``, where
+  above / below means the interval excludes 0 and ``*`` that it survives Holm's adjustment over
+  that trial's temperatures (per pair); the verdict names the Holm-significant ones.
 
 A study whose baseline has no ``frontier.parquet`` (every study before issue 20) gets
 ``frontier_temperatures = "not measured"`` and the note ``frontier: not measured …``; its
@@ -40,6 +45,7 @@ from polychromic.stats.frontier import (
     frontier_gains,
     gain_column,
 )
+from polychromic.stats.multiplicity import holm_reject
 from polychromic.stats.verdict import GAIN, LOSS, NO_CHANGE, outcome
 from polychromic.store import layout
 from polychromic.store.generations import parquet_problem, read_generations
@@ -89,6 +95,8 @@ def add_frontier(study_dir: Path, df: pd.DataFrame, finished: pd.Series,
     ks = [k for k in columns.PASS_KS if f"pass@{k}" in df]
     cols = _empty_columns(len(df), ks)
     cols["frontier_temperatures"] = ["not measured"] * len(df)
+    for q, d in PAIRS:
+        cols[f"frontier_curve_{d}_at_{q}"] = [""] * len(df)
     path = base_dir / layout.FRONTIER if base_dir is not None else None
     problem = parquet_problem(path) if path is not None else None
     if path is None or not path.is_file() or problem:
@@ -139,6 +147,9 @@ def add_frontier(study_dir: Path, df: pd.DataFrame, finished: pd.Series,
                 cols[f"frontier_defined_{y}_at_{x}"][i] = g.defined
                 cols[f"frontier_range_{y}_at_{x}"][i] = g.range_note
                 cols[f"frontier_matched_T_{y}_at_{x}"][i] = g.matched_temperature
+        for (q, d), text in own_curve(study_dir, str(row["trial_id"]), by_t, base_ids, ct,
+                                      better).items():
+            cols[f"frontier_curve_{d}_at_{q}"][i] = text
         for k in ks:
             m = f"pass@{k}"
             if m not in mine or not all(m in by_t[t] for t in temps):
@@ -149,6 +160,43 @@ def add_frontier(study_dir: Path, df: pd.DataFrame, finished: pd.Series,
             cols[f"delta_{v}"][i], cols[f"delta_{v}_ci_low"][i] = b.delta, b.ci_low
             cols[f"delta_{v}_ci_high"][i], cols[f"mde_{v}"][i] = b.ci_high, b.mde
     return _finish(df, cols, notes)
+
+
+def own_curve(study_dir: Path, trial_id: str, by_t: dict[float, Any], base_ids: list[Any],
+              ct: float, better: dict[str, Any]) -> dict[tuple[str, str], str]:
+    """``frontier_curve_D_at_Q`` of one trial from its own ``frontier.parquet`` (module
+    docstring); {} when it has none or its prompts differ from the baseline's."""
+    path = layout.trial_dir(study_dir, trial_id) / layout.FRONTIER
+    if not path.is_file() or parquet_problem(path):
+        return {}
+    own = read_generations(path)
+    if "eval_temperature" not in own:
+        return {}
+    per_t: dict[float, Any] = {}
+    for t, part in own.groupby("eval_temperature", sort=True):
+        if sorted(set(part["prompt_id"])) == base_ids:
+            per_t[float(t)] = frontier_gains(weighted_metrics(part, class_threshold=ct), by_t,
+                                             PAIRS, len(base_ids), better, N_RESAMPLES, SEED)
+    out: dict[tuple[str, str], str] = {}
+    for pair in PAIRS:
+        temps = [t for t in per_t if pair in per_t[t]]
+        if not temps:
+            continue
+        gains = [per_t[t][pair][0] for t in temps]
+        holm = holm_reject(np.array([g.p_value for g in gains]))
+        items = []
+        for t, g, adj in zip(temps, gains, holm):
+            if not np.isfinite(g.gain):
+                items.append(f"T={t:g}: {'outside' if g.range_note else 'not measured'}")
+                continue
+            up, low, high = g.oriented
+            side = ("above" if low > 0 else "below" if high < 0 else "")
+            side = "" if g.near_edge else side
+            items.append(f"T={t:g}: {_s(g.gain)} [{_s(g.ci_low)}, {_s(g.ci_high)}]"
+                         + (f" {side}{'*' if adj else ''}" if side else "")
+                         + (f" (defined in {100 * g.defined:.0f}%)" if g.near_edge else ""))
+        out[pair] = "; ".join(items)
+    return out
 
 
 def _finish(df: pd.DataFrame, cols: dict[str, list[Any]], notes: list[str]) -> pd.DataFrame:

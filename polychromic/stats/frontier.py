@@ -157,6 +157,9 @@ class FrontierGain:
     matched_temperature: float = float("nan")
     """The baseline temperature at the trial's matched value (linear between the two
     temperatures whose points bracket it), for "like λ=0 at T≈0.55"."""
+    p_value: float = float("nan")
+    """Two-sided bootstrap p-value over the defined resamples: 2 · min(share ≤ 0, share ≥ 0),
+    capped at 1 (for Holm over a trial's own temperatures)."""
 
     @property
     def mde(self) -> float:
@@ -182,8 +185,9 @@ def _summary(point: float, boot: np.ndarray, better: str | None, note: str,
         return FrontierGain(point, float("nan"), float("nan"), share, float("nan"), better,
                             note, matched)
     lo, hi = np.percentile(ok, [2.5, 97.5])
+    p = min(1.0, 2 * min(float(np.mean(ok <= 0)), float(np.mean(ok >= 0))))
     return FrontierGain(point, float(lo), float(hi), share, float(ok.std(ddof=1)), better,
-                        note, matched)
+                        note, matched, p)
 
 
 def _hint(axis: str, end: int, vals: np.ndarray, temps: np.ndarray, side: str) -> str:

@@ -237,4 +237,13 @@ def frontier_clause(row: Mapping[str, Any], knobs: Sequence[str] = ("lambda_",),
         best.append(f"pass@{k} {_signed(delta)} [{_signed(low)}, {_signed(high)}] (T={t:g})")
     if best:
         parts.append("vs the baseline's best temperature: " + ", ".join(best))
+    own = []
+    for q, d in pairs:  # the trial's own temperatures: Holm-significant ones only
+        for item in str(row.get(f"frontier_curve_{d}_at_{q}") or "").split("; "):
+            if item.endswith(("above*", "below*")):
+                t, rest = item.split(": ", 1)
+                own.append(f"{rest[:-1].rsplit(' ', 1)[1]} the frontier at {t} ({d} at equal "
+                           f"{q} {rest.rsplit(' ', 1)[0]})")
+    if own:
+        parts.append("own temperatures (Holm over the trial's temperatures): " + "; ".join(own))
     return "vs temperature: " + "; ".join(parts) if parts else ""
