@@ -239,3 +239,19 @@ def test_own_temperatures_curve_and_holm_clause(tmp_path: Path) -> None:
     assert clause == ("vs temperature: own temperatures (Holm over the trial's temperatures): "
                       "above the frontier at T=0.85 (semantic_diversity_per_prompt at equal "
                       "pass@1 +0.057 [+0.003, +0.11])")
+
+
+def test_html_plot_draws_a_trial_own_curve(tmp_path: Path) -> None:
+    from polychromic.review.html_report import render_report
+
+    study = _with_frontier(tmp_path)
+    pd.concat([tiny_generations(0.5, 21).assign(eval_temperature=0.7),
+               tiny_generations(0.3, 22).assign(eval_temperature=1.0)],
+              ignore_index=True).to_parquet(layout.trial_dir(study, "bbbb2222") / layout.FRONTIER,
+                                            index=False)
+    loaded = load_study("front", tmp_path)
+    page = render_report(loaded, loaded.frame)
+    plot = page[page.index("<h2>Quality vs diversity</h2>"):page.index("<h2>Metrics vs λ</h2>")]
+    assert "bbbb2222 (λ=1) at each of its own temperatures" in plot
+    assert "bbbb2222 (λ=1) at T=0.7" in plot and "bbbb2222 (λ=1) at T=1:" in plot
+    assert "aaaa1111 (λ=0.1) at each of its own" not in plot

@@ -280,13 +280,20 @@ def wide_header(col: str) -> str:
 
 def baseline_points(study_dir: Path, df: pd.DataFrame,
                     metrics: Sequence[str]) -> list[tuple[float, dict[str, float]]]:
-    """(temperature, {metric: value}) of the λ=0 baseline at every frontier temperature, from
-    its ``frontier.parquet`` (``polychromic.metrics.aggregate`` of each temperature's samples,
-    the baseline's class threshold), ascending in T; [] when not measured or unreadable."""
+    """(temperature, {metric: value}) of the λ=0 baseline at every frontier temperature
+    (``trial_points``); [] when not measured or unreadable."""
     rows = df[df["is_baseline"].astype(bool) & df["status"].eq("finished")]
     if not len(rows):
         return []
-    tdir = layout.trial_dir(study_dir, str(rows["trial_id"].iloc[0]))
+    return trial_points(study_dir, str(rows["trial_id"].iloc[0]), metrics)
+
+
+def trial_points(study_dir: Path, trial_id: str,
+                 metrics: Sequence[str]) -> list[tuple[float, dict[str, float]]]:
+    """(temperature, {metric: value}) of one trial at every temperature of its
+    ``frontier.parquet`` (``polychromic.metrics.aggregate`` of each temperature's samples, the
+    trial's class threshold), ascending in T; [] when it has none or it cannot be read."""
+    tdir = layout.trial_dir(study_dir, trial_id)
     path = tdir / layout.FRONTIER
     if not path.is_file() or parquet_problem(path):
         return []

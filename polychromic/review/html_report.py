@@ -41,7 +41,7 @@ from polychromic.core import columns
 from polychromic.metrics import pass_at_k_curve
 from polychromic.review import confirmation as cv
 from polychromic.review.format import captions, delta_parts, fmt, fmt_delta, shown_metrics
-from polychromic.review.frontier import baseline_points, position
+from polychromic.review.frontier import baseline_points, position, trial_points
 from polychromic.review.study import STATUS_TEXT, Study, better_mode, varying_knobs, verdicts
 from polychromic.stats import significance
 from polychromic.stats.headroom import LOW_HEADROOM, PAST_CEILING, ceiling_state, headroom
@@ -317,10 +317,15 @@ def scatter_plot(study: Study, df: pd.DataFrame, colors: dict[str, str]) -> str:
     rows = [r for _, r in df.iterrows() if math.isfinite(_f(r.get(qm))) and math.isfinite(_f(r.get(dm)))]
     curve = [(t, v) for t, v in baseline_points(study.path, study.frame, (qm, dm))
              if math.isfinite(v[qm]) and math.isfinite(v[dm])]
+    owns = {str(r["trial_id"]): [(t, v) for t, v in trial_points(study.path, str(r["trial_id"]),
+                                                                 (qm, dm))
+                                 if math.isfinite(v[qm]) and math.isfinite(v[dm])]
+            for r in rows if curve and not r.get("is_baseline")}
+    extra = curve + [p for own in owns.values() for p in own]
     chart = Chart(f"{qm} vs {dm}", f"{dm} ({'higher' if dmode == 'max' else 'lower'} is better)",
                   f"{qm} ({'higher' if qmode == 'max' else 'lower'} is better)",
-                  [_f(r[dm]) for r in rows] + [v[dm] for _, v in curve],
-                  [_f(r[qm]) for r in rows] + [v[qm] for _, v in curve], width=560, height=380)
+                  [_f(r[dm]) for r in rows] + [v[dm] for _, v in extra],
+                  [_f(r[qm]) for r in rows] + [v[qm] for _, v in extra], width=560, height=380)
     front = sorted((r for r in rows if r.get("pareto")), key=lambda r: _f(r[dm]))
     chart.line([_f(r[dm]) for r in front], [_f(r[qm]) for r in front], "#999999",
                "Pareto front", dash="4,3", width=1.4)
@@ -337,6 +342,13 @@ def scatter_plot(study: Study, df: pd.DataFrame, colors: dict[str, str]) -> str:
             chart.point(_f(r[dm]), _f(r[qm]), BASELINE_COLOR, tip, "square", label="baseline")
             continue
         color = colors[tid]
+        own = owns.get(tid, [])
+        if own:  # the trial's own temperature curve (frontier_for: pareto | all)
+            chart.line([v[dm] for _, v in own], [v[qm] for _, v in own], colors[tid],
+                       f"{label_of(r)} at each of its own temperatures", dash="2,3", width=1.2)
+            for t, v in own:
+                chart.point(v[dm], v[qm], colors[tid], f"{label_of(r)} at T={t:g}: {qm}="
+                            f"{fmt(v[qm])}, {dm}={fmt(v[dm])}", size=2.4)
         if curve:
             where = position(r, qm, dm)
             color = FRONTIER_COLORS[where]
@@ -725,7 +737,8 @@ def render_report(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None 
         "labelled T=… are the baseline at each temperature (dotted, in order of T); each trial "
         "then carries the 95% CIs of its two deltas as a cross and is coloured green above the "
         "frontier, grey on it, red below it, light grey when the study cannot tell or the "
-        "axes are not a headline pair (docs/decide.md).</p>",
+        "axes are not a headline pair (docs/decide.md); a trial also sampled at other "
+        "temperatures has its own dotted curve in its colour.</p>",
         '<div class="plots">' + scatter_plot(study, df, colors) + "</div>",
         "<h2>Metrics vs λ</h2>",
         '<p class="help">Dashed line: the baseline (λ=0). Bars: the confidence interval of the '
