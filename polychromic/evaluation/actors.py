@@ -41,8 +41,20 @@ def _timed(out: dict[str, list], started: float, first_row: int) -> None:
     out.setdefault(GEN_SECONDS, []).extend([share] * n)
 
 
+def temperatures(batch: dict[str, np.ndarray], default: float) -> list[float]:
+    """Each item's sampling temperature: its ``temperature`` column (a frontier pass samples
+    one adapter at several temperatures, one item per generation group and temperature), else
+    ``default`` (the trial's ``eval_temperature``)."""
+    n = len(batch["rows"])
+    if "temperature" not in batch:
+        return [float(default)] * n
+    return [float(t) for t in batch["temperature"]]
+
+
 class Generate:
-    """Ray Data actor: samples ``n_eval_samples`` completions per prompt of a group."""
+    """Ray Data actor: samples ``n_eval_samples`` completions per prompt of a group, at the
+    item's temperature; the model and adapter are loaded once, in the constructor, whatever
+    the number of groups or temperatures it samples."""
 
     def __init__(self, cfg: dict[str, Any], adapter_dir: str | None, threads: int) -> None:
         import torch
@@ -64,16 +76,18 @@ class Generate:
         # lazy: pulls torch, which this path does not otherwise need
         from polychromic.models.sampling import sample
 
-        cfg, out = self.cfg, {k: [] for k in ("prompt_index", "prompt_id", "sample_index",
-                                              "prompt", "target", "group", "meta", "text",
-                                              "token_count")}
-        for gi, rows_json in zip(batch["group_index"], batch["rows"]):
+        cfg = self.cfg
+        out: dict[str, list] = {k: [] for k in GENERATED_COLUMNS}
+        temps = temperatures(batch, cfg.eval_temperature)
+        for gi, rows_json, temp in zip(batch["group_index"], batch["rows"], temps, strict=True):
             started, first = time.time(), len(out["text"])
             rows = json.loads(rows_json)
+            # the group's seed, not the temperature's: every temperature draws from the same
+            # seed, and the eval temperature's samples are those of a plain evaluation
             torch.manual_seed(cfg.eval_seed * 1_000_003 + int(gi))
             prompts = [self.task.format_prompt(self.tok, example_of(r)) for r in rows]
             s = sample(self.model, self.tok, prompts, cfg.n_eval_samples,
-                       cfg.eval_max_new_tokens, cfg.eval_temperature, cfg.eval_top_p)
+                       cfg.eval_max_new_tokens, temp, cfg.eval_top_p)
             counts = s.token_counts
             for i, row in enumerate(rows):
                 for j in range(cfg.n_eval_samples):
@@ -83,6 +97,7 @@ class Generate:
                     out["sample_index"].append(j)
                     out["text"].append(s.texts[r])
                     out["token_count"].append(int(counts[r]))
+                    out["eval_temperature"].append(temp)
             _timed(out, started, first)
         return out
 
@@ -118,15 +133,15 @@ class GenerateVLLM:
 
         cfg, n = self.cfg, self.cfg.n_eval_samples
         out: dict[str, list] = {k: [] for k in GENERATED_COLUMNS}
-        for rows_json in batch["rows"]:
+        temps = temperatures(batch, cfg.eval_temperature)
+        for rows_json, temp in zip(batch["rows"], temps, strict=True):
             started, first = time.time(), len(out["text"])
             rows = json.loads(rows_json)
             prompts = [self.task.format_prompt(self.tok, example_of(r)) for r in rows]
             seeds = [sample_seed(cfg.eval_seed, int(r["prompt_index"]), j)
                      for r in rows for j in range(n)]
             s = self.engine.sample(self.tok, prompts, n, cfg.eval_max_new_tokens,
-                                   cfg.eval_temperature, cfg.eval_top_p, lora=self.lora,
-                                   seeds=seeds)
+                                   temp, cfg.eval_top_p, lora=self.lora, seeds=seeds)
             counts = s.token_counts
             for i, row in enumerate(rows):
                 for j in range(n):
@@ -135,6 +150,7 @@ class GenerateVLLM:
                     out["sample_index"].append(j)
                     out["text"].append(s.texts[i * n + j])
                     out["token_count"].append(int(counts[i * n + j]))
+                    out["eval_temperature"].append(temp)
             _timed(out, started, first)
         return out
 

@@ -4,6 +4,11 @@ held-out prompts → generation actors (base model + the trial's adapter, loaded
 actor) → scoring actors (task checker + sentence encoder, loaded once per actor) →
 ``generations.parquet`` (one row per sample) → ``aggregate`` (corpus and per-prompt metrics).
 
+The baseline's temperature frontier (``evaluate(frontier=True)``, ``evaluate_frontier``)
+goes through the same single pass: the temperature is a column of the items (one per
+generation group and temperature), so the actors load the model once and sample them all;
+every temperature uses the same per-group seeds, and all samples go to ``frontier.parquet``.
+
 Prompts are grouped into fixed generation groups (``eval_batch_prompts`` each) and every group
 is sampled under its own seed (``eval_seed``, group index), so the samples do not depend on how
 many actors there are or which actor got which group: 1 actor and 32 give the same rows.
@@ -40,6 +45,7 @@ from polychromic.store import layout
 from polychromic.store.generations import (
     example_of,
     prompt_row,
+    read_generations,
     write_generations,
 )
 from polychromic.store.remote import is_uri
@@ -81,10 +87,63 @@ def plan_actors(cfg: TrialConfig) -> tuple[int, dict[str, float]]:
 
 def evaluate(cfg: TrialConfig, adapter_dir: str | None, out_dir: Path,
              actors: int | None = None,
-             timings: dict[str, float | None] | None = None) -> dict[str, Any]:
+             timings: dict[str, float | None] | None = None,
+             frontier: bool = False) -> dict[str, Any]:
     """Generate, score, write ``out_dir/generations.parquet`` and return the metrics.
     ``timings``, when given, receives the evaluation's phases (``EVALUATION_PHASES`` of
-    polychromic.core.phases)."""
+    polychromic.core.phases).
+
+    ``frontier``: the same pass also samples every other temperature of
+    ``cfg.frontier_grid()`` (one pipeline, the model loaded once per actor) and writes them
+    all to ``out_dir/frontier.parquet``; ``generations.parquet`` and the metrics are the
+    eval temperature's, identical to a plain evaluation's (same seeds)."""
+    temps = cfg.frontier_grid() if frontier else []
+    clocks: dict[str, float | None] = {}
+    gens = sample_and_score(cfg, adapter_dir, temps or [cfg.eval_temperature], actors, clocks)
+    writing = time.time()
+    at_eval = gens[gens["eval_temperature"] == cfg.eval_temperature].reset_index(drop=True)
+    write_generations(at_eval, Path(out_dir) / layout.GENERATIONS)
+    if temps:
+        write_generations(gens, Path(out_dir) / layout.FRONTIER)
+    metrics = aggregate(at_eval, class_threshold=cfg.class_threshold)
+    if timings is not None:
+        timings.update(clocks, writing=time.time() - writing)
+    return metrics
+
+
+def evaluate_frontier(cfg: TrialConfig, adapter_dir: str | None, out_dir: Path,
+                      actors: int | None = None) -> pd.DataFrame | None:
+    """The frontier of an adapter already evaluated at ``cfg.eval_temperature``: one pass
+    samples the other temperatures of ``cfg.frontier_grid()``, and ``frontier.parquet`` gets
+    them with the stored ``generations.parquet`` rows (drawn from the same seeds: a plain
+    evaluation's samples are the frontier's at the eval temperature). All of them are
+    sampled when no generations are stored. Returns the table written (None: frontier off).
+    The file is written whole or not at all (a killed run leaves no partial frontier)."""
+    temps = cfg.frontier_grid()
+    if not temps:
+        return None
+    stored = Path(out_dir) / layout.GENERATIONS
+    have = read_generations(stored) if stored.is_file() else None
+    if have is not None:
+        temps = [t for t in temps if t != cfg.eval_temperature]
+    gens = sample_and_score(cfg, adapter_dir, temps, actors) if temps else None
+    parts = [g for g in (have, gens) if g is not None]
+    table = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    table = table.sort_values(["eval_temperature", "prompt_index", "sample_index"],
+                              ignore_index=True)
+    write_generations(table, Path(out_dir) / layout.FRONTIER)
+    return table
+
+
+def sample_and_score(cfg: TrialConfig, adapter_dir: str | None, temperatures: list[float],
+                     actors: int | None = None,
+                     clocks: dict[str, float | None] | None = None) -> pd.DataFrame:
+    """One Ray Data pass over the held-out prompts at every temperature of ``temperatures``:
+    one item per (temperature, generation group), the temperature a column of the items, so
+    each generation actor loads the model once and samples every temperature. Every
+    temperature's samples come from the same per-group seeds. Returns the scored samples,
+    ordered by temperature, prompt and sample (the generations.parquet schema); ``clocks``,
+    when given, receives the pass's start-up, generation and scoring seconds."""
     import ray
 
     started = time.time()
@@ -93,6 +152,7 @@ def evaluate(cfg: TrialConfig, adapter_dir: str | None, out_dir: Path,
     step = cfg.eval_batch_prompts
     groups = [{"group_index": g, "rows": json.dumps(rows[s : s + step])}
               for g, s in enumerate(range(0, len(rows), step))]
+    items = [{**group, "temperature": float(t)} for t in temperatures for group in groups]
     n_actors, res = plan_actors(cfg)
     n_actors = actors or n_actors
     # lazy: pulls torch, which this path does not otherwise need
@@ -104,9 +164,9 @@ def evaluate(cfg: TrialConfig, adapter_dir: str | None, out_dir: Path,
     ctx.execution_options.preserve_order = True
     ctx.enable_progress_bars = False  # Tune's table is the progress display
     if vllm and os.environ.get("POLYCHROMIC_VLLM_EVAL", "processor") == "processor":
-        ds = _vllm_processor(cfg, rows, adapter_dir, n_actors, res)
+        ds = _vllm_processor(cfg, rows, adapter_dir, n_actors, res, temperatures)
     else:
-        ds = ray.data.from_items(groups, override_num_blocks=len(groups))
+        ds = ray.data.from_items(items, override_num_blocks=len(items))
         ds = ds.map_batches(
             GenerateVLLM if vllm else Generate,
             fn_constructor_kwargs={"cfg": cfg.to_dict(), "adapter_dir": adapter_dir,
@@ -121,18 +181,16 @@ def evaluate(cfg: TrialConfig, adapter_dir: str | None, out_dir: Path,
     )
     gens = pd.concat([b for b in ds.iter_batches(batch_format="pandas", batch_size=None)],
                      ignore_index=True)
-    gens = gens.sort_values(["prompt_index", "sample_index"], ignore_index=True)
-    writing = time.time()
-    clocks = _phase_seconds(gens, started)
+    gens = gens.sort_values(["eval_temperature", "prompt_index", "sample_index"],
+                            ignore_index=True)
+    if clocks is not None:
+        clocks.update(_phase_seconds(gens, started))
     gens = gens.drop(columns=[c for c in TIMING_COLUMNS if c in gens.columns])
-    for col in SAMPLING_COLUMNS:
-        gens[col] = getattr(cfg, col)
+    drawn_at = gens.pop("eval_temperature").astype(float)
+    for col in SAMPLING_COLUMNS:  # in this order, after the scores (the stored schema)
+        gens[col] = drawn_at if col == "eval_temperature" else getattr(cfg, col)
     gens["n_eval_samples"] = cfg.n_eval_samples
-    write_generations(gens, Path(out_dir) / layout.GENERATIONS)
-    metrics = aggregate(gens, class_threshold=cfg.class_threshold)
-    if timings is not None:
-        timings.update(clocks, writing=time.time() - writing)
-    return metrics
+    return gens
 
 
 def _phase_seconds(gens: pd.DataFrame, started: float) -> dict[str, float | None]:
@@ -148,12 +206,13 @@ def _phase_seconds(gens: pd.DataFrame, started: float) -> dict[str, float | None
 
 
 def _vllm_processor(cfg: TrialConfig, rows: list[dict[str, Any]], adapter_dir: str | None,
-                    n_actors: int, res: dict[str, float]) -> Any:
+                    n_actors: int, res: dict[str, float], temperatures: list[float]) -> Any:
     """Generation with Ray Data LLM (``ray.data.llm.build_processor`` + a
     ``vLLMEngineProcessorConfig``): one row per sample (prompt-major), chat-formatted by the
     task here, sampled by vLLM engines on the converted local base model, the trial's adapter
     loaded per request through the row's ``model`` (Ray's dynamic LoRA loading), each sample
-    seeded by (``eval_seed``, prompt index, sample index). Out: the columns ``Generate`` writes.
+    seeded by (``eval_seed``, prompt index, sample index) at each of ``temperatures`` (a row's
+    ``eval_temperature``). Out: the columns ``Generate`` writes.
 
     Two settings make it run on a CPU-only cluster too (Ray 2.60): the engine stage asks for
     ``num_gpus=1`` unless a ``placement_group_config`` gives its bundle (here: the CPU share
@@ -171,9 +230,10 @@ def _vllm_processor(cfg: TrialConfig, rows: list[dict[str, Any]], adapter_dir: s
     path = resolve_model_path(cfg.model)
     tok, task = load_tokenizer(path), get_task(cfg)
     n = cfg.n_eval_samples
-    items = [{**row, "sample_index": j, "chat_prompt": task.format_prompt(tok, example_of(row)),
+    chat = [task.format_prompt(tok, example_of(row)) for row in rows]
+    items = [{**row, "sample_index": j, "chat_prompt": chat[i], "eval_temperature": float(t),
               "seed": sample_seed(cfg.eval_seed, int(row["prompt_index"]), j)}
-             for row in rows for j in range(n)]
+             for t in temperatures for i, row in enumerate(rows) for j in range(n)]
     cuda = bool(res.get("num_gpus"))
     extra: dict[str, Any] = {}
     lora: str | None = None
@@ -192,15 +252,17 @@ def _vllm_processor(cfg: TrialConfig, rows: list[dict[str, Any]], adapter_dir: s
         chat_template_stage=False, tokenize_stage=False, detokenize_stage=False,
         log_engine_metrics=False, **extra,
     )
-    keep = ("prompt_index", "prompt_id", "sample_index", "prompt", "target", "group", "meta")
-    sampling = {"temperature": cfg.eval_temperature, "top_p": cfg.eval_top_p,
+    keep = ("prompt_index", "prompt_id", "sample_index", "prompt", "target", "group", "meta",
+            "eval_temperature")
+    sampling = {"top_p": cfg.eval_top_p,
                 "max_tokens": cfg.eval_max_new_tokens, "stop_token_ids": [tok.eos_token_id],
                 "skip_special_tokens": True}
 
     def preprocess(row: dict[str, Any]) -> dict[str, Any]:
         out = {f"_{k}": row[k] for k in keep}  # ``prompt`` is the engine's input column
         out.update(prompt=row["chat_prompt"],
-                   sampling_params={**sampling, "seed": int(row["seed"])})
+                   sampling_params={**sampling, "seed": int(row["seed"]),
+                                    "temperature": float(row["eval_temperature"])})
         if lora is not None:
             out["model"] = lora
         return out
@@ -218,5 +280,6 @@ def _vllm_processor(cfg: TrialConfig, rows: list[dict[str, Any]], adapter_dir: s
     light = {"num_cpus": 0.25 if cuda else share / 4}
     processor = build_processor(config, preprocess=preprocess, postprocess=postprocess,
                                 preprocess_map_kwargs=light, postprocess_map_kwargs=light)
-    ds = ray.data.from_items(items, override_num_blocks=max(1, len(rows) // cfg.eval_batch_prompts))
+    ds = ray.data.from_items(items, override_num_blocks=max(1, len(temperatures) * len(rows)
+                                                             // cfg.eval_batch_prompts))
     return processor(ds)

@@ -26,9 +26,10 @@ from polychromic.tasks.base import Example
 
 #: the columns that carry a prompt's ``Example`` into every one of its samples
 PROMPT_COLUMNS = ("prompt_index", "prompt_id", "prompt", "target", "group", "meta")
-#: the columns a generation actor writes (one row per sample)
+#: the columns a generation actor writes (one row per sample; ``eval_temperature`` is the
+#: temperature the sample was drawn at: one per table, or every frontier temperature)
 GENERATED_COLUMNS = ("prompt_index", "prompt_id", "sample_index", "prompt", "target", "group",
-                     "meta", "text", "token_count")
+                     "meta", "text", "token_count", "eval_temperature")
 
 
 def prompt_row(index: int, example: Example) -> dict[str, Any]:
