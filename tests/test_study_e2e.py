@@ -296,11 +296,43 @@ def test_baseline_headroom_mde_and_verdict(finished_study: Path) -> None:
     assert df.loc[0.0, "verdict"] == ""
 
 
+def test_baseline_frontier_and_the_pareto_trials_curves(finished_study: Path) -> None:
+    """Issue 20: the λ=0 baseline's final adapter sampled at every frontier temperature (the
+    defaults plus eval_temperature) in its evaluation pass, and, with the default
+    ``frontier_for: pareto``, the study's Pareto-optimal trials swept after the study; the
+    other finished trials have none. Same prompts, sample counts and seeds at every T."""
+    from polychromic.stats.ranking import pareto_mask
+
+    df = pd.read_parquet(finished_study / "leaderboard.parquet")
+    done = df[df["status"].eq("finished")].reset_index(drop=True)
+    grid = [0.5, 0.7, 0.85, 1.0, 1.2]  # TINY_SETTINGS' eval_temperature 1.0 is in it
+    optimal = set(done.loc[pareto_mask(done, [("semantic_diversity", "max"),
+                                              ("pass@10", "max")]), "trial_id"])
+    base = str(done.loc[done["lambda_"] == 0.0, "trial_id"].iloc[0])
+    assert optimal  # at least one trial to sweep
+    for tid in done["trial_id"]:
+        tdir = finished_study / "trials" / tid
+        has = (tdir / "frontier.parquet").exists()
+        assert has == (tid == base or tid in optimal), tid
+        if not has:
+            continue
+        front = pd.read_parquet(tdir / "frontier.parquet")
+        gens = pd.read_parquet(tdir / "generations.parquet")
+        assert sorted(set(front["eval_temperature"])) == grid, tid
+        assert list(front.columns) == list(gens.columns), tid
+        parts = {t: g.reset_index(drop=True) for t, g in front.groupby("eval_temperature")}
+        for t, g in parts.items():
+            assert g[["prompt_id", "sample_index", "eval_seed"]].equals(
+                parts[1.0][["prompt_id", "sample_index", "eval_seed"]]), (tid, t)
+        assert parts[1.0]["text"].tolist() == gens["text"].tolist(), tid
+
+
 def test_plan_reports_headroom_mde_and_cost_and_trains_nothing(tmp_path: Path) -> None:
     """`--plan` on the smoke space (tiny model): base-model evaluation through the Ray Data
     pipeline, the floor/ceiling sets, timed steps, and the report; no trial, no Tune state."""
     storage = tmp_path / "studies"
     proc = run_study("--space", "smoke", "--set", "model=tiny", "--set", "n_eval_prompts=4",
+                     "--set", "frontier_temperatures=0.5,1.5",
                      "--plan", "--storage-path", str(storage), "--no-wandb", timeout=400)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
@@ -314,6 +346,15 @@ def test_plan_reports_headroom_mde_and_cost_and_trains_nothing(tmp_path: Path) -
     assert rows["semantic_diversity_per_prompt"]["mde"] > 0
     assert plan["sft_seconds"] > 0 and plan["diversity_seconds"] > 0
     assert len(pd.read_parquet(root / "plan" / "generations.parquet")) == 4 * 10
+    # the base model's temperature frontier: one pass, every temperature, headroom at each
+    grid = sorted({0.5, 1.5, plan["eval_temperature"]})
+    assert "temperature frontier of the base model" in out
+    assert [row["temperature"] for row in plan["frontier"]] == grid
+    for row in plan["frontier"]:
+        assert 0 <= row["metrics"]["pass@1"] <= 1
+        assert math.isfinite(row["headroom"]["semantic_diversity_per_prompt"]), row
+    front = pd.read_parquet(root / "plan" / "frontier.parquet")
+    assert sorted(set(front["eval_temperature"])) == grid and len(front) == len(grid) * 4 * 10
     assert not (root / "trials").exists() and not (root / "tune").exists()
     assert not (root / "optuna.db").exists()
 
@@ -403,6 +444,13 @@ def test_confirm_on_fresh_prompts_and_seeds_survives_a_killed_driver(
     for t in live:
         fresh = set(pd.read_parquet(t / "generations.parquet")["prompt_id"])
         assert len(fresh) == 4 and not fresh & selection
+        # each seed's baseline re-runs the temperature frontier on the fresh prompts
+        lam = read_json(t / "config.json")["lambda_"]
+        assert (t / "frontier.parquet").exists() == (lam == 0.0), t.name
+        if lam == 0.0:
+            front = pd.read_parquet(t / "frontier.parquet")
+            assert set(front["prompt_id"]) == fresh
+            assert len(front) == 5 * len(pd.read_parquet(t / "generations.parquet"))
     board = pd.read_parquet(finished_study / "leaderboard.parquet")
     assert len(board) == 4  # confirmation runs are not leaderboard rows
     row = board.set_index("lambda_").loc[0.5]

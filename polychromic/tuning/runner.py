@@ -14,6 +14,7 @@ from polychromic.review.leaderboard import build_leaderboard, write_leaderboard
 from polychromic.review.optuna_dashboard import sync_optuna
 from polychromic.store import layout, remote
 from polychromic.store.records import read_json, write_json
+from polychromic.tuning.frontier import sweep_frontiers
 from polychromic.tuning.progress import Tracker, describe_trial, planned_trial_seconds, quiet_run
 from polychromic.tuning.resume import mark_abandoned
 from polychromic.tuning.space import Space, load_space
@@ -155,9 +156,10 @@ def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_p
                     name: str | None, resume: str | None, use_wandb: bool,
                     address: str | None = None,
                     local_dir: str | Path = layout.DEFAULT_STORAGE, quiet: bool = False) -> Path:
-    """Validate, start Ray, run the study to the end, write the leaderboard; returns the
-    local study folder. ``quiet``: the terminal shows the trials' progress and everything
-    Ray, Tune, Train and W&B print goes to ``<study>/logs/run.log`` (polychromic.tuning.progress)."""
+    """Validate, start Ray, run the study to the end, sweep the trials' temperature frontiers
+    (``frontier_for``; polychromic.tuning.frontier), write the leaderboard; returns the local
+    study folder. ``quiet``: the terminal shows the trials' progress and everything Ray, Tune,
+    Train and W&B print goes to ``<study>/logs/run.log`` (polychromic.tuning.progress)."""
     if remote.is_uri(storage_path):
         remote.reachable(str(storage_path))
     if resume:
@@ -219,6 +221,8 @@ def _run(space: Space, root: Path, study_name: str, use_wandb: bool, resume: str
     tuner.fit()
 
     board = build_leaderboard(root, space)
+    if sweep_frontiers(root, board, space.objectives):  # frontier_for: the trials' own curves
+        board = build_leaderboard(root, space)
     write_leaderboard(root, board)
     sync_leaderboard_to_optuna(root, board)  # the same frame: one bootstrap, not two
     if storage_uri:

@@ -50,6 +50,26 @@ def write_headroom_sets(cfg: TrialConfig, tdir: Path) -> None:
                     type(err).__name__, err)
 
 
+def evaluate_baseline(cfg: TrialConfig, adapter: str, tdir: Path,
+                      timings: dict[str, float | None] | None = None) -> dict[str, Any]:
+    """A λ=0 run's evaluation (the study's baseline, or a confirmation's baseline on the fresh
+    prompts of each seed) with its temperature frontier in the same pipeline pass
+    (``frontier.parquet``; ``generations.parquet`` and the metrics are the eval temperature's,
+    as for every trial). The frontier is advisory: when that pass fails, the plain evaluation
+    runs and the study's post-study sweep (polychromic.tuning.frontier) tries it again.
+
+    Resumable: ``result.json`` is written after both files, each written whole, so a driver
+    killed before it re-runs this evaluation and replaces them; never a half or doubled file."""
+    if not cfg.frontier_grid():
+        return evaluate(cfg, adapter, tdir, timings=timings)
+    try:
+        return evaluate(cfg, adapter, tdir, timings=timings, frontier=True)
+    except Exception as err:  # noqa: BLE001 - the trial's own evaluation must still happen
+        log.warning("frontier of %s not measured in its evaluation pass: %s: %s", tdir.name,
+                    type(err).__name__, err)
+        return evaluate(cfg, adapter, tdir, timings=timings)
+
+
 def run_trial(config: dict[str, Any], study_dir: str, storage_uri: str | None = None) -> None:
     """Tune function trainable. ``config`` is a full ``TrialConfig`` dict; ``storage_uri`` is
     the study's URI when Ray's files live there (polychromic.store.remote), else None."""
@@ -136,10 +156,14 @@ def run_trial(config: dict[str, Any], study_dir: str, storage_uri: str | None = 
     if saved is not None:
         backfill_history(tdir / layout.HISTORY, json.loads(saved))
     timings: dict[str, float | None] = {}
-    metrics = evaluate(cfg, join(final["checkpoint_path"], layout.ADAPTER), tdir,
-                       timings=timings)
+    adapter = join(final["checkpoint_path"], layout.ADAPTER)
+    # a λ=0 run, the study's baseline or a confirmation's (fresh prompts, new seed), is
+    # evaluated with its temperature frontier
+    baseline = cfg.lambda_ == 0
+    metrics = (evaluate_baseline(cfg, adapter, tdir, timings) if baseline
+               else evaluate(cfg, adapter, tdir, timings=timings))
     headroom_s = 0.0
-    if cfg.lambda_ == 0 and cfg.role == "search":  # the baseline's floor and ceiling sets
+    if baseline and cfg.role == "search":  # the baseline's floor and ceiling sets
         t_headroom = time.time()
         write_headroom_sets(cfg, tdir)
         headroom_s = time.time() - t_headroom
