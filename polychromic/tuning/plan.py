@@ -33,7 +33,7 @@ import pandas as pd
 from polychromic.core import columns
 from polychromic.core.config import TrialConfig
 from polychromic.evaluation.pipeline import evaluate
-from polychromic.metrics.aggregate import COMPARED, HEADLINE
+from polychromic.metrics.aggregate import COMPARED, HEADLINE, aggregate
 from polychromic.metrics.encoder import get_encoder
 from polychromic.stats import headroom, power
 from polychromic.stats.bootstrap import N_RESAMPLES, SEED, paired_delta, weighted_metrics
@@ -122,6 +122,33 @@ def rows(metrics: dict[str, Any], bounds: dict[str, dict[str, float]],
     return out
 
 
+#: the metrics the plan's frontier table shows at each temperature (quality, then diversity)
+FRONTIER_METRICS = ("pass@1", "quality_mean", "semantic_diversity_per_prompt", "distinct_2")
+
+
+def frontier_rows(front: pd.DataFrame, cfg: TrialConfig, pool: Any,
+                  eval_sets: pd.DataFrame) -> list[dict[str, Any]]:
+    """The base model's temperature frontier: per temperature of ``front`` (its
+    ``eval_temperature`` column), every compared metric and the headroom of every diversity
+    metric against that temperature's own floor and ceiling (the ceiling's references are cut
+    to that temperature's sample lengths; the eval temperature reuses ``eval_sets``)."""
+    out = []
+    for temp, part in front.groupby("eval_temperature", sort=True):
+        part = part.reset_index(drop=True)
+        values = aggregate(part, class_threshold=cfg.class_threshold)
+        sets = (eval_sets if float(temp) == cfg.eval_temperature
+                else headroom.build_sets(part, pool, get_encoder()))
+        bounds = headroom.bounds(sets, cfg.class_threshold)
+        room = {m: headroom.headroom(float(values.get(m, float("nan"))),
+                                     bounds[headroom.FLOOR].get(m, float("nan")),
+                                     bounds[headroom.CEILING].get(m, float("nan")))
+                for m in columns.DIVERSITY}
+        out.append({"temperature": float(temp),
+                    "metrics": {m: float(values.get(m, float("nan"))) for m in COMPARED},
+                    "headroom": room})
+    return out
+
+
 def make_plan(space: Space, root: Path, price: float) -> dict[str, Any]:
     """Run steps 1–4 of the module docstring on the connected Ray cluster; write and return
     the plan."""
@@ -132,14 +159,18 @@ def make_plan(space: Space, root: Path, price: float) -> dict[str, Any]:
     folder = layout.plan_dir(root)
     folder.mkdir(parents=True, exist_ok=True)
     use_gpu = cfg.use_gpu if cfg.use_gpu is not None else ray.cluster_resources().get("GPU", 0) > 0
+    temps = cfg.frontier_grid()
     t0 = time.perf_counter()
-    metrics = evaluate(cfg, None, folder)
+    metrics = evaluate(cfg, None, folder, frontier=bool(temps))  # every temperature, one pass
     eval_seconds = time.perf_counter() - t0
     gens = read_generations(folder / layout.GENERATIONS)
 
-    sets = headroom.build_sets(gens, headroom.reference_pool(get_task(cfg)), get_encoder())
+    pool = headroom.reference_pool(get_task(cfg))
+    sets = headroom.build_sets(gens, pool, get_encoder())
     headroom.write_sets(sets, folder / layout.HEADROOM)
     bounds = headroom.bounds(sets, getattr(cfg, "class_threshold", None))
+    front = (frontier_rows(read_generations(folder / layout.FRONTIER), cfg, pool, sets)
+             if temps else [])
     gens.attrs["class_threshold"] = cfg.class_threshold
     se = planned_se(gens)
     # timed after the evaluation, not beside it: on a small machine the two would share cores
@@ -155,7 +186,8 @@ def make_plan(space: Space, root: Path, price: float) -> dict[str, Any]:
     est = cost.estimate(
         steps=cfg.steps, compute_every_n_steps=cfg.compute_every_n_steps,
         sft_seconds=steps["sft_seconds"], diversity_seconds=steps["diversity_seconds"],
-        eval_samples=samples, sample_seconds=eval_seconds / max(1, samples),
+        eval_samples=samples,
+        sample_seconds=eval_seconds / max(1, samples * max(1, len(temps))),
         num_trials=space.num_trials, full_trials=1 + len(space.points), asha=asha,
         concurrency=concurrency(space, ray.cluster_resources()),
         gpus_per_trial=cfg.num_workers if use_gpu else 0.0, price=price)
@@ -165,6 +197,8 @@ def make_plan(space: Space, root: Path, price: float) -> dict[str, Any]:
         "eval_seconds": eval_seconds, **steps, "device": steps["device"],
         "gpu_hour_price": price, "metrics": rows(metrics, bounds, se),
         "cost": est.__dict__, "steps": cfg.steps, "num_trials": space.num_trials,
+        "eval_temperature": cfg.eval_temperature, "frontier": front,
+        "frontier_temperatures": temps,
     }
     write_json(folder / layout.PLAN_FILE, plan)  # atomic; numpy types and NaN handled
     return plan
@@ -182,6 +216,30 @@ def _duration(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def frontier_lines(plan: dict[str, Any]) -> list[str]:
+    """The base model's temperature frontier as a table (none for an older plan or with the
+    frontier off): per temperature the headline metrics and the semantic-diversity headroom,
+    so the evaluation temperature can be chosen where a diversity gain has room."""
+    front = plan.get("frontier") or []
+    if not front:
+        return []
+    head = "headroom_semantic_diversity_per_prompt"
+    lines = ["", f"temperature frontier of the base model (one pipeline pass, "
+             f"{len(front)} temperatures; * = the space's eval_temperature):",
+             f"{'T':>6}" + "".join(f"{m:>16}" for m in FRONTIER_METRICS) + f"{'headroom':>10}"]
+    for row in front:
+        mark = "*" if row["temperature"] == plan.get("eval_temperature") else " "
+        room = row["headroom"].get("semantic_diversity_per_prompt", float("nan"))
+        lines.append(f"{row['temperature']:>5g}{mark}"
+                     + "".join(f"{_f(row['metrics'].get(m, float('nan'))):>16}"
+                               for m in FRONTIER_METRICS)
+                     + f"{(_f(100 * room, 2) + '%') if math.isfinite(room) else '—':>10}")
+    lines.append(f"headroom here = {head.removeprefix('headroom_')}'s headroom at that "
+                 "temperature (its own floor and ceiling); the study's λ=0 baseline is "
+                 "evaluated at the same temperatures after training")
+    return lines
 
 
 def report_lines(plan: dict[str, Any]) -> list[str]:
@@ -204,6 +262,8 @@ def report_lines(plan: dict[str, Any]) -> list[str]:
                      f"{('±' + _f(r['mde'], 2)) if math.isfinite(r['mde']) else '—':>9}"
                      f"{(_f(r['mde_relative'], 2) + '%') if math.isfinite(r['mde_relative']) else '—':>8}"
                      f"{tag}")
+    lines += frontier_lines(plan)
+    n_temps = max(1, len(plan.get("frontier_temperatures") or []))
     c = plan["cost"]
     lines += [
         "",
@@ -216,8 +276,10 @@ def report_lines(plan: dict[str, Any]) -> list[str]:
         "",
         f"measured: SFT step {plan['sft_seconds']:.2f} s, diversity step "
         f"{plan['diversity_seconds']:.2f} s ({plan['device']}), evaluation "
-        f"{plan['eval_seconds']:.1f} s for {plan['eval_samples']} samples "
-        f"({plan['eval_seconds'] / max(1, plan['eval_samples']):.3f} s/sample, start-up included)",
+        f"{plan['eval_seconds']:.1f} s for {plan['eval_samples'] * n_temps} samples "
+        f"({plan['eval_seconds'] / max(1, plan['eval_samples'] * n_temps):.3f} s/sample, "
+        "start-up included" + (f"; {n_temps} temperatures in one pass" if n_temps > 1 else "")
+        + ")",
         f"cost: {plan['num_trials']} trials × {plan['steps']} steps ≈ {_duration(c['study_seconds'])}"
         f" of trial time with ASHA ({100 * (1 - c['asha_fraction']):.0f}% of searched steps "
         f"saved, idealised), {_duration(c['study_seconds_no_asha'])} without; "
@@ -226,7 +288,10 @@ def report_lines(plan: dict[str, Any]) -> list[str]:
            f"${plan['gpu_hour_price']:.2f}/GPU-hour" if c["gpu_hours"] > 0 else
            f"0 GPU-hours (CPU; on GPUs the same steps would be measured there, "
            f"${plan['gpu_hour_price']:.2f}/GPU-hour)"),
-        "not counted: process and model start-up per trial (tens of seconds on CPU)",
+        "not counted: process and model start-up per trial (tens of seconds on CPU)"
+        + (f"; the λ=0 baseline's frontier, {n_temps - 1} more evaluations in its own pass "
+           f"(≈ {_duration((n_temps - 1) * plan['eval_samples'] * plan['eval_seconds'] / max(1, plan['eval_samples'] * n_temps))}"
+           "), and the frontier_for sweep after the study" if n_temps > 1 else ""),
         "the study's λ=0 baseline is fine-tuned: its headroom can differ from the base model's; "
         "the leaderboard reports the baseline's",
     ]
