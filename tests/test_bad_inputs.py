@@ -839,3 +839,25 @@ def test_processes_refuse_in_one_line(study: Path, tmp_path: Path) -> None:
     row = next(line for line in proc.stdout.splitlines() if line.startswith("cccc3333,"))
     assert ",corrupt," in row
     assert "Traceback" not in proc.stderr
+
+
+def test_rescore_rescores_the_frontier_too_and_undo_restores_it(study: Path) -> None:
+    """A trial's ``frontier.parquet`` (its samples at every frontier temperature) gets the same
+    new threshold as its generations, in the same all-or-nothing rescore; ``--undo`` puts the
+    original back byte for byte."""
+    import pandas as pd
+
+    from polychromic.tuning.rescore import rescore_study, undo_last
+
+    tdir = study / "trials" / "base0000"
+    gens = pd.read_parquet(tdir / "generations.parquet")
+    front = pd.concat([gens.assign(eval_temperature=t) for t in (0.5, 1.0)], ignore_index=True)
+    pq.write_table(pa.Table.from_pandas(front, preserve_index=False), tdir / "frontier.parquet")
+    before = snapshot(study)
+    rescore_study(study, threshold=0.95)  # above the tiny study's 0.9: nothing passes now
+    new = pd.read_parquet(tdir / "frontier.parquet")
+    assert len(new) == len(front) and front["passed"].any()
+    assert not new["passed"].any()
+    assert (new["quality_threshold"] == 0.95).all()
+    undo_last(study)
+    assert snapshot(study) == before

@@ -3,7 +3,8 @@
 Every trial's ``generations.parquet`` holds each sample with its quality score. Rescoring
 recomputes the metrics from those rows (optionally with a new pass/fail threshold, or after
 re-running the task's quality checker), rewrites each ``result.json`` (and, with a new
-threshold or checker, each ``generations.parquet``) and the leaderboard, so the leaderboard's
+threshold or checker, each ``generations.parquet`` and ``frontier.parquet``) and the
+leaderboard, so the leaderboard's
 numbers are exactly what the stored generations give.
 
 Nothing is lost: :func:`plan_study` computes everything and writes nothing (``--dry-run``
@@ -63,6 +64,9 @@ class TrialRescore:
     gens: Any = None
     #: the ``result.json`` it replaces
     old: dict[str, Any] = field(default_factory=dict)
+    #: the new ``frontier.parquet`` (the same threshold or checker on every temperature's
+    #: samples), None when the trial has none or nothing changed it
+    frontier: Any = None
 
 
 def plan_trial(tdir: Path, threshold: float | None = None,
@@ -78,14 +82,23 @@ def plan_trial(tdir: Path, threshold: float | None = None,
     config = _json_object(tdir / layout.CONFIG)
     result = _json_object(tdir / layout.RESULT)
     old = dict(result)
-    try:
-        gens = read_generations(path)
+    changed = threshold is not None or rerun_checker
+    front_path = tdir / layout.FRONTIER
+    has_front = changed and os.path.lexists(front_path)
+    if has_front and (why := parquet_problem(front_path)):
+        raise ConfigError("(file)", why, str(front_path))
+
+    def rescored(gens: Any) -> Any:
         if rerun_checker:
-            cfg = TrialConfig.from_dict(config, source=str(tdir / layout.CONFIG))
-            gens = recheck(gens, cfg)
+            gens = recheck(gens, TrialConfig.from_dict(config, source=str(tdir / layout.CONFIG)))
         if threshold is not None:
             gens["passed"] = (gens["quality_score"] >= threshold).fillna(False).astype(bool)
             gens["quality_threshold"] = float(threshold)
+        return gens
+
+    try:
+        gens = rescored(read_generations(path))
+        front = rescored(read_generations(front_path)) if has_front else None
         # the trial's own class threshold
         metrics = aggregate(gens, class_threshold=float(config.get("class_threshold",
                                                                    DEFAULT_CLASS_THRESHOLD)))
@@ -99,8 +112,7 @@ def plan_trial(tdir: Path, threshold: float | None = None,
         result.pop(k)
     result.update(metrics)
     result["rescored"] = {"threshold": threshold, "rerun_checker": rerun_checker}
-    changed = threshold is not None or rerun_checker
-    return TrialRescore(tdir, result, metrics, gens if changed else None, old)
+    return TrialRescore(tdir, result, metrics, gens if changed else None, old, front)
 
 
 def _json_object(path: Path) -> dict[str, Any]:
@@ -126,10 +138,12 @@ def commit(plans: list[TrialRescore], finish: Callable[[], Path] | None = None,
     swapped: list[tuple[Path, Path | None]] = []  # (final, backup of the original or None)
     try:
         for plan in plans:
-            if plan.gens is not None:
-                tmp = plan.tdir / f".{layout.GENERATIONS}{tag}.tmp"
-                staged.append((tmp, plan.tdir / layout.GENERATIONS))
-                write_table(plan.gens, tmp)
+            for name, table in ((layout.GENERATIONS, plan.gens),
+                                (layout.FRONTIER, plan.frontier)):
+                if table is not None:
+                    tmp = plan.tdir / f".{name}{tag}.tmp"
+                    staged.append((tmp, plan.tdir / name))
+                    write_table(table, tmp)
             tmp = plan.tdir / f".{layout.RESULT}{tag}.tmp"
             staged.append((tmp, plan.tdir / layout.RESULT))
             tmp.write_text(json.dumps(to_jsonable(plan.result), indent=1, sort_keys=True))
