@@ -38,16 +38,15 @@ def count_loads() -> None:
     loading.load_for_inference = counted
 
 
-@pytest.fixture(scope="module")
-def load_log(tmp_path_factory: pytest.TempPathFactory):
-    import ray
-
-    log = tmp_path_factory.mktemp("loads") / "loads.txt"
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"worker_process_setup_hook": f"tests.{Path(__file__).stem}.count_loads",
-                          "env_vars": {LOADS_ENV: str(log)}})
-    yield log
-    ray.shutdown()
+@pytest.fixture
+def load_log(own_ray, tmp_path: Path) -> Path:
+    """A local cluster of this test's own whose workers count their model loads in the
+    returned file (the shared cluster's workers do not run the hook)."""
+    log = tmp_path / "loads.txt"
+    own_ray(num_cpus=2, include_dashboard=False, log_to_driver=False,
+            runtime_env={"worker_process_setup_hook": f"tests.{Path(__file__).stem}.count_loads",
+                         "env_vars": {LOADS_ENV: str(log), "RAY_TRAIN_V2_ENABLED": "1"}})
+    return log
 
 
 def loads(log: Path) -> int:
@@ -57,6 +56,7 @@ def loads(log: Path) -> int:
     return n
 
 
+@pytest.mark.slow  # Ray Data pipelines on the tiny model
 def test_one_pass_samples_every_temperature_with_the_same_prompts_and_seeds(
         load_log: Path, tmp_path: Path) -> None:
     cfg = TrialConfig.from_dict({**TINY_SETTINGS, "n_eval_prompts": 4, "eval_batch_prompts": 2,
