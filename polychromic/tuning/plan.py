@@ -218,6 +218,11 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def _width(metric: str) -> int:
+    """A frontier table column's width: its name and two spaces, at least 10."""
+    return max(10, len(metric) + 2)
+
+
 def frontier_lines(plan: dict[str, Any]) -> list[str]:
     """The base model's temperature frontier as a table (none for an older plan or with the
     frontier off): per temperature the headline metrics and the semantic-diversity headroom,
@@ -228,12 +233,13 @@ def frontier_lines(plan: dict[str, Any]) -> list[str]:
     head = "headroom_semantic_diversity_per_prompt"
     lines = ["", f"temperature frontier of the base model (one pipeline pass, "
              f"{len(front)} temperatures; * = the space's eval_temperature):",
-             f"{'T':>6}" + "".join(f"{m:>16}" for m in FRONTIER_METRICS) + f"{'headroom':>10}"]
+             f"{'T':>6}" + "".join(f"{m:>{_width(m)}}" for m in FRONTIER_METRICS)
+             + f"{'headroom':>10}"]
     for row in front:
         mark = "*" if row["temperature"] == plan.get("eval_temperature") else " "
         room = row["headroom"].get("semantic_diversity_per_prompt", float("nan"))
         lines.append(f"{row['temperature']:>5g}{mark}"
-                     + "".join(f"{_f(row['metrics'].get(m, float('nan'))):>16}"
+                     + "".join(f"{_f(row['metrics'].get(m, float('nan'))):>{_width(m)}}"
                                for m in FRONTIER_METRICS)
                      + f"{(_f(100 * room, 2) + '%') if math.isfinite(room) else '—':>10}")
     lines.append(f"headroom here = {head.removeprefix('headroom_')}'s headroom at that "
