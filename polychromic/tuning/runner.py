@@ -221,8 +221,12 @@ def _run(space: Space, root: Path, study_name: str, use_wandb: bool, resume: str
     tuner.fit()
 
     board = build_leaderboard(root, space)
-    if sweep_frontiers(root, board, space.objectives):  # frontier_for: the trials' own curves
-        board = build_leaderboard(root, space)
+    try:  # frontier_for: the trials' own curves; advisory, the study's leaderboard comes first
+        if sweep_frontiers(root, board, space.objectives):
+            board = build_leaderboard(root, space)
+    except Exception as err:  # noqa: BLE001 - e.g. an unreadable config: say so, keep going
+        log.warning("frontier sweep stopped: %s: %s (a --resume continues it)",
+                    type(err).__name__, err)
     write_leaderboard(root, board)
     sync_leaderboard_to_optuna(root, board)  # the same frame: one bootstrap, not two
     if storage_uri:
