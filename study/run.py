@@ -139,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             print(f"ok: {space.source}: {space.num_trials} trials, objectives "
                   f"{', '.join(f'{m} ({d})' for m, d in space.objectives)}")
+            from polychromic.tuning.feasibility import quantization_line
+
+            print(quantization_line(space.trial_config(space.baseline()), _cuda_here()))
             from polychromic.tuning.confirm import confirmation_note
 
             note = confirmation_note(space.trial_config(space.baseline()))
@@ -167,6 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"leaderboard:  {layout.leaderboard_file(root).resolve()}")
     print(f"optuna:       optuna-dashboard {layout.optuna_url(root)}")
     return 0
+
+
+def _cuda_here() -> bool:
+    """Whether this machine has CUDA (``--check`` starts no cluster, so it can say only this)."""
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _check_study_location(args: argparse.Namespace) -> None:

@@ -13,7 +13,12 @@ Everything is written to a temporary sibling folder, reloaded from there and mad
 a few greedy tokens; only then does it replace ``DIR``. So a failed export never leaves a
 half-written or broken ``DIR``, and ``DIR`` is only replaced when it is empty or ``force``.
 For a merged export the greedy tokens of the reloaded merged model are compared with those of
-base + adapter; in fp32 they must be identical.
+base + adapter; in fp32 they must be identical. Their next-token logits on the verification
+prompt are compared too: ``max_abs_logit_diff`` ≤ :data:`LOGIT_TOLERANCE` of the dtype (fp32:
+merging changes only the order of float additions; bf16 rounds every merged weight).
+
+An adapter trained on a 4-bit (NF4) or 8-bit base is merged the same way, into the 16-bit
+reload (never into the quantized base: peft#2501); the card says what that means for serving.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ DEFAULT_PROMPT = "Hi, how are you doing?"
 VERIFY_TOKENS = 8
 ADAPTER_FILES = ("adapter_config.json", layout.ADAPTER_WEIGHTS, "adapter_model.bin")
 SRC = COMMAND_LINE
+#: largest |merged − (base + adapter)| next-token logit accepted, per merge dtype
+LOGIT_TOLERANCE = {"float32": 1e-3, "bfloat16": 0.25, "float16": 0.05}
 
 
 
@@ -183,6 +190,15 @@ def greedy(model: Any, tok: Any, prompt: str, n_tokens: int = VERIFY_TOKENS) -> 
     return out[0, inputs["input_ids"].shape[1]:].tolist()
 
 
+def last_logits(model: Any, tok: Any, prompt: str) -> Any:
+    """The next-token logits (fp32, on CPU) after ``prompt``."""
+    import torch
+
+    inputs = tok([prompt], return_tensors="pt").to(model.device)
+    with torch.no_grad():
+        return model(**inputs).logits[0, -1].float().cpu()
+
+
 def reload_adapter(cfg: Any, folder: Path, device: Any) -> tuple[Any, Any]:
     """Base model (quantized as the trial was) + the exported adapter + the exported tokenizer."""
     from peft import PeftModel
@@ -251,6 +267,7 @@ def export_trial(study: Study, row: pd.Series, out: Path, merge: bool = False,
             peft_model = PeftModel.from_pretrained(base, str(adapter))
             peft_model.eval()
             expected = greedy(peft_model, tok, prompt)
+            before = last_logits(peft_model, tok, prompt)
             merged = peft_model.merge_and_unload()
             merged.config.use_cache = True
             merged.save_pretrained(str(tmp), safe_serialization=True)
@@ -259,8 +276,14 @@ def export_trial(study: Study, row: pd.Series, out: Path, merge: bool = False,
             del base, peft_model, merged
             model, tok2 = reload_merged(tmp, dev)
             got = greedy(model, tok2, prompt)
+            diff = float((last_logits(model, tok2, prompt) - before).abs().max())
+            tolerance = LOGIT_TOLERANCE.get(dtype, 0.25)
             verification.update({"dtype": dtype, "base_plus_adapter_ids": expected,
-                                 "merged_ids": got, "matches_base_plus_adapter": got == expected})
+                                 "merged_ids": got, "matches_base_plus_adapter": got == expected,
+                                 "max_abs_logit_diff": diff, "logit_tolerance": tolerance})
+            if not diff <= tolerance:
+                raise ExportError(f"merged model's logits differ from base + adapter by {diff:.3g}"
+                                  f" (> {tolerance} allowed in {dtype})")
             if got != expected:
                 message = (f"merged model's greedy tokens {got} differ from base + adapter "
                            f"{expected} ({dtype})")

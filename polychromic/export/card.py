@@ -185,6 +185,37 @@ def trial_record(study: Study, row: pd.Series, cfg: Any, mode: str, adapter: Pat
     }
 
 
+def trained_quantization(record: dict[str, Any]) -> str:
+    """The quantization the trial's base really had: its record (``quantization``, from the
+    loaded layers), else the configured ``quantize`` when it was explicit."""
+    loaded = (record.get("metrics") or {}).get("quantization")
+    if isinstance(loaded, str) and loaded:
+        return loaded
+    return {"4bit": "nf4", "8bit": "int8", "none": "none"}.get(
+        str((record.get("config") or {}).get("quantize")), "unknown")
+
+
+def quantized_base_note(record: dict[str, Any], mode: str) -> str:
+    """What serving needs to know when the adapter was trained on a quantized base."""
+    q = trained_quantization(record)
+    if q in ("none", "unknown"):
+        return ""
+    kind = {"nf4": "a 4-bit NF4 base (bitsandbytes, double quantization)",
+            "int8": "an 8-bit (LLM.int8) base"}.get(q, f"a {q} base")
+    if mode == "adapter":
+        return (f"\n**Trained on {kind}.** The adapter learned corrections to the quantized "
+                "weights it saw: load the base the same way (`BitsAndBytesConfig`) to reproduce "
+                "the evaluated model; on a 16-bit base it behaves slightly differently.\n")
+    v = record.get("verification") or {}
+    return (f"\n**The adapter was trained on {kind}**, and is merged here into the 16-bit "
+            "base: this model's weights are not the quantized ones it was trained and "
+            "evaluated with, so its outputs differ slightly from the evaluated trial "
+            "(the metrics above are those of the quantized base + adapter). Re-evaluate before "
+            "relying on them, or serve the adapter on the same quantized base. Merged logits "
+            f"match 16-bit base + adapter within {v.get('max_abs_logit_diff', float('nan')):.2g}"
+            f" (tolerance {v.get('logit_tolerance')}).\n")
+
+
 def model_card(study: Study, row: pd.Series, cfg: Any, mode: str, record: dict[str, Any]) -> str:
     """``README.md``: base model, how to load, trial config, metrics with definitions and deltas
     vs the baseline, data, study name and date."""
@@ -260,6 +291,7 @@ Status: {row['status_text']}; Pareto-optimal on {study.axes[0][0]} vs {study.axe
 {", ".join(cfg.lora_target_modules)}; trained quantize={cfg.quantize}.
 {"" if mode == "adapter" else "Merged after reloading the base unquantized (never into 4-bit)."}
 {embedded}
+{quantized_base_note(record, mode)}
 
 ```python
 {load}

@@ -5,14 +5,23 @@ Embedded names (no model hub needed):
   plain transformers folder in the cache and reused (atomic, locked: concurrent trials are safe).
 - ``tiny``: a 2-layer Llama built from a config with SmolLM2's tokenizer, for tests.
 
-``quantize: auto`` loads 4-bit NF4 (QLoRA) where CUDA is present and unquantized fp32 on CPU,
-and logs which. A 4-bit model is never moved between devices after loading.
+``quantize: auto`` loads 4-bit NF4 (QLoRA) where CUDA is present and unquantized fp32 on CPU
+(faster there), and logs which; ``quantize: 4bit`` (``--set quantize=4bit``) forces NF4 on CPU
+too (bitsandbytes ≥ 0.50 runs it there). A 4-bit model is never moved between devices after
+loading. :func:`device_record` says what a worker actually loaded (the trial records it, the
+review bills GPU-hours from it).
+
+bitsandbytes' two noisy CPU messages are rewritten into one explanatory line (see
+:class:`_BnbCpuNotes`): the optional ``kernels`` package it asks for would download a kernel
+from the model hub; without it NF4 runs on bitsandbytes' plain torch path (same numbers,
+slower).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import platform
 import re
 import shutil
 import tempfile
@@ -29,6 +38,44 @@ from polychromic.core.inputs import expand_path, read_text
 log = logging.getLogger(__name__)
 
 EMBEDDED_MODELS = ("smollm2-135m-instruct", "tiny")
+#: what ``device_record`` reports as ``quantization`` for each loaded layer type
+LOADED_QUANTIZATION = {"Linear4bit": "nf4", "Linear8bitLt": "int8"}
+
+
+class _BnbCpuNotes(logging.Filter):
+    """Rewrites bitsandbytes' CPU warnings into one INFO line each, said once per process.
+
+    ``Failed to load CPU gemm_4bit_forward from kernels-community`` (bitsandbytes 0.50 on a CPU
+    with AVX512-BF16, logged at import): its optional ``kernels`` package would fetch a kernel
+    from the hub; the fallback is its own torch implementation. ``MatMul8bitLt: inputs will be
+    cast … to float16`` is logged on every 8-bit matmul of an fp32 model."""
+
+    NOTES = {
+        "kernels-community": "bitsandbytes: NF4 on CPU uses its plain torch path (the optional "
+                             "'kernels' package, which fetches a faster kernel from the hub, is "
+                             "not installed): same results, slower",
+        "MatMul8bitLt": "bitsandbytes: 8-bit matmuls cast fp32 inputs to fp16 (said once)",
+    }
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.said: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        for key, note in self.NOTES.items():
+            if key in message:
+                if key in self.said:
+                    return False
+                self.said.add(key)
+                record.msg, record.args = note, ()
+                record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+_BNB_NOTES = _BnbCpuNotes()
+for _name in ("bitsandbytes.backends.cpu.ops", "bitsandbytes.autograd._functions"):
+    logging.getLogger(_name).addFilter(_BNB_NOTES)
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -158,8 +205,40 @@ def resolve_quantize(quantize: str) -> str:
         return quantize
     if torch.cuda.is_available():
         return "4bit"
-    log.warning("no CUDA: loading the base model unquantized (fp32); set quantize=4bit to force NF4")
+    log.warning("quantize: auto and no CUDA: loading the base model unquantized (fp32, faster "
+                "than NF4 on CPU); --set quantize=4bit forces 4-bit NF4 (QLoRA) here too")
     return "none"
+
+
+def loaded_quantization(model: Any) -> str:
+    """The quantization a loaded model really has, from its layer types (never from the
+    config): ``nf4`` (bitsandbytes ``Linear4bit``), ``int8`` (``Linear8bitLt``) or ``none``.
+    A silent fallback to unquantized layers therefore reads ``none``."""
+    found = {LOADED_QUANTIZATION[type(m).__name__] for m in model.modules()
+             if type(m).__name__ in LOADED_QUANTIZATION
+             and type(m).__module__.startswith("bitsandbytes")}
+    return "+".join(sorted(found)) or "none"
+
+
+def _cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else its architecture."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and ":" in line:
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine() or "cpu"
+
+
+def device_record(model: Any, device: torch.device, world: int = 1) -> dict[str, Any]:
+    """What one Train worker ran on, as the trial's ``result.json`` records it: ``device_type``
+    (cpu/cuda), ``device_name`` (the GPU's name, or the CPU's), ``gpus_per_worker``, ``gpus``
+    (all workers of the trial) and ``quantization`` (:func:`loaded_quantization`)."""
+    cuda = device.type == "cuda"
+    name = torch.cuda.get_device_name(device) if cuda else _cpu_name()
+    return {"device_type": device.type, "device_name": name, "gpus_per_worker": int(cuda),
+            "gpus": int(cuda) * world, "quantization": loaded_quantization(model)}
 
 
 def load_tokenizer(path: str) -> Any:

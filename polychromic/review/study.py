@@ -22,6 +22,8 @@ Columns added to the leaderboard frame here:
 * ``device``, ``gpus``, ``elapsed_seconds``, ``gpu_hours`` = elapsed × GPUs / 3600, and
   ``cost_usd`` = GPU-hours × ``--gpu-hour-price`` (default :data:`DEFAULT_GPU_HOUR_PRICE`,
   about an on-demand cloud H100/A100 hour). CPU trials have 0 GPU-hours and ``device=cpu``.
+  ``gpus`` is what the trial recorded it ran on; ``device`` ends in ``?`` when it was guessed
+  (a study from before the record).
 * ``delta_M``, ``delta_M_ci_low``, ``delta_M_ci_high``, ``rel_delta_M``, ``significant_M``
   and ``warnings`` are filled with NaN / "" when the leaderboard does not provide them.
 """
@@ -223,13 +225,22 @@ def load_study(study: str, storage_path: str | Path = layout.DEFAULT_STORAGE,
     if (df["device"] == "cpu?").any():
         notes.append("device not recorded for some trials (use_gpu: auto): counted as CPU, "
                      "0 GPU-hours; pass --gpus-per-trial N if they ran on GPUs")
+    if (df["device"] == "gpu?").any():
+        notes.append("device not recorded for some 4bit/8bit trials (a study from before "
+                     "trials recorded it): GPU-hours inferred from quantize, which also runs "
+                     "on CPU; pass --gpus-per-trial 0 if they did")
     return Study(path, str(meta.get("name") or path.name), objectives, axes, df, float(price),
                  notes, ", ".join(models), ci_method)
 
 
 def _gpus(result: dict[str, Any], config: dict[str, Any],
           override: float | None) -> tuple[float, str]:
-    """GPUs one trial held and how we know: recorded > configured > 4/8-bit > override > CPU."""
+    """GPUs one trial held and how we know: recorded > configured > override > 4/8-bit > CPU.
+
+    A trial records what its Train workers ran on (``gpus``, ``device_type``: see
+    ``polychromic.models.loading.device_record``). Trials from before that record fall back to
+    ``use_gpu``, then ``--gpus-per-trial``, then ``quantize: 4bit/8bit`` (bitsandbytes once
+    needed CUDA; it no longer does): that last guess is labelled ``gpu?`` (inferred)."""
     try:
         workers = float(config.get("num_workers") or 1)
     except (TypeError, ValueError, OverflowError):  # a hand-edited config.json
@@ -241,10 +252,10 @@ def _gpus(result: dict[str, Any], config: dict[str, Any],
     for source in (result, config):
         if isinstance(source.get("use_gpu"), bool):
             return (workers, "gpu") if source["use_gpu"] else (0.0, "cpu")
-    if config.get("quantize") in ("4bit", "8bit"):  # bitsandbytes needs CUDA
-        return workers, "gpu"
     if override is not None:
         return float(override), "gpu" if override else "cpu"
+    if config.get("quantize") in ("4bit", "8bit"):  # an old study: inferred, and said so
+        return workers, "gpu?"
     return 0.0, "cpu?"
 
 

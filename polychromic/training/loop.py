@@ -24,7 +24,7 @@ from polychromic.core import faults
 from polychromic.core.config import TrialConfig
 from polychromic.metrics.encoder import get_encoder
 from polychromic.models.backends import VLLMSampler, resolve_backend
-from polychromic.models.loading import load_for_training
+from polychromic.models.loading import device_record, load_for_training
 from polychromic.store import checkpoint, layout
 from polychromic.tasks import get_task
 from polychromic.training.batches import batch_indices
@@ -53,6 +53,9 @@ def train(
     torch.manual_seed(cfg.seed)  # LoRA init is identical across trials with the same seed
     model, tokenizer = load_for_training(cfg, device)
     model.train()
+    # what this worker really runs on (device, GPUs, quantization loaded), in every report:
+    # the trial's result.json records it and the review bills GPU-hours from it
+    ran_on = device_record(model, device, world)
     task = get_task(cfg)
     examples = task.examples("train")
 
@@ -108,7 +111,8 @@ def train(
             torch.isfinite(p.grad).all() for p in params
         ):
             failed = {**_summary(history, window, cfg, elapsed_before + time.perf_counter() - t_start),
-                      "step": step + 1, "error": f"non-finite loss or gradient at step {step}"}
+                      "step": step + 1, "error": f"non-finite loss or gradient at step {step}",
+                      **ran_on}
             # Train V2 keeps the metrics of checkpointed reports: attach a marker checkpoint
             # so the error reaches the trial (and a restart does not train into NaN again).
             with tempfile.TemporaryDirectory() as tmp:
@@ -124,6 +128,7 @@ def train(
         if done % cfg.report_every == 0 or done == cfg.steps:
             metrics = _summary(history, window, cfg, elapsed_before + time.perf_counter() - t_start)
             metrics["step"] = done
+            metrics.update(ran_on)
             if restored_from is not None:
                 metrics["restored_from_step"] = restored_from
             history.append(metrics)

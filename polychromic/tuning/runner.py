@@ -14,6 +14,7 @@ from polychromic.review.leaderboard import build_leaderboard, write_leaderboard
 from polychromic.review.optuna_dashboard import sync_optuna
 from polychromic.store import layout, remote
 from polychromic.store.records import read_json, write_json
+from polychromic.tuning.feasibility import refuse_infeasible
 from polychromic.tuning.frontier import sweep_frontiers
 from polychromic.tuning.progress import Tracker, describe_trial, planned_trial_seconds, quiet_run
 from polychromic.tuning.resume import mark_abandoned
@@ -216,6 +217,11 @@ def _run(space: Space, root: Path, study_name: str, use_wandb: bool, resume: str
                  runtime_env={"env_vars": {k: v for k, v in os.environ.items()
                                            if k.startswith(("POLYCHROMIC_", "WANDB_MODE",
                                                             "WANDB_DIR", "WANDB_SILENT"))}})
+    # a trial the cluster can never place would wait forever: refuse it in one line instead
+    pending = refuse_infeasible(space.trial_config(space.baseline()), TRIAL_DRIVER_CPU,
+                                space.source)
+    if pending:
+        log.info("%s", pending)
     tuner = build_tuner(space, root, study_name, use_wandb, resume=bool(resume),
                         storage_uri=storage_uri)
     tuner.fit()

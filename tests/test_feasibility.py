@@ -1,0 +1,91 @@
+"""A trial the cluster can never place is refused in one line before any trial starts
+(polychromic.tuning.feasibility), instead of waiting forever; ``--check`` says which
+quantization the trials load."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from polychromic.core.config import TrialConfig
+from polychromic.core.errors import ConfigError
+from polychromic.tuning.feasibility import autoscaler_node_types, check_feasible
+from tests.conftest import ROOT, one_line_error
+
+CPU_NODE = {"CPU": 2.0}
+GPU_TYPE = {"gpu_a10g_spot": ({"CPU": 8.0, "GPU": 1.0}, 4)}
+
+
+def cfg(**settings: object) -> TrialConfig:
+    return TrialConfig.from_dict({"model": "tiny", **settings})
+
+
+def refused(config: TrialConfig, nodes: list[dict[str, float]],
+            types: dict[str, tuple[dict[str, float], int]] | None = None) -> ConfigError:
+    with pytest.raises(ConfigError) as err:
+        check_feasible(config, nodes, types or {}, 0.25, "space.yaml")
+    return err.value
+
+
+def test_gpu_request_on_a_gpu_less_cluster_is_refused() -> None:
+    err = refused(cfg(use_gpu=True), [CPU_NODE])
+    assert err.field == "use_gpu"
+    assert "needs 1 GPU per worker; this cluster has none" in err.message
+
+
+def test_node_types_that_add_gpus_make_it_pending_not_refused() -> None:
+    note = check_feasible(cfg(use_gpu=True), [{"CPU": 4.0}], GPU_TYPE, 0.25, "space.yaml")
+    assert "gpu_a10g_spot" in note and "pending" in note
+    # auto use_gpu on a cluster whose types add GPUs: a GPU worker, also pending
+    assert check_feasible(cfg(), [{"CPU": 4.0}], GPU_TYPE, 0.25, "s") != ""
+    assert check_feasible(cfg(), [CPU_NODE], {}, 0.25, "s") == ""  # a CPU trial fits now
+
+
+@pytest.mark.parametrize("settings, nodes, field", [
+    ({"cpus_per_worker": 4}, [CPU_NODE, CPU_NODE], "cpus_per_worker"),  # no node has 4
+    ({"num_workers": 4}, [CPU_NODE], "num_workers"),  # 2 slots of 1 CPU
+    ({"worker_resources": {"trainer_node": 1}}, [CPU_NODE], "worker_resources.trainer_node"),
+    ({"num_workers": 2}, [CPU_NODE], "cpus_per_worker"),  # 2 workers + the driver > 2 CPUs
+])
+def test_requests_no_node_can_hold_are_refused(settings: dict, nodes: list, field: str) -> None:
+    assert refused(cfg(**settings), nodes).field == field
+
+
+def test_autoscaler_node_types_are_read_from_the_bootstrap_config(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text((ROOT / "cluster.yaml").read_text())
+    types = autoscaler_node_types(tmp_path / "c.yaml")
+    assert types and all(r.get("GPU", 0) >= 1 for r, _ in types.values()), types
+    assert autoscaler_node_types(tmp_path / "missing.yaml") == {}
+
+
+def test_run_refuses_use_gpu_on_this_gpu_less_machine_in_one_line(tmp_path: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: use_gpu=true is feasible here")
+    run = subprocess.run([sys.executable, str(ROOT / "study" / "run.py"), "--space", "smoke",
+                          "--set", "use_gpu=true", "--set", "model=tiny", "--storage-path",
+                          str(tmp_path), "--no-wandb"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 2, run.stdout[-2000:] + run.stderr[-2000:]
+    line = one_line_error(run.stderr)
+    assert "use_gpu: each trial needs 1 GPU per worker; this cluster has none" in line
+    assert not list(tmp_path.glob("*/trials/*")), "a trial started"
+
+
+def test_check_says_which_quantization_the_trials_load() -> None:
+    def check(*sets: str) -> str:
+        args = [a for s in sets for a in ("--set", s)]
+        run = subprocess.run([sys.executable, str(ROOT / "study" / "run.py"), "--space", "smoke",
+                              *args, "--check"], cwd=ROOT, capture_output=True, text=True,
+                             timeout=120)
+        assert run.returncode == 0, run.stderr
+        return run.stdout
+
+    assert "quantization: every trial loads the base 4bit (NF4" in check("quantize=4bit")
+    auto = check("quantize=auto")
+    assert "quantize=auto → 4bit (NF4) on a CUDA worker, none (fp32) on a CPU worker" in auto
+    assert "--set quantize=4bit forces NF4" in auto
