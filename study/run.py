@@ -1,7 +1,8 @@
 """Run (or resume) a polychromic study.
 
     python study/run.py --space smoke
-    python study/run.py --space lambda_wide --set model=Qwen/Qwen3-8B --set quantize=4bit
+    python study/run.py --space lambda_wide --set model=Qwen/Qwen3-8B --set quantize=4bit \
+        --set gradient_checkpointing=true
     python study/run.py --space my_space.yaml --check     # validate only, start nothing
     python study/run.py --space smoke --plan              # headroom, power and cost; no training
     python study/run.py --resume lambda_wide
@@ -36,6 +37,9 @@ from polychromic.core.inputs import load_yaml  # noqa: E402
 from polychromic.store.layout import DEFAULT_STORAGE  # noqa: E402
 from polychromic.store.saved_space import shipped_spaces
 from polychromic.tuning.space import load_space  # noqa: E402
+
+#: the cluster a study is aimed at: --check and --plan fit the memory estimate to its GPU types
+CLUSTER_YAML = Path(__file__).resolve().parent.parent / "cluster.yaml"
 
 
 def spaces_help() -> str:
@@ -137,11 +141,14 @@ def main(argv: list[str] | None = None) -> int:
             space_ref = args.space
         space = load_space(space_ref, overrides)  # validate before anything expensive
         if args.check:
+            from polychromic.tuning.feasibility import plan_memory, quantization_line
+
+            base = space.trial_config(space.baseline())
+            memory = plan_memory(base, CLUSTER_YAML, space.source)  # may refuse: before "ok"
             print(f"ok: {space.source}: {space.num_trials} trials, objectives "
                   f"{', '.join(f'{m} ({d})' for m, d in space.objectives)}")
-            from polychromic.tuning.feasibility import quantization_line
-
-            print(quantization_line(space.trial_config(space.baseline()), _cuda_here()))
+            print(quantization_line(base, _cuda_here()))
+            print("\n".join(memory))
             from polychromic.tuning.confirm import confirmation_note
 
             note = confirmation_note(space.trial_config(space.baseline()))
@@ -150,7 +157,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
         if args.plan:
-            return plan(space, args)
+            from polychromic.tuning.feasibility import plan_memory
+
+            memory = plan_memory(space.trial_config(space.baseline()), CLUSTER_YAML, space.source)
+            return plan(space, args, memory)
         from polychromic.tuning.runner import start_or_resume
 
         root = start_or_resume(args.space, overrides, args.storage_path, args.name,
@@ -197,7 +207,7 @@ def _check_study_location(args: argparse.Namespace) -> None:
             raise ConfigError(option, f"{value} exists and is not a folder", COMMAND_LINE)
 
 
-def plan(space: Any, args: argparse.Namespace) -> int:
+def plan(space: Any, args: argparse.Namespace, memory: list[str]) -> int:
     """``--plan``: headroom, MDE and cost before a study (polychromic.tuning.plan); trains nothing."""
     import ray
 
@@ -212,6 +222,7 @@ def plan(space: Any, args: argparse.Namespace) -> int:
         ray.init(address=args.address, log_to_driver=False)
     result = make_plan(space, root, price)
     print("\n".join(report_lines(result)))
+    print("\n".join(memory))
     print(f"\nplan:        {layout.plan_dir(root) / layout.PLAN_FILE}")
     print(f"samples:     {layout.plan_dir(root) / layout.GENERATIONS}")
     return 0

@@ -206,3 +206,18 @@ def test_8bit_trains_in_process() -> None:
     assert [r["step"] for r in reports] == [1, 2], reports
     assert all(r["quantization"] == "int8" and math.isfinite(r["quality_loss"]) for r in reports)
     assert reports[-1]["mean_diversity_grad_share"] > 0
+
+
+@pytest.mark.parametrize("quantize", ["4bit", "none"])
+def test_gradient_checkpointing_trains(quantize: str) -> None:
+    """``gradient_checkpointing: true`` (what ``--check`` proposes when a worker would not fit):
+    the same steps train, with a diversity gradient, on a 4-bit and an unquantized base."""
+    from polychromic.training.loop import train
+
+    cfg = TrialConfig.from_dict({**TINY_SETTINGS, "quantize": quantize, "steps": 2,
+                                 "report_every": 2, "compute_every_n_steps": 1, "lambda_": 5.0,
+                                 "gradient_checkpointing": True})
+    reports: list[dict[str, Any]] = []
+    train(cfg, torch.device("cpu"), lambda metrics, _folder: reports.append(metrics))
+    assert reports and math.isfinite(reports[-1]["quality_loss"]), reports
+    assert reports[-1]["mean_diversity_grad_share"] > 0

@@ -257,5 +257,5 @@ def test_shipped_space_passes_check(name: str, capsys: pytest.CaptureFixture[str
 
 def test_check_accepts_the_documented_set_example(capsys: pytest.CaptureFixture[str]) -> None:
     run = check(capsys, "--space", "lambda_wide", "--set", "model=Qwen/Qwen3-8B", "--set",
-                "quantize=4bit")
+                "quantize=4bit", "--set", "gradient_checkpointing=true")
     assert run.returncode == 0, run.stderr

@@ -9,7 +9,9 @@ the autoscaler's node types (from the head's ``~/ray_bootstrap_config.yaml``, wh
 writes; a local cluster has none). A bundle must fit on one node (or node type); all workers
 must fit in the nodes plus the node types' ``max_workers``. Otherwise: one line, exit 2.
 
-Also here: the line ``--check`` prints about which quantization each trial loads.
+Also here: the lines ``--check`` and ``--plan`` print about which quantization each trial
+loads and its estimated memory per Train worker (polychromic.models.memory), with the
+``cluster.yaml`` GPU worker types that hold it; a GPU space none of them holds is refused.
 Pure functions over resource dicts; only :func:`connected_cluster` talks to Ray.
 """
 
@@ -17,9 +19,11 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 from polychromic.core.config import TrialConfig
 from polychromic.core.errors import ConfigError
+from polychromic.models import memory
 
 #: the file ``ray up`` writes on the head with the cluster's autoscaler config
 BOOTSTRAP_CONFIG = Path("~/ray_bootstrap_config.yaml")
@@ -63,14 +67,16 @@ def check_feasible(cfg: TrialConfig, nodes: list[dict[str, float]],
     cluster_gpus = sum(n.get("GPU", 0.0) for n in nodes) + sum(
         r.get("GPU", 0.0) * m for r, m in node_types.values())
     bundle = worker_bundle(cfg, cluster_gpus)
-    types = f"its {len(node_types)} node type(s)" if node_types else "it has no node types"
+    types = f"its {len(node_types)} node type(s)" if node_types else "no autoscaler"
     for key, need in bundle.items():
         have = [n.get(key, 0.0) for n in nodes] + [r.get(key, 0.0) for r, _ in node_types.values()]
         if need > 0 and max(have, default=0.0) < need - 1e-9:
             field = {"GPU": "use_gpu", "CPU": "cpus_per_worker"}.get(key, f"worker_resources.{key}")
             largest = max(have, default=0.0)
-            what = (f"each trial needs 1 GPU per worker; this cluster has none and {types} add "
-                    "none" if key == "GPU" and largest == 0 else
+            what = ("each trial needs 1 GPU per worker; this cluster has none and "
+                    + (f"its {len(node_types)} autoscaler node type(s) add none" if node_types
+                       else "no autoscaler to add any")
+                    if key == "GPU" and largest == 0 else
                     f"each Train worker needs {need:g} {key}; the largest node (now or of "
                     f"{types}) has {largest:g}")
             raise ConfigError(field, what, source)
@@ -138,3 +144,76 @@ def connected_cluster() -> list[dict[str, float]]:
 def refuse_infeasible(cfg: TrialConfig, driver_cpu: float, source: str) -> str:
     """:func:`check_feasible` against the connected cluster and its autoscaler."""
     return check_feasible(cfg, connected_cluster(), autoscaler_node_types(), driver_cpu, source)
+
+
+def _gpu_quantization(cfg: TrialConfig) -> str:
+    return {"auto": "nf4", "4bit": "nf4", "8bit": "int8", "none": "bf16"}[cfg.quantize]
+
+
+def memory_lines(cfg: TrialConfig, model_path: str | None, cluster: dict[str, Any],
+                 source: str) -> list[str]:
+    """``--check``/``--plan``: estimated peak memory per Train worker on a GPU and on CPU
+    (polychromic.models.memory), and the cluster.yaml GPU worker types it fits; refuses
+    (``ConfigError``) a GPU space no worker type of ``cluster`` can hold."""
+    shape = memory.read_shape(model_path) if model_path else memory.KNOWN_SHAPES.get(cfg.model)
+    if shape is None:
+        return [f"memory: no local config.json for {cfg.model} (not downloaded): no estimate"]
+    settings = cfg.to_dict()
+    q = _gpu_quantization(cfg)
+    gpu = memory.estimate(shape, settings, q, cuda=True,
+                          gradient_checkpointing=cfg.gradient_checkpointing)
+    other = memory.estimate(shape, settings, q, cuda=True,
+                            gradient_checkpointing=not cfg.gradient_checkpointing)
+    cpu_q = {"auto": "none", "4bit": "nf4", "8bit": "int8", "none": "none"}[cfg.quantize]
+    cpu = memory.estimate(shape, settings, cpu_q, cuda=False,
+                          gradient_checkpointing=cfg.gradient_checkpointing)
+    types = memory.worker_types(cluster)
+    fits = [f"{name} ({kind}, {gib:g} GiB)" for name, (kind, gib) in types.items()
+            if gib is not None and gib >= gpu["training_worker"]]
+    lines = [
+        f"memory (estimate, {shape.parameters() / 1e6:,.1f} M parameters): per training worker "
+        f"on a GPU at {q}: {gpu['training_worker']:.2f} GiB = weights {gpu['weights']:.2f} + "
+        f"LoRA/AdamW {gpu['lora_adamw']:.2f} + activations {gpu['activations']:.2f} ("
+        f"{'without' if cfg.gradient_checkpointing else 'with'} gradient checkpointing "
+        f"{other['activations']:.2f}) + rollout KV cache "
+        f"{gpu['rollout_kv_cache']:.2f} + overhead {gpu['overhead']:.2f}; evaluation actor "
+        f"{gpu['eval_actor']:.2f} GiB; on CPU ({cpu_q}): {cpu['training_worker']:.2f} GiB",
+        "memory: fits cluster.yaml worker types: " + (", ".join(fits) if fits else "none"),
+    ]
+    too_small = [(name, kind, gib) for name, (kind, gib) in types.items()
+                 if gib is not None and gib < gpu["training_worker"]]
+    if types and not fits and cfg.use_gpu is not False and too_small:
+        name, kind, gib = max(too_small, key=lambda t: t[2])
+        hint = (f"; --set gradient_checkpointing=true: {other['training_worker']:.0f} GiB"
+                if not cfg.gradient_checkpointing and other["training_worker"] <= gib else "")
+        raise ConfigError("model", f"estimated {gpu['training_worker']:.0f} GiB per training "
+                          f"worker ({cfg.model} at {q}) exceeds the {gib:g} GiB of {kind} "
+                          f"({name}, the largest GPU worker type in cluster.yaml){hint}", source)
+    return lines
+
+
+def local_model_folder(model: str) -> str | None:
+    """A folder holding ``model``'s config.json without downloading: the embedded models
+    (built locally), a local folder, or a hub id already in the Hugging Face cache."""
+    from polychromic.models.loading import EMBEDDED_MODELS, resolve_model_path
+
+    if model in EMBEDDED_MODELS or Path(model).expanduser().is_dir():
+        return resolve_model_path(model)
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(model, "config.json")
+    except Exception:  # noqa: BLE001 - an odd id or cache: no estimate, said so
+        return None
+    return str(Path(found).parent) if isinstance(found, str) else None
+
+
+def plan_memory(cfg: TrialConfig, cluster_yaml: Path, source: str) -> list[str]:
+    """:func:`memory_lines` for ``cfg`` against the GPU worker types of ``cluster_yaml``."""
+    import yaml
+
+    try:
+        cluster = yaml.safe_load(cluster_yaml.read_text()) if cluster_yaml.is_file() else {}
+    except (OSError, yaml.YAMLError):
+        cluster = {}
+    return memory_lines(cfg, local_model_folder(cfg.model), cluster or {}, source)

@@ -1,0 +1,160 @@
+"""Estimated peak memory of one Train worker, from a model's ``config.json`` (no download, no
+torch): what ``study/run.py --check`` and ``--plan`` print before renting GPUs.
+
+Formula (docs/cluster.md has a worked example), decoder-only Llama/Qwen-style model with
+hidden size h, MLP size i, L layers, a query / kv heads of dimension d, vocabulary V:
+
+* linear weights per layer ``h·a·d + 2·h·kv·d + a·d·h + 3·h·i`` at the quantization's bytes
+  per weight (NF4 with double quantization 0.5 + 0.5/64·(1/4 + …) ≈ 0.508, int8 1.0 + a scale
+  per row, bf16 2, fp32 4); embeddings (and an untied LM head) and norms stay unquantized:
+  fp32 after ``prepare_model_for_kbit_training`` (which upcasts them), else the compute dtype;
+* LoRA: r·(in + out) per adapted layer, fp32 weight + grad + AdamW's two moments = 16 B each;
+* activations of the backward pass, per layer, for the larger of the SFT batch
+  (``batch_size/num_workers × max_length``) and the diversity forward over its rollouts
+  (``n_generations × max_examples_for_diversity/num_workers`` sequences of ``max_length +
+  max_new_tokens``): ``tokens·(16·h + 2·i)·e + 2·a·s·tokens·e`` (e = bytes of the compute dtype;
+  flash/SDPA attention keeps no s×s matrix on CUDA, so the last term only on CPU); with
+  gradient checkpointing only each layer's input ``tokens·h·e`` plus one layer's full set;
+  plus fp32 logits and their gradient ``2·tokens·V·4``;
+* KV cache of the rollouts: ``2·L·kv·d·e`` per token for every rollout sequence (HF
+  ``generate``); a colocated vLLM engine instead reserves ``gpu_memory_utilization`` of the GPU;
+* the evaluation actor (after training, on the same GPU when packed): weights + the KV cache of
+  ``eval_batch_prompts × n_eval_samples`` sequences of ``max_length + eval_max_new_tokens``;
+* 10% + 0.5 GiB for the allocator, CUDA context and temporaries.
+
+Numbers are estimates (±25% is the target; BENCHMARKS.md checks them against measured RSS on
+CPU and ``torch.cuda.max_memory_allocated`` on a GPU).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+GIB = 1024**3
+#: bytes per weight of the linear layers at each loaded quantization
+WEIGHT_BYTES = {"nf4": 0.5 + 0.5 / 64 + 4 / (64 * 256), "int8": 1.0, "bf16": 2.0, "fp32": 4.0}
+#: GPU memory (GiB) of the instance families cluster.yaml uses or may use
+GPU_MEMORY_GIB = {"g5.": 24, "g6.": 24, "g6e.": 48, "g2-standard": 24, "p3.": 16, "p4d.": 40,
+                  "p4de.": 80, "p5.": 80, "p5e.": 141, "a2-highgpu": 40, "a3-highgpu": 80}
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The sizes of a decoder-only transformer that memory depends on."""
+
+    hidden: int
+    intermediate: int
+    layers: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    vocab: int
+    tied: bool
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> Shape:
+        heads = int(cfg["num_attention_heads"])
+        hidden = int(cfg["hidden_size"])
+        return cls(hidden, int(cfg["intermediate_size"]), int(cfg["num_hidden_layers"]), heads,
+                   int(cfg.get("num_key_value_heads") or heads),
+                   int(cfg.get("head_dim") or hidden // heads), int(cfg["vocab_size"]),
+                   bool(cfg.get("tie_word_embeddings", False)))
+
+    def linear_per_layer(self) -> dict[str, tuple[int, int]]:
+        """(in, out) of each linear layer of one block, by module name."""
+        h, a, kv, d, i = self.hidden, self.heads, self.kv_heads, self.head_dim, self.intermediate
+        return {"q_proj": (h, a * d), "k_proj": (h, kv * d), "v_proj": (h, kv * d),
+                "o_proj": (a * d, h), "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
+
+    def parameters(self) -> int:
+        linear = sum(x * y for x, y in self.linear_per_layer().values()) * self.layers
+        return linear + self.vocab * self.hidden * (1 if self.tied else 2)
+
+
+#: config.json values of hub models the seed users train, for an estimate before any download
+#: (Qwen/Qwen3-8B's config.json: 36 layers, 32 query / 8 kv heads of 128, untied LM head)
+KNOWN_SHAPES = {
+    "Qwen/Qwen3-8B": Shape(4096, 12288, 36, 32, 8, 128, 151936, False),
+}
+
+
+def read_shape(model_path: str | Path) -> Shape | None:
+    """The shape from ``<model>/config.json``; None when there is no local config."""
+    path = Path(model_path) / "config.json"
+    if not path.is_file():
+        return None
+    try:
+        return Shape.from_config(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def estimate(shape: Shape, s: dict[str, Any], quantization: str, cuda: bool,
+             gradient_checkpointing: bool = False, vllm_gpu_gib: float = 0.0) -> dict[str, float]:
+    """Peak bytes of one Train worker (and the evaluation actor's share) for trial settings
+    ``s`` (a TrialConfig dict) at ``quantization`` (nf4/int8/none), by part, in GiB."""
+    e = 2 if cuda else 4  # compute dtype: bf16 on CUDA, fp32 on CPU
+    quantized = quantization in ("nf4", "int8")
+    wbytes = WEIGHT_BYTES[quantization] if quantized else float(e)
+    linear = sum(x * y for x, y in shape.linear_per_layer().values()) * shape.layers
+    embed = shape.vocab * shape.hidden * (1 if shape.tied else 2)
+    other_bytes = 4 if quantized else e  # prepare_model_for_kbit_training upcasts these to fp32
+    weights = linear * wbytes + embed * other_bytes
+    targets = s.get("lora_target_modules") or ["q_proj", "v_proj"]
+    dims = shape.linear_per_layer()
+    lora = sum(int(s.get("lora_r", 16)) * (dims[t][0] + dims[t][1]) for t in targets
+               if t in dims) * shape.layers
+    lora_bytes = lora * 16.0
+    workers = max(1, int(s.get("num_workers", 1)))
+    sft_seqs = max(1, int(s.get("batch_size", 8)) // workers)
+    prompts = max(1, -(-int(s.get("max_examples_for_diversity", 4)) // workers))
+    rollouts = int(s.get("n_generations", 4)) * prompts
+    roll_len = int(s.get("max_length", 128)) + int(s.get("max_new_tokens", 32))
+    sft_len = int(s.get("max_length", 128))
+
+    def activations(seqs: int, length: int) -> float:
+        tokens = seqs * length
+        per_layer = tokens * (16 * shape.hidden + 2 * shape.intermediate) * e
+        if not cuda:  # eager attention keeps the softmax matrix
+            per_layer += 2 * shape.heads * length * tokens * e
+        layers = (shape.layers * tokens * shape.hidden * e + per_layer if gradient_checkpointing
+                  else shape.layers * per_layer)
+        return layers + 2 * tokens * shape.vocab * 4
+
+    act = max(activations(sft_seqs, sft_len), activations(rollouts, roll_len))
+    kv_token = 2 * shape.layers * shape.kv_heads * shape.head_dim * e
+    kv = rollouts * roll_len * kv_token if not vllm_gpu_gib else vllm_gpu_gib * GIB
+    eval_len = int(s.get("max_length", 128)) + int(s.get("eval_max_new_tokens", 48))
+    eval_seqs = int(s.get("eval_batch_prompts", 4)) * int(s.get("n_eval_samples", 10))
+    eval_actor = weights + eval_seqs * eval_len * kv_token
+    train = weights + lora_bytes + act + kv
+    overhead = 0.1 * train + 0.5 * GIB
+    parts = {"weights": weights, "lora_adamw": lora_bytes, "activations": act,
+             "rollout_kv_cache": kv, "overhead": overhead, "training_worker": train + overhead,
+             "eval_actor": eval_actor * 1.1 + 0.5 * GIB}
+    out = {k: v / GIB for k, v in parts.items()}
+    out["parameters_billion"] = shape.parameters() / 1e9
+    return out
+
+
+def gpu_gib(instance_type: str) -> float | None:
+    """GPU memory of one GPU of an instance type (None when unknown)."""
+    for prefix, gib in GPU_MEMORY_GIB.items():
+        if instance_type.startswith(prefix):
+            return float(gib)
+    return None
+
+
+def worker_types(cluster: dict[str, Any]) -> dict[str, tuple[str, float | None]]:
+    """The GPU node types of a cluster.yaml: name → (instance type, GiB per GPU)."""
+    out = {}
+    for name, spec in (cluster.get("available_node_types") or {}).items():
+        if not isinstance(spec, dict) or not (spec.get("resources") or {}).get("GPU"):
+            continue
+        node = spec.get("node_config") or {}
+        kind = str(node.get("InstanceType") or node.get("machineType") or "")
+        out[str(name)] = (kind, gpu_gib(kind))
+    return out
