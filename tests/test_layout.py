@@ -43,6 +43,7 @@ NAMES = {layout.STUDY_FILE, layout.OPTUNA_DB, layout.TUNE, layout.LEADERBOARD, l
 #: the same words where they are not a study's files
 NOT_STUDY_FILES = {
     ("polychromic/models/loading.py", "config.json"),  # a Hugging Face model folder's config
+    ("polychromic/models/memory.py", "config.json"),  # the same, read for the memory estimate
     ("polychromic/tasks/sandbox.py", "status.json"),  # the code sandbox's own work folder
     ("polychromic/export/artifacts.py", "adapter"),  # the export mode (adapter or merged)
     ("polychromic/export/card.py", "adapter"),  # the export mode, as the card describes it

@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 GIB = 1024**3
+#: a Hugging Face model folder's config (not a study file: see polychromic.store.layout)
+MODEL_CONFIG = "config.json"
 #: bytes per weight of the linear layers at each loaded quantization
 WEIGHT_BYTES = {"nf4": 0.5 + 0.5 / 64 + 4 / (64 * 256), "int8": 1.0, "bf16": 2.0, "fp32": 4.0}
 #: GPU memory (GiB) of the instance families cluster.yaml uses or may use
@@ -83,7 +85,7 @@ KNOWN_SHAPES = {
 
 def read_shape(model_path: str | Path) -> Shape | None:
     """The shape from ``<model>/config.json``; None when there is no local config."""
-    path = Path(model_path) / "config.json"
+    path = Path(model_path) / MODEL_CONFIG
     if not path.is_file():
         return None
     try:

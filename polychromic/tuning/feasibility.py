@@ -195,6 +195,7 @@ def memory_lines(cfg: TrialConfig, model_path: str | None, cluster: dict[str, An
 def local_model_folder(model: str) -> str | None:
     """A folder holding ``model``'s config.json without downloading: the embedded models
     (built locally), a local folder, or a hub id already in the Hugging Face cache."""
+    # lazy: pulls torch, which the feasibility check during a run does not need
     from polychromic.models.loading import EMBEDDED_MODELS, resolve_model_path
 
     if model in EMBEDDED_MODELS or Path(model).expanduser().is_dir():
@@ -202,7 +203,7 @@ def local_model_folder(model: str) -> str | None:
     try:
         from huggingface_hub import try_to_load_from_cache
 
-        found = try_to_load_from_cache(model, "config.json")
+        found = try_to_load_from_cache(model, memory.MODEL_CONFIG)
     except Exception:  # noqa: BLE001 - an odd id or cache: no estimate, said so
         return None
     return str(Path(found).parent) if isinstance(found, str) else None
