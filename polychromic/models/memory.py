@@ -20,6 +20,8 @@ hidden size h, MLP size i, L layers, a query / kv heads of dimension d, vocabula
   ``generate``); a colocated vLLM engine instead reserves ``gpu_memory_utilization`` of the GPU;
 * the evaluation actor (after training, on the same GPU when packed): weights + the KV cache of
   ``eval_batch_prompts × n_eval_samples`` sequences of ``max_length + eval_max_new_tokens``;
+* on CPU with a quantized base, the fp32 checkpoint read before quantizing (4 bytes per linear
+  weight: the allocator keeps it, so the process's peak RSS holds it);
 * 10% + 0.5 GiB for the allocator, CUDA context and temporaries.
 
 Numbers are estimates (±25% is the target; BENCHMARKS.md checks them against measured RSS on
@@ -132,7 +134,10 @@ def estimate(shape: Shape, s: dict[str, Any], quantization: str, cuda: bool,
     eval_len = int(s.get("max_length", 128)) + int(s.get("eval_max_new_tokens", 48))
     eval_seqs = int(s.get("eval_batch_prompts", 4)) * int(s.get("n_eval_samples", 10))
     eval_actor = weights + eval_seqs * eval_len * kv_token
-    train = weights + lora_bytes + act + kv
+    # on CPU a quantized base is read in full precision before it is quantized, and the
+    # allocator keeps that memory: the process's peak holds it (a GPU's does not)
+    loading = linear * 4.0 if quantized and not cuda else 0.0
+    train = weights + lora_bytes + act + kv + loading
     overhead = 0.1 * train + 0.5 * GIB
     parts = {"weights": weights, "lora_adamw": lora_bytes, "activations": act,
              "rollout_kv_cache": kv, "overhead": overhead, "training_worker": train + overhead,
