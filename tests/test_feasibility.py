@@ -47,11 +47,19 @@ def test_node_types_that_add_gpus_make_it_pending_not_refused() -> None:
 @pytest.mark.parametrize("settings, nodes, field", [
     ({"cpus_per_worker": 4}, [CPU_NODE, CPU_NODE], "cpus_per_worker"),  # no node has 4
     ({"num_workers": 4}, [CPU_NODE], "num_workers"),  # 2 slots of 1 CPU
-    ({"worker_resources": {"trainer_node": 1}}, [CPU_NODE], "worker_resources.trainer_node"),
     ({"num_workers": 2}, [CPU_NODE], "cpus_per_worker"),  # 2 workers + the driver > 2 CPUs
 ])
 def test_requests_no_node_can_hold_are_refused(settings: dict, nodes: list, field: str) -> None:
     assert refused(cfg(**settings), nodes).field == field
+
+
+def test_a_custom_resource_no_node_has_yet_is_pending_not_refused() -> None:
+    """Nodes started by hand with ``ray start --resources`` may join after the study starts
+    (tests/test_multinode.py starts its worker node so)."""
+    note = check_feasible(cfg(worker_resources={"trainer_node": 1}), [CPU_NODE], {}, 0.25, "s")
+    assert "trainer_node" in note and "pending" in note
+    assert check_feasible(cfg(worker_resources={"trainer_node": 1}),
+                          [CPU_NODE, {"CPU": 3.0, "trainer_node": 2.0}], {}, 0.25, "s") == ""
 
 
 def test_autoscaler_node_types_are_read_from_the_bootstrap_config(tmp_path: Path) -> None:

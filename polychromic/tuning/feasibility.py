@@ -8,6 +8,8 @@ plus the trial driver's CPU — with what the cluster can *ever* provide: its al
 the autoscaler's node types (from the head's ``~/ray_bootstrap_config.yaml``, which ``ray up``
 writes; a local cluster has none). A bundle must fit on one node (or node type); all workers
 must fit in the nodes plus the node types' ``max_workers``. Otherwise: one line, exit 2.
+A custom resource (``worker_resources``) no node has yet is only logged as pending: such
+resources come from nodes started by hand, which may join after the study starts.
 
 Also here: the lines ``--check`` and ``--plan`` print about which quantization each trial
 loads and its estimated memory per Train worker (polychromic.models.memory), with the
@@ -68,6 +70,13 @@ def check_feasible(cfg: TrialConfig, nodes: list[dict[str, float]],
         r.get("GPU", 0.0) * m for r, m in node_types.values())
     bundle = worker_bundle(cfg, cluster_gpus)
     types = f"its {len(node_types)} node type(s)" if node_types else "no autoscaler"
+    custom = sorted(k for k in bundle if k not in ("CPU", "GPU"))
+    unseen = [k for k in custom if not any(n.get(k, 0.0) >= bundle[k] for n in nodes)
+              and not any(r.get(k, 0.0) >= bundle[k] for r, _ in node_types.values())]
+    if unseen:  # custom resources come from nodes started by hand (`ray start --resources`),
+        # which may join after the study starts: said, not refused
+        return (f"no node advertises {', '.join(unseen)} yet: trials stay pending until a node "
+                f"started with `ray start --resources` that holds {bundle} joins")
     for key, need in bundle.items():
         have = [n.get(key, 0.0) for n in nodes] + [r.get(key, 0.0) for r, _ in node_types.values()]
         if need > 0 and max(have, default=0.0) < need - 1e-9:
