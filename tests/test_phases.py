@@ -4,6 +4,7 @@ went through, from clock readings; the phases add up to the wall time."""
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 
@@ -52,3 +53,25 @@ def test_describe_names_every_known_phase_in_order() -> None:
                            "evaluation start-up 9.0 s · generation 6.0 s")
     assert line.endswith("headroom 4.0 s · other 2.0 s")
     assert describe({"worker_start": None, "training": 1.25, "bogus": 3}) == "training 1.2 s"
+
+
+def test_the_train_controller_polls_its_workers_often_unless_the_user_says_otherwise(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Train run's wait after a trial's last report is up to one controller poll
+    (BENCHMARKS): the trial shortens Ray's 2 s default under the name Ray Train V2 reads and
+    propagates to its controller (a renamed variable in a Ray upgrade fails here)."""
+    from ray.train.v2._internal.constants import (
+        DEFAULT_HEALTH_CHECK_INTERVAL_S,
+        get_env_vars_to_propagate,
+    )
+
+    from polychromic.tuning.trial import TRAIN_POLL_ENV, TRAIN_POLL_SECONDS, set_train_poll
+
+    assert 0 < float(TRAIN_POLL_SECONDS) < DEFAULT_HEALTH_CHECK_INTERVAL_S
+    monkeypatch.setenv(TRAIN_POLL_ENV, "1")  # so that the test's change is undone after it
+    monkeypatch.delenv(TRAIN_POLL_ENV)
+    set_train_poll(os.environ)
+    assert get_env_vars_to_propagate()[TRAIN_POLL_ENV] == TRAIN_POLL_SECONDS
+    mine = {TRAIN_POLL_ENV: "5"}
+    set_train_poll(mine)
+    assert mine == {TRAIN_POLL_ENV: "5"}
