@@ -17,7 +17,7 @@ from polychromic.core.config import TrialConfig
 from polychromic.evaluation.pipeline import evaluate, evaluate_frontier
 from polychromic.store import layout
 from polychromic.store.generations import read_generations
-from tests.conftest import TINY_SETTINGS
+from tests.conftest import ROOT, TINY_SETTINGS
 
 #: the file each Ray worker appends its pid to whenever it loads a model for inference
 LOADS_ENV = "POLYCHROMIC_TEST_LOAD_LOG"
@@ -45,7 +45,10 @@ def load_log(own_ray, tmp_path: Path) -> Path:
     log = tmp_path / "loads.txt"
     own_ray(num_cpus=2, include_dashboard=False, log_to_driver=False,
             runtime_env={"worker_process_setup_hook": f"tests.{Path(__file__).stem}.count_loads",
-                         "env_vars": {LOADS_ENV: str(log), "RAY_TRAIN_V2_ENABLED": "1"}})
+                         "env_vars": {LOADS_ENV: str(log), "RAY_TRAIN_V2_ENABLED": "1",
+                                      # the hook is this module: workers import it from the
+                                      # checkout (no PYTHONPATH is set in CI)
+                                      "PYTHONPATH": str(ROOT)}})
     return log
 
 
