@@ -59,8 +59,12 @@ def test_leaderboard_gets_the_frontier_columns(frontier_board: pd.DataFrame) -> 
     assert row["frontier_matched_T_semantic_diversity_per_prompt_at_pass@1"] == pytest.approx(
         0.7 + 0.3 * (0.45 - 0.5) / (0.4 - 0.5))
     assert "vs temperature: " in row["verdict"]
-    assert "vs the baseline's best temperature: pass@1 -0.15" in row["verdict"]
-    assert row["verdict"].endswith(frontier_clause(row))
+    # the verdict's short clause: pass@1 against the baseline's best temperature, with its
+    # interval; the full clause (--trial, --wide) names it as before
+    lo, hi = row["delta_pass@1_vs_best_T_ci_low"], row["delta_pass@1_vs_best_T_ci_high"]
+    assert f"pass@1 -0.15 [{lo:+.3g}, {hi:+.3g}] vs best T 0.5" in row["verdict"]
+    assert row["verdict"].endswith(frontier_clause({**row.to_dict(), "trial_id": "aaaa1111"}))
+    assert "vs the baseline's best temperature: pass@1 -0.15" in frontier_clause(row, full=True)
 
 
 def test_gain_matches_the_hull_by_hand(tmp_path: Path) -> None:
@@ -103,9 +107,13 @@ def test_outside_the_range_names_the_temperature() -> None:
                "outside the baseline's range (T ∈ [0.4, 1]): pass@1 0.55 is above every "
                "temperature's; no temperature of the sweep reaches it: the baseline's pass@1 "
                "peaks at T=0.55"}
-    clause = frontier_clause(row, pairs=[("pass@1", "semantic_diversity_per_prompt")])
+    pairs = [("pass@1", "semantic_diversity_per_prompt")]
+    clause = frontier_clause(row, pairs=pairs, full=True)
     assert clause.startswith("vs temperature: outside the baseline's range (T ∈ [0.4, 1])")
     assert "peaks at T=0.55 (semantic_diversity_per_prompt at equal pass@1)" in clause
+    # the verdict's line claims nothing and points to the details
+    assert frontier_clause({**row, "trial_id": "abcd1234"}, pairs=pairs) == (
+        "vs temperature: no claim against the frontier (details: --trial abcd1234)")
 
 
 def test_clause_outcomes() -> None:
@@ -113,25 +121,42 @@ def test_clause_outcomes() -> None:
     pairs = [("pass@1", "semantic_diversity_per_prompt")]
     above = {g: 0.057, f"{g}_ci_low": 0.003, f"{g}_ci_high": 0.110, f"mde_{g}": 0.07,
              "frontier_defined_semantic_diversity_per_prompt_at_pass@1": 0.99}
-    assert frontier_clause(above, pairs=pairs) == (
+    assert frontier_clause(above, pairs=pairs, full=True) == (
         "vs temperature: above the frontier: semantic_diversity_per_prompt at equal pass@1 "
         "+0.057 [+0.003, +0.11]")
+    # the verdict's short clause: the claim with its interval, no pointer (nothing more to see)
+    assert frontier_clause(above, pairs=pairs) == (
+        "vs temperature: above the frontier (semantic_diversity_per_prompt +0.057 [+0.003, "
+        "+0.11] at equal pass@1)")
     on = {**above, g: 0.009, f"{g}_ci_low": -0.01, f"{g}_ci_high": 0.033, f"mde_{g}": 0.05,
           "frontier_matched_T_semantic_diversity_per_prompt_at_pass@1": 0.97}
     assert "on the frontier: semantic_diversity_per_prompt at equal pass@1 (like λ=0 at " \
-        "T≈0.97; MDE ±0.05)" in frontier_clause(on, pairs=pairs)
+        "T≈0.97; MDE ±0.05)" in frontier_clause(on, pairs=pairs, full=True)
+    assert frontier_clause(on, pairs=pairs) == (
+        "vs temperature: on the frontier (semantic_diversity_per_prompt at equal pass@1) "
+        "(details: --trial ID)")
     edge = {**above, "frontier_defined_semantic_diversity_per_prompt_at_pass@1": 0.77,
             "frontier_range_semantic_diversity_per_prompt_at_pass@1":
                 "near the edge of the baseline's range (T ∈ [0.4, 1]): …"}
-    clause = frontier_clause(edge, pairs=pairs)
+    clause = frontier_clause(edge, pairs=pairs, full=True)
     assert "near the edge" in clause and "defined in 77% of resamples" in clause
     assert "above the frontier" not in clause
+    # near the edge is no claim: the short clause says so, never "above"
+    assert frontier_clause(edge, pairs=pairs) == (
+        "vs temperature: no claim against the frontier (details: --trial ID)")
+    below = {**above, g: -0.057, f"{g}_ci_low": -0.11, f"{g}_ci_high": -0.003}
+    assert frontier_clause(below, pairs=pairs) == (
+        "vs temperature: below the frontier (semantic_diversity_per_prompt -0.057 [-0.11, "
+        "-0.003] at equal pass@1)")
     # self-BLEU: lower is better, a negative gain is above the frontier
     sb = gain_column("self_bleu_per_prompt", "pass@1")
     low = {sb: -0.05, f"{sb}_ci_low": -0.08, f"{sb}_ci_high": -0.02, f"mde_{sb}": 0.03,
            "frontier_defined_self_bleu_per_prompt_at_pass@1": 1.0}
-    assert frontier_clause(low, pairs=[("pass@1", "self_bleu_per_prompt")]).startswith(
+    assert frontier_clause(low, pairs=[("pass@1", "self_bleu_per_prompt")],
+                           full=True).startswith(
         "vs temperature: above the frontier: self_bleu_per_prompt")
+    assert frontier_clause(low, pairs=[("pass@1", "self_bleu_per_prompt")]).startswith(
+        "vs temperature: above the frontier (self_bleu_per_prompt -0.05 [-0.08, -0.02]")
 
 
 def _recorded(fn, *args, width: int = 200, **kwargs) -> str:
@@ -149,9 +174,17 @@ def test_terminal_wide_and_trial_show_the_frontier(tmp_path: Path) -> None:
     assert "vs the λ=0 baseline's temperature frontier (T = 0.5, 0.7, 1, 1.2" in out
     assert "pass@1 vs best T" in out and "baseline's best: 0.6 at T=0.5" in out
     assert "sem div at equal pass@1" in out and "matched T≈0.85" in out
+    # --trial and --wide carry the whole frontier clause the default view's line leaves out
+    row = study.frame.set_index("trial_id").loc["aaaa1111"]
+    full = frontier_clause(row, full=True)
+    assert full != frontier_clause(row) and "vs the baseline's best temperature" in full
+    assert " ".join(full.split()) in " ".join(out.replace("verdict ", "").split())
     wide = _recorded(print_table, study, study.frame, width=600, wide=True, stacked=False)
     assert "pass@1 vs best T" in wide and "sem div @ pass@1 vs T" in wide
     assert "-0.15" in wide
+    assert " ".join(full.split()) in " ".join(wide.split())
+    compact = " ".join(_recorded(print_table, study, study.frame, width=600).split())
+    assert " ".join(full.split()) not in compact and "(details: --trial aaaa1111)" in compact
     old = write_tiny_study(tmp_path, "old")
     assert old.is_dir()
     study = load_study("old", tmp_path)
@@ -235,10 +268,14 @@ def test_own_temperatures_curve_and_holm_clause(tmp_path: Path) -> None:
            "T=0.7: outside; T=0.85: +0.057 [+0.003, +0.11] above*; T=1: +0.009 [-0.01, +0.033]",
            "frontier_curve_distinct_2_per_prompt_at_pass@1": "T=0.85: +0.02 [+0.001, +0.04] above",
            gain_column("semantic_diversity_per_prompt", "pass@1"): float("nan")}
-    clause = frontier_clause(row)
+    clause = frontier_clause(row, full=True)
     assert clause == ("vs temperature: own temperatures (Holm over the trial's temperatures): "
                       "above the frontier at T=0.85 (semantic_diversity_per_prompt at equal "
                       "pass@1 +0.057 [+0.003, +0.11])")
+    # the verdict's line keeps the Holm-significant claim, the list is behind --trial
+    assert frontier_clause(row) == (
+        "vs temperature: above the frontier at its own T=0.85 (semantic_diversity_per_prompt "
+        "at equal pass@1 +0.057 [+0.003, +0.11], Holm) (details: --trial ID)")
 
 
 def test_html_plot_draws_a_trial_own_curve(tmp_path: Path) -> None:

@@ -215,7 +215,7 @@ def markdown_table(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None
         cells += [fmt(row.get("mean_diversity_grad_share"), 3), fmt(row.get("gpu_hours"), 3),
                   fmt(row.get("cost_usd"), 3)]
         lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
-    notes = captions(study, df) + [f"verdict {tid}: {line}" for tid, line in verdicts(df)]
+    notes = captions(study, df) + [f"verdict {tid}: {line}" for tid, line in verdicts(df, full=True)]
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {c}" for c in notes) + "\n"
 
 

@@ -533,7 +533,7 @@ def table_html(study: Study, df: pd.DataFrame, metrics: Sequence[str] | None) ->
 def verdict_html(study: Study, df: pd.DataFrame) -> str:
     """One line per trial against the baseline (the leaderboard's ``verdict``), linked to its
     row of the table; failed trials with their reason."""
-    lines = dict(verdicts(df))
+    lines = dict(verdicts(df, full=True))
     items = []
     for _, row in df.iterrows():
         tid = str(row["trial_id"])

@@ -52,6 +52,7 @@ from polychromic.stats import significance
 from polychromic.stats.headroom import AT_CEILING, PAST_CEILING, ceiling_state
 from polychromic.stats.headroom import LOW_HEADROOM as _LOW_HEADROOM
 from polychromic.stats.verdict import as_float as _num
+from polychromic.stats.verdict import widen
 from polychromic.store import layout
 from polychromic.store.records import load_json
 
@@ -176,7 +177,7 @@ def _print_notes(console: Any, study: Study, df: pd.DataFrame, compact: bool,
     from rich.table import Table
     from rich.text import Text
 
-    lines = dict(verdicts(df))
+    lines = dict(verdicts(df, full=not compact))  # --wide: the whole frontier clause
     grid = Table.grid(padding=(0, 2))
     grid.add_column(no_wrap=True)
     grid.add_column(overflow="fold")
@@ -513,7 +514,7 @@ def print_trial(study: Study, trial: str, console: Any = None) -> None:
         console.print("frontier: not measured", style="dim", highlight=False)
     notes = []
     if isinstance(row.get("verdict"), str) and row["verdict"].strip():
-        notes.append(("verdict", row["verdict"].strip()))
+        notes.append(("verdict", widen(row["verdict"].strip(), row)))
     notes += [("warning", w) for w in split_warnings(row.get("warnings"))]
     if notes:
         grid = Table.grid(padding=(0, 2))

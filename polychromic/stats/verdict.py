@@ -193,12 +193,54 @@ def _frontier_item(row: Mapping[str, Any], y: str, x: str,
                                            if math.isfinite(mde) else what)
 
 
+def _best_t(row: Mapping[str, Any]) -> list[tuple[int, float, float, float, float]]:
+    """(k, delta, low, high, best T) of every pass@k against the baseline's best temperature."""
+    out = []
+    for k in columns.PASS_KS:
+        m = f"pass@{k}_vs_best_T"
+        delta = as_float(row.get(f"delta_{m}"))
+        if math.isfinite(delta):
+            out.append((k, delta, as_float(row.get(f"delta_{m}_ci_low")),
+                        as_float(row.get(f"delta_{m}_ci_high")),
+                        as_float(row.get(f"pass@{k}_best_T_temperature"))))
+    return out
+
+
+def _own_claims(row: Mapping[str, Any],
+                pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str, str, str]]:
+    """(side, T, what, interval) of each of the trial's own temperatures whose gain survives
+    Holm over those temperatures (the ``*`` items of ``frontier_curve_D_at_Q``)."""
+    out = []
+    for q, d in pairs:
+        for item in str(row.get(f"frontier_curve_{d}_at_{q}") or "").split("; "):
+            if item.endswith(("above*", "below*")):
+                t, rest = item.split(": ", 1)
+                out.append((rest[:-1].rsplit(" ", 1)[1], t, f"{d} at equal {q}",
+                            rest.rsplit(" ", 1)[0]))
+    return out
+
+
 def frontier_clause(row: Mapping[str, Any], knobs: Sequence[str] = ("lambda_",),
-                    pairs: Sequence[tuple[str, str]] = PAIRS) -> str:
-    """``vs temperature: above the frontier: semantic_diversity_per_prompt at equal pass@1
-    +0.057 [+0.003, +0.11]; on the frontier: …; outside the baseline's range (T ∈ [0.4, 1]):
-    … (pairs); pass@1 vs the baseline's best T (0.55): +0.13 [+0.05, +0.21]``; "" when the row
-    has no frontier columns (``frontier: not measured`` is the study's note then).
+                    pairs: Sequence[tuple[str, str]] = PAIRS, full: bool = False) -> str:
+    """The verdict's ``vs temperature:`` clause; "" when the row has no frontier columns
+    (``frontier: not measured`` is the study's note then).
+
+    Default (the verdict line): every claim and nothing else, so the line stays short —
+    ``vs temperature: above the frontier (semantic_diversity_per_prompt +0.057 [+0.003, +0.11]
+    at equal pass@1); on the frontier (quality_mean at equal self_bleu_per_prompt); pass@1
+    +0.13 [+0.05, +0.21] vs best T 0.55 (details: --trial ID)``: the pairs above / below the
+    frontier with their intervals, those on it, the trial's own temperatures whose gain
+    survives Holm, and pass@k against the baseline's best temperature (each k whose interval
+    excludes 0, pass@1 always); ``no claim against the frontier`` when no pair is above,
+    below or on it. What makes no claim (cannot tell, near the edge, outside the range) and
+    the MDEs, matched temperatures and own-temperature lists are in ``full`` (``--trial ID``,
+    ``--wide``, the HTML report); the pointer ``(details: --trial ID)`` ends the clause
+    whenever ``full`` says more than the intervals shown.
+
+    ``full``: ``vs temperature: above the frontier: semantic_diversity_per_prompt at equal
+    pass@1 +0.057 [+0.003, +0.11]; on the frontier: …; outside the baseline's range (T ∈ [0.4,
+    1]): … (pairs); vs the baseline's best temperature: pass@1 +0.13 [+0.05, +0.21] (T=0.55);
+    own temperatures (Holm over the trial's temperatures): …``.
 
     Per (quality Q, diversity D) pair: the gain in D at equal Q; when the trial's Q lies
     outside the baseline's range but its D inside, the gain in Q at equal D; when neither has
@@ -210,14 +252,78 @@ def frontier_clause(row: Mapping[str, Any], knobs: Sequence[str] = ("lambda_",),
     if not any(c in row for c in cols):
         return ""
     groups: dict[str, list[str]] = {}
+    short: dict[str, list[str]] = {}
     for q, d in pairs:
         item = _frontier_item(row, d, q, knobs) or _frontier_item(row, q, d, knobs)
+        # the short clause judges the same direction as the full one
+        claim = (_frontier_claim(row, d, q) if math.isfinite(as_float(row.get(gain_column(d, q))))
+                 else _frontier_claim(row, q, d))
+        if claim is not None:
+            short.setdefault(claim[0], []).append(claim[1])
         if item is None:
             note = str(row.get(f"frontier_range_{d}_at_{q}") or "")
             if not note:
                 continue
             item = (note, f"{d} at equal {q}")
         groups.setdefault(item[0], []).append(item[1])
+    best = _best_t(row)
+    own = _own_claims(row, pairs)
+    full_text = _full_clause(groups, best, own)
+    if full or not full_text:
+        return full_text
+    parts = [f"{name} ({'; '.join(_merged(short[name]))})"
+             for name in FRONTIER_LABELS.values() if name in short]
+    parts += [f"{side} the frontier at its own {t} ({what} {interval}, Holm)"
+              for side, t, what, interval in own]
+    if not parts:
+        parts.append("no claim against the frontier")
+    shown = [b for b in best if b[0] == 1 or b[2] > 0 or b[3] < 0]
+    if shown:
+        parts.append(", ".join(f"pass@{k} {_signed(delta)} [{_signed(low)}, {_signed(high)}]"
+                               f" vs best T {t:g}" for k, delta, low, high, t in shown))
+    text = "vs temperature: " + "; ".join(parts)
+    claims = (FRONTIER_LABELS[GAIN], FRONTIER_LABELS[LOSS])
+    more = any(name not in claims for name in groups) or len(shown) < len(best) or any(
+        str(row.get(f"frontier_curve_{d}_at_{q}") or "") for q, d in pairs)
+    if more:
+        tid = str(row.get("trial_id") or "") or "ID"
+        text += f" (details: --trial {tid})"
+    return text
+
+
+def _frontier_claim(row: Mapping[str, Any], y: str, x: str) -> tuple[str, str] | None:
+    """(label, text) of the short clause when the gain in ``y`` at equal ``x`` makes a claim
+    (above / below / on the frontier, defined in at least 95% of resamples), else None."""
+    col = gain_column(y, x)
+    gain = as_float(row.get(col))
+    if not math.isfinite(gain):
+        return None
+    defined = as_float(row.get(f"frontier_defined_{y}_at_{x}"))
+    if math.isfinite(defined) and defined < MIN_DEFINED:
+        return None
+    low, high = as_float(row.get(f"{col}_ci_low")), as_float(row.get(f"{col}_ci_high"))
+    out = outcome(gain, low, high, as_float(row.get(f"mde_{col}")), columns.better(y))
+    if out in (GAIN, LOSS):
+        return FRONTIER_LABELS[out], f"{y} {_signed(gain)} [{_signed(low)}, {_signed(high)}] at equal {x}"
+    if out == NO_CHANGE:
+        return FRONTIER_LABELS[out], f"{y} at equal {x}"
+    return None
+
+
+def _merged(items: Sequence[str]) -> list[str]:
+    """``Y … at equal X1``, ``Y … at equal X2`` (the same text before ``at equal``) as one
+    ``Y … at equal X1, X2``, in first-seen order."""
+    by: dict[str, list[str]] = {}
+    for item in items:
+        head, _, x = item.rpartition(" at equal ")
+        by.setdefault(head, []).append(x)
+    return [f"{head} at equal {', '.join(xs)}" for head, xs in by.items()]
+
+
+def _full_clause(groups: Mapping[str, list[str]],
+                 best: Sequence[tuple[int, float, float, float, float]],
+                 own: Sequence[tuple[str, str, str, str]]) -> str:
+    """The ``full`` clause of :func:`frontier_clause` from its parts."""
     parts = []
     order = [*FRONTIER_LABELS.values()]
     for name in sorted(groups, key=lambda g: order.index(g) if g in order else len(order)):
@@ -226,24 +332,20 @@ def frontier_clause(row: Mapping[str, Any], knobs: Sequence[str] = ("lambda_",),
             parts.append(f"{name} ({'; '.join(items)})")
         else:
             parts.append(f"{name}: {', '.join(items)}")
-    best = []
-    for k in columns.PASS_KS:
-        m = f"pass@{k}_vs_best_T"
-        delta = as_float(row.get(f"delta_{m}"))
-        if not math.isfinite(delta):
-            continue
-        t = as_float(row.get(f"pass@{k}_best_T_temperature"))
-        low, high = as_float(row.get(f"delta_{m}_ci_low")), as_float(row.get(f"delta_{m}_ci_high"))
-        best.append(f"pass@{k} {_signed(delta)} [{_signed(low)}, {_signed(high)}] (T={t:g})")
     if best:
-        parts.append("vs the baseline's best temperature: " + ", ".join(best))
-    own = []
-    for q, d in pairs:  # the trial's own temperatures: Holm-significant ones only
-        for item in str(row.get(f"frontier_curve_{d}_at_{q}") or "").split("; "):
-            if item.endswith(("above*", "below*")):
-                t, rest = item.split(": ", 1)
-                own.append(f"{rest[:-1].rsplit(' ', 1)[1]} the frontier at {t} ({d} at equal "
-                           f"{q} {rest.rsplit(' ', 1)[0]})")
+        parts.append("vs the baseline's best temperature: " + ", ".join(
+            f"pass@{k} {_signed(delta)} [{_signed(low)}, {_signed(high)}] (T={t:g})"
+            for k, delta, low, high, t in best))
     if own:
-        parts.append("own temperatures (Holm over the trial's temperatures): " + "; ".join(own))
+        parts.append("own temperatures (Holm over the trial's temperatures): " + "; ".join(
+            f"{side} the frontier at {t} ({what} {interval})" for side, t, what, interval in own))
     return "vs temperature: " + "; ".join(parts) if parts else ""
+
+
+def widen(verdict: str, row: Mapping[str, Any]) -> str:
+    """``verdict`` (the leaderboard's line) with its short ``vs temperature:`` clause replaced
+    by the full one (``--trial``, ``--wide``, the HTML report); unchanged without one."""
+    short = frontier_clause(row)
+    if not short or not verdict.endswith(short):
+        return verdict
+    return verdict[: len(verdict) - len(short)] + frontier_clause(row, full=True)
