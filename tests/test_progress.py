@@ -6,10 +6,15 @@ Tune callback feeds the display. The whole path through Ray is in tests/test_stu
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import textwrap
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -136,3 +141,121 @@ def test_quiet_run_sends_all_output_to_the_log_and_prints_only_events(tmp_path: 
     for printed in ("python print", "python stderr", "a log record", "raw fd write",
                     "grandchild print", "late teardown"):
         assert printed in text
+
+
+LIVE_CHILD = textwrap.dedent("""
+    import json, sys, time
+    from pathlib import Path
+    from types import SimpleNamespace
+    from polychromic.store import layout
+    from polychromic.store.records import write_json
+    from polychromic.tuning.progress import Tracker, describe_trial, quiet_run
+    from polychromic.tuning.recorder import StudyRecorder
+
+    study, ready, go = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+    settings = json.loads(sys.argv[4])
+    recorder = StudyRecorder(study)
+    def trial(tid, lam, error_file=None):
+        return SimpleNamespace(trial_id=tid, config={**settings, "lambda_": lam},
+                               error_file=error_file, status="RUNNING")
+    t1, t3 = trial("t1", 0.0), trial("t3", 2.0)
+    (study / "err.txt").write_text("Traceback ...\\nValueError: boom")
+    t2 = trial("t2", 0.5, str(study / "err.txt"))
+    with quiet_run(study / "logs" / "run.log", Tracker("study s", 3, describe_trial)):
+        recorder.on_step_begin(0, [])
+        recorder.on_trial_start(0, [], t1)
+        recorder.on_trial_result(0, [], t1, {"step": 2})
+        write_json(layout.trial_dir(study, "t1") / layout.RESULT, {"status": "finished"})
+        recorder.on_trial_complete(0, [], t1)
+        recorder.on_trial_start(0, [], t2)
+        recorder.on_trial_error(0, [], t2)
+        recorder.on_trial_start(0, [], t3)
+        recorder.on_trial_result(0, [], t3, {"step": 2})
+        print("a Ray line", flush=True)  # into the log, never onto the screen
+        time.sleep(1.5)  # the live view refreshes twice a second
+        ready.touch()
+        deadline = time.monotonic() + 120
+        while not go.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        write_json(layout.trial_dir(study, "t3") / layout.RESULT, {"status": "finished"})
+        recorder.on_trial_complete(0, [], t3)
+""")
+
+
+def _wait_for(path: Path, what: str) -> None:
+    deadline = time.monotonic() + 120
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert path.exists(), f"{what} within 120 s"
+
+
+def test_live_view_in_a_real_terminal(tmp_path: Path) -> None:
+    """On a terminal (a detached tmux window, 100 columns) the quiet run shows the live view,
+    fed by the study's Tune callback: a bar with trials done / running / failed, elapsed and
+    estimated time left, one line per running trial with its step, the trial events above
+    it; when the run ends the view gives way to the one summary line."""
+    tmux = shutil.which("tmux")
+    if tmux is None:
+        pytest.skip("tmux is not installed (apt-get install -y tmux, or ./setup.sh as root)")
+    study, ready, go, done = (tmp_path / "s", tmp_path / "ready", tmp_path / "go",
+                              tmp_path / "done")
+    study.mkdir()
+    child = tmp_path / "child.py"
+    child.write_text(LIVE_CHILD)
+    script = tmp_path / "run.sh"
+    script.write_text(f"unset COLUMNS LINES\ncd {ROOT}\nPYTHONPATH={ROOT} {sys.executable} "
+                      f"{child} {study} {ready} {go} '{json.dumps(TINY_SETTINGS)}'\n"
+                      f"echo $? > {done}\nsleep 600\n")
+    base = [tmux, "-L", f"polychromic-progress-{os.getpid()}-{uuid.uuid4().hex[:6]}",
+            "-f", "/dev/null", "-u"]
+    env = {**os.environ, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+    env.pop("TMUX", None)
+
+    def screen() -> list[str]:
+        out = subprocess.run([*base, "capture-pane", "-p", "-J"], check=True, env=env,
+                             capture_output=True, text=True, timeout=30).stdout
+        return [line.rstrip() for line in out.splitlines() if line.strip()]
+
+    subprocess.run([*base, "new-session", "-d", "-x", "100", "-y", "30", f"bash {script}"],
+                   check=True, env=env, timeout=30)
+    try:
+        _wait_for(ready, "the live view did not come up")
+        live = screen()
+        go.touch()
+        _wait_for(done, "the child did not finish")
+        assert done.read_text().strip() == "0", screen()
+        after = screen()
+    finally:
+        subprocess.run([*base, "kill-server"], env=env, timeout=30, check=False)
+
+    log = layout.log_file(study, layout.RUN_LOG)
+    assert live[0] == f"logs: {log} (Ray, Tune, Train and W&B output; -v prints it here)"
+    # the view's own lines fit 100 columns (the log's path may be longer: the terminal wraps it)
+    assert all(len(line) <= 100 for line in live[1:]), live
+    events = [line for line in live if line.startswith("[")]
+    assert [e.split(" · ")[0].split("] ", 1)[1].split(" in ")[0].split(" after ")[0]
+            for e in events] == ["trial t1 λ=0 started", "trial t1 λ=0 finished",
+                                 "trial t2 λ=0.5 started", "trial t2 λ=0.5 failed",
+                                 "trial t3 λ=2 started"], events
+    assert "failed after" in events[3] and events[3].endswith(": ValueError: boom · 2/3 done, "
+                                                              "0 running")
+    # the bar: ━ drawn for 2 of 3 trials, then what it counts and the times
+    bar = [line for line in live if "study s: " in line]
+    assert len(bar) == 1, live
+    assert re.fullmatch(r"[━╸╺]{20} study s: 2/3 trials done \(1 failed\), 1 running",
+                        bar[0]), live
+    # 2 of 3 trials done: the completed part (━) ends where the rest begins (╺), at 2/3 of 20
+    assert bar[0].index("╺") == 20 * 2 // 3, bar
+    # under it the times: elapsed and the estimate from the finished trial
+    times = live[live.index(bar[0]) + 1]
+    assert re.fullmatch(r"\d+:\d\d elapsed · ~\d+:\d\d left \(from finished trials\)",
+                        times.strip()), live
+    # then the running trial with its step of the configured steps
+    running = live[live.index(bar[0]) + 2:]
+    assert len(running) == 1 and re.fullmatch(
+        r"t3\s+λ=2\s+step 2/4\s+\d+:\d\d", running[0].strip()), running
+    assert "a Ray line" not in "\n".join(live) and "a Ray line" in log.read_text()
+    # the view is gone when the run ends: the events, then one summary line
+    assert not any(line.startswith("━") or "step 2/4" in line for line in after), after
+    assert after[-1].startswith("study s: 3/3 trials done (1 failed), 0 running · ")
+    assert "trial t3 λ=2 finished in" in after[-2]

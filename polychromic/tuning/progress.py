@@ -6,8 +6,9 @@ on stdout names the log file; then the process's own stdout and stderr (file des
 Python logging and warnings, and anything a C library writes) go to that file, and the terminal
 shows only the ``Tracker``:
 
-* on a terminal, a live display (``rich``): trials done / running / failed, each running
-  trial's step, elapsed and estimated remaining time, with one line per trial event above it;
+* on a terminal, a live display (``rich``): a bar with trials done / running / failed, under
+  it elapsed and estimated remaining time, then each running trial's step, with one line per
+  trial event above it (``tests/test_progress.py`` checks it in a 100-column tmux window);
 * elsewhere (CI, ``| tee``, a test's pipe), the same trial events as plain lines, one each.
 
 The tracker is fed by the study's Tune callback (``polychromic.tuning.recorder.StudyRecorder``)
@@ -203,11 +204,22 @@ class Tracker:
                                  self.peak_running), source
 
     def summary(self) -> str:
-        """``3/3 trials done (1 failed), 0 running · 5:12 elapsed · ~2:10 left``."""
+        """``3/3 trials done (1 failed), 0 running · 5:12 elapsed · ~2:10 left (from …)``:
+        :meth:`counts_text` · :meth:`times_text`."""
+        return f"{self.counts_text()} · {self.times_text()}"
+
+    def counts_text(self) -> str:
+        """``3/3 trials done (1 failed), 0 running``."""
         c = self.counts()
-        text = (f"{c['done'] + c['failed']}/{self.total} trials done"
+        return (f"{c['done'] + c['failed']}/{self.total} trials done"
                 + (f" ({c['failed']} failed)" if c["failed"] else "")
-                + f", {c['running']} running · {clock_text(self.clock() - self.t0)} elapsed")
+                + f", {c['running']} running")
+
+    def times_text(self) -> str:
+        """``5:12 elapsed · ~2:10 left (from finished trials)`` (no estimate once nothing is
+        running or pending)."""
+        c = self.counts()
+        text = f"{clock_text(self.clock() - self.t0)} elapsed"
         left, source = self.remaining()
         if c["running"] or c["pending"]:
             text += (f" · ~{clock_text(left)} left (from {source})" if left is not None
@@ -260,9 +272,11 @@ class _Display:
                 def __rich__(self) -> Any:
                     c = tracker_.counts()
                     head = Table.grid(padding=(0, 1))
+                    # counts beside the bar, times under them: each fits 100 columns
                     head.add_row(ProgressBar(total=max(1, tracker_.total), width=20,
                                              completed=c["done"] + c["failed"]),
-                                 Text(f"{tracker_.title}: {tracker_.summary()}"))
+                                 Text(f"{tracker_.title}: {tracker_.counts_text()}"))
+                    head.add_row("", Text(tracker_.times_text()))
                     return Group(head, *(Text(line) for line in tracker_.running_lines()))
 
             self.console = Console(file=stream, highlight=False)
