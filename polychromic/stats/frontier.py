@@ -258,6 +258,56 @@ def _values(fns: Sequence[Weighted], n_prompts: int, n_resamples: int,
     return point, boot
 
 
+def _pair_arrays(trial: Mapping[str, Weighted], baseline: Mapping[float, Mapping[str, Weighted]],
+                 pairs: Sequence[tuple[str, str]], n_prompts: int,
+                 better: Mapping[str, str | None], n_resamples: int, seed: int,
+                 ) -> tuple[dict[tuple[str, str], tuple[np.ndarray, np.ndarray, tuple[float, float],
+                                                        np.ndarray]], list[float]]:
+    """Per pair: (points (2,), draws (2, B), the trial's (Q, D), the baseline's (T, 2) points)
+    of (gain D at Q, gain Q at D); {} and [] when nothing can be compared."""
+    temps = sorted(baseline)
+    names = sorted({m for p in pairs for m in p
+                    if m in trial and all(m in baseline[t] for t in temps)})
+    if not temps or not names:
+        return {}, temps
+    col = {m: i for i, m in enumerate(names)}
+    t_point, t_boot = _values([trial[m] for m in names], n_prompts, n_resamples, seed)
+    b_point = np.empty((len(temps), len(names)))
+    b_boot = np.empty((n_resamples, len(temps), len(names)))
+    for k, t in enumerate(temps):
+        b_point[k], b_boot[:, k] = _values([baseline[t][m] for m in names], n_prompts,
+                                           n_resamples, seed)
+    out = {}
+    for q_name, d_name in pairs:
+        if q_name not in col or d_name not in col:
+            continue
+        qi, di = col[q_name], col[d_name]
+        bq, bd = better.get(q_name, "max"), better.get(d_name, "max")
+        pt = gains_from_points(t_point[qi:qi + 1], t_point[di:di + 1], b_point[None, :, qi],
+                               b_point[None, :, di], bq, bd)
+        bs = gains_from_points(t_boot[:, qi], t_boot[:, di], b_boot[:, :, qi],
+                               b_boot[:, :, di], bq, bd)
+        out[(q_name, d_name)] = (np.array([pt[0][0], pt[1][0]]), np.stack(bs),
+                                 (float(t_point[qi]), float(t_point[di])),
+                                 b_point[:, [qi, di]])
+    return out, temps
+
+
+def gain_draws(trial: Mapping[str, Weighted], baseline: Mapping[float, Mapping[str, Weighted]],
+               pairs: Sequence[tuple[str, str]], n_prompts: int,
+               better: Mapping[str, str | None] | None = None,
+               n_resamples: int = N_RESAMPLES, seed: int = SEED,
+               ) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
+    """For every (quality, diversity) pair: the gains (D at equal Q, Q at equal D) on all
+    prompts, shape (2,), and on each prompt resample, shape (2, B) (NaN where undefined), the
+    resamples ``bootstrap.resample_weights(n_prompts, n_resamples, seed)``: what
+    ``frontier_gains`` summarises, and what the confirmation's two-level bootstrap takes per
+    seed pair (``polychromic.stats.two_level.two_level_from_draws``)."""
+    arrays, _ = _pair_arrays(trial, baseline, pairs, n_prompts, dict(better or {}),
+                             n_resamples, seed)
+    return {pair: (pt, bs) for pair, (pt, bs, _, _) in arrays.items()}
+
+
 def frontier_gains(trial: Mapping[str, Weighted], baseline: Mapping[float, Mapping[str, Weighted]],
                    pairs: Sequence[tuple[str, str]], n_prompts: int,
                    better: Mapping[str, str | None] | None = None,
@@ -271,36 +321,17 @@ def frontier_gains(trial: Mapping[str, Weighted], baseline: Mapping[float, Mappi
     function over the same ``n_prompts`` prompts in the same order. Pairs whose metrics are
     missing on either side are left out. One set of resamples serves every pair."""
     better = dict(better or {})
-    temps = sorted(baseline)
-    names = sorted({m for p in pairs for m in p
-                    if m in trial and all(m in baseline[t] for t in temps)})
-    if not temps or not names:
-        return {}
-    col = {m: i for i, m in enumerate(names)}
-    t_point, t_boot = _values([trial[m] for m in names], n_prompts, n_resamples, seed)
-    b_point = np.empty((len(temps), len(names)))
-    b_boot = np.empty((n_resamples, len(temps), len(names)))
-    for k, t in enumerate(temps):
-        b_point[k], b_boot[:, k] = _values([baseline[t][m] for m in names], n_prompts,
-                                           n_resamples, seed)
+    arrays, temps = _pair_arrays(trial, baseline, pairs, n_prompts, better, n_resamples, seed)
     out: dict[tuple[str, str], tuple[FrontierGain, FrontierGain]] = {}
-    for q_name, d_name in pairs:
-        if q_name not in col or d_name not in col:
-            continue
-        qi, di = col[q_name], col[d_name]
+    for (q_name, d_name), (pt, bs, (q_val, d_val), b_pts) in arrays.items():
         bq, bd = better.get(q_name, "max"), better.get(d_name, "max")
-        pt = gains_from_points(t_point[qi:qi + 1], t_point[di:di + 1], b_point[None, :, qi],
-                               b_point[None, :, di], bq, bd)
-        bs = gains_from_points(t_boot[:, qi], t_boot[:, di], b_boot[:, :, qi],
-                               b_boot[:, :, di], bq, bd)
-        q_val, d_val = float(t_point[qi]), float(t_point[di])
         gains = []
-        for k, (axis, val, col_i, bet) in enumerate(((q_name, q_val, qi, bd),
-                                                     (d_name, d_val, di, bq))):
+        for k, (axis, val, col_i, bet) in enumerate(((q_name, q_val, 0, bd),
+                                                     (d_name, d_val, 1, bq))):
             near = bool(np.mean(np.isfinite(bs[k])) < MIN_DEFINED)
-            gains.append(_summary(float(pt[k][0]), bs[k], bet,
-                                  range_note(axis, val, b_point[:, col_i], temps, near),
-                                  matched_temperature(val, b_point[:, col_i], temps)))
+            gains.append(_summary(float(pt[k]), bs[k], bet,
+                                  range_note(axis, val, b_pts[:, col_i], temps, near),
+                                  matched_temperature(val, b_pts[:, col_i], temps)))
         out[(q_name, d_name)] = (gains[0], gains[1])
     return out
 
@@ -336,18 +367,28 @@ def best_temperature(baseline_values: Mapping[float, float]) -> tuple[float, flo
     return -neg_t, v
 
 
-def delta_vs_best(trial: Weighted, baseline: Mapping[float, Weighted], n_prompts: int,
-                  n_resamples: int = N_RESAMPLES, seed: int = SEED) -> BestTemperature:
-    """Trial − the baseline's maximum over temperatures of a larger-is-better metric (pass@k),
-    paired bootstrap over prompts with the maximum re-taken in each resample."""
+def best_draws(trial: Weighted, baseline: Mapping[float, Weighted], n_prompts: int,
+               n_resamples: int = N_RESAMPLES, seed: int = SEED,
+               ) -> tuple[float, np.ndarray, float, float]:
+    """(trial − the baseline's maximum over temperatures on all prompts, the same on each
+    prompt resample (B,) with the maximum re-taken (NaN where no temperature is finite), the
+    best temperature, its value) of a larger-is-better metric (pass@k)."""
     temps = sorted(baseline)
     t_point, t_boot = _values([trial], n_prompts, n_resamples, seed)
     b_point, b_boot = _values([baseline[t] for t in temps], n_prompts, n_resamples, seed)
     best_t, best_v = best_temperature(dict(zip(temps, b_point.tolist())))
     with np.errstate(invalid="ignore"):
-        diffs = t_boot[:, 0] - np.nanmax(np.where(np.isfinite(b_boot), b_boot, -np.inf), axis=1)
+        top = np.max(np.where(np.isfinite(b_boot), b_boot, -np.inf), axis=1)
+        diffs = np.where(np.isfinite(top), t_boot[:, 0] - top, np.nan)
+    return float(t_point[0] - best_v), diffs, best_t, best_v
+
+
+def delta_vs_best(trial: Weighted, baseline: Mapping[float, Weighted], n_prompts: int,
+                  n_resamples: int = N_RESAMPLES, seed: int = SEED) -> BestTemperature:
+    """Trial − the baseline's maximum over temperatures of a larger-is-better metric (pass@k),
+    paired bootstrap over prompts with the maximum re-taken in each resample."""
+    delta, diffs, best_t, best_v = best_draws(trial, baseline, n_prompts, n_resamples, seed)
     diffs = diffs[np.isfinite(diffs)]
-    delta = float(t_point[0] - best_v)
     if diffs.size < 2 or not math.isfinite(delta):
         return BestTemperature(best_t, best_v, delta, float("nan"), float("nan"), float("nan"))
     lo, hi = np.percentile(diffs, [2.5, 97.5])

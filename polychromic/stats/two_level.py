@@ -54,14 +54,38 @@ def two_level_delta(trials: Sequence[Weighted], baselines: Sequence[Weighted], n
     ones = np.ones((1, n_prompts))
     point_pairs = np.array([float(t(ones)[0] - b(ones)[0]) for t, b in zip(trials, baselines)])
     point_b = float(np.mean([b(ones)[0] for b in baselines]))
-    delta = float(np.mean(point_pairs))
     w = resample_weights(n_prompts, n_resamples, seed)
     # per[r, b]: pair r's difference on prompt resample b
     per = np.stack([np.concatenate([t(w[i : i + CHUNK]) - b(w[i : i + CHUNK])
                                     for i in range(0, n_resamples, CHUNK)])
                     for t, b in zip(trials, baselines)])
-    per = per[:, np.isfinite(per).all(axis=0)]
-    if per.shape[1] < 2:
+    d, _ = two_level_from_draws(point_pairs, per)
+    rel = 100.0 * d.delta / point_b if math.isfinite(point_b) and point_b != 0 else float("nan")
+    return Delta(d.delta, d.ci_low, d.ci_high, rel, d.se, d.p_value)
+
+
+def two_level_from_draws(points: np.ndarray, draws: np.ndarray) -> tuple[Delta, float]:
+    """The two-level interval (module docstring) of any per-pair difference, from its values.
+
+    ``points[r]``: seed pair r's difference on all prompts; ``draws[r, b]``: the same on prompt
+    resample b, one resample multiset shared by every pair (``bootstrap.resample_weights``
+    with one seed). A difference that is not a plain trial − baseline, e.g. a trial's gain
+    against its own pair's temperature frontier (``polychromic.stats.frontier.gain_draws``),
+    goes through here. A resample in which some pair's difference is undefined (NaN) is left
+    out of every level; the second value is the share of resamples kept (``defined``), to be
+    reported beside the interval. The point is NaN when any pair's point is. ``relative`` is
+    NaN (there is no baseline value to divide by)."""
+    points = np.asarray(points, dtype=float)
+    per = np.asarray(draws, dtype=float)
+    r_pairs = len(points)
+    if r_pairs < 1 or per.ndim != 2 or per.shape[0] != r_pairs:
+        raise ValueError(f"need one row of draws per pair (≥ 1), got {r_pairs} points and "
+                         f"draws of shape {per.shape}")
+    delta = float(np.mean(points))
+    keep = np.isfinite(per).all(axis=0)
+    defined = float(keep.mean()) if per.shape[1] else float("nan")
+    per = per[:, keep]
+    if per.shape[1] < 2 or not math.isfinite(delta):
         lo = hi = se = p = float("nan")
     elif r_pairs == 1:  # the plain paired bootstrap over prompts
         lo, hi = (float(x) for x in np.percentile(per[0], [2.5, 97.5]))
@@ -71,7 +95,7 @@ def two_level_delta(trials: Sequence[Weighted], baselines: Sequence[Weighted], n
         v_mean = float(per.mean(axis=0).var(ddof=1))
         v_pairs = float(per.var(axis=1, ddof=1).mean())
         prompt_level = max(0.0, v_mean - (v_pairs - v_mean) / (r_pairs - 1))
-        seed_level = float(point_pairs.var(ddof=1)) / r_pairs
+        seed_level = float(points.var(ddof=1)) / r_pairs
         se = math.sqrt(prompt_level + seed_level)
         # ν from the seed level's 75% upper confidence value: a plug-in S² that came out
         # small by chance must not make ν large and the interval narrow (module docstring)
@@ -81,5 +105,4 @@ def two_level_delta(trials: Sequence[Weighted], baselines: Sequence[Weighted], n
         q = float(student_t.ppf(0.975, nu)) if math.isfinite(nu) else 1.959964
         lo, hi = delta - q * se, delta + q * se
         p = float(2 * student_t.sf(abs(delta) / se, nu)) if se > 0 else float("nan")
-    rel = 100.0 * delta / point_b if math.isfinite(point_b) and point_b != 0 else float("nan")
-    return Delta(delta, float(lo), float(hi), rel, se, p)
+    return Delta(delta, float(lo), float(hi), float("nan"), se, p), defined
