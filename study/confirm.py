@@ -7,7 +7,11 @@ Re-trains the chosen configuration and the λ=0 baseline with R new training see
 (Ray Tune trials in the same study folder, tagged ``role: confirm``), evaluates them on the
 task's confirmation split (disjoint from training and from the selection prompts), and adds to
 the leaderboard each headline metric's delta with a two-level paired bootstrap (seed pairs,
-then prompts) beside the selection delta, and ``confirmed`` / ``not confirmed``. Re-running the
+then prompts) beside the selection delta, and ``confirmed`` / ``not confirmed``. Each seed
+pair's λ=0 run also samples the study's frontier temperatures on the fresh prompts, and the
+trial's gains against that pair's temperature frontier (and its pass@k against the pair
+baseline's best temperature) are confirmed the same way (``frontier: not measured`` when the
+study's ``frontier_temperatures`` is ``[]``). Re-running the
 same command after a crash resumes it (each run happens once). Bad input (no such trial, an
 unfinished one, seeds < 2, a study without a finished baseline) is one ``error:`` line and
 exit status 2, before anything starts. The terminal shows one progress display (a pipe: one

@@ -375,3 +375,124 @@ def test_export_and_confirm_best_take_the_same_lambda_trial_when_the_baseline_ra
     plain = load_study(str(write_tiny_study(tmp_path, name="plain")))  # baseline not first
     assert choose_trial(plain)["chosen_because"] == "best by semantic_diversity"
     assert choose_trial(plain, by="pass@1")["chosen_because"] == "best λ>0 trial by pass@1"
+
+
+# --- the gains against the baseline's temperature frontier (issue 20) ---------------------------
+
+#: pass@1 of the study's baseline at each frontier temperature (its eval temperature 1.0 too)
+STUDY_FRONTIER = {0.5: 0.6, 0.7: 0.5, 1.0: 0.4, 1.2: 0.2}
+GAIN = "frontier_gain_semantic_diversity_per_prompt_at_pass@1"
+
+
+def write_frontier(tdir: Path, pass1: dict[float, float], seed: int, fresh: bool) -> None:
+    """``frontier.parquet`` of one λ=0 run: ``tiny_generations`` at each temperature (``fresh``:
+    on the confirmation prompts v0..v3)."""
+    parts = []
+    for i, (t, p1) in enumerate(pass1.items()):
+        g = tiny_generations(p1, seed + i).assign(eval_temperature=t)
+        if fresh:
+            g["prompt_id"] = "v" + g["prompt_index"].astype(str)
+        parts.append(g)
+    pd.concat(parts, ignore_index=True).to_parquet(tdir / "frontier.parquet", index=False)
+
+
+@pytest.fixture(scope="module")
+def confirmed_frontier(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The confirmed study, the study's baseline and each confirmation baseline run with a
+    temperature frontier (the confirmation's on the fresh prompts, around that run's pass@1)."""
+    study = confirm(write_tiny_study(tmp_path_factory.mktemp("frontier")), "bbbb2222")
+    write_frontier(study / "trials" / "base0000", STUDY_FRONTIER, 40, fresh=False)
+    for r, (_, base_p1) in enumerate(PAIRS):
+        write_frontier(study / "trials" / f"conf{r}b",
+                       {0.5: base_p1 + 0.2, 0.7: base_p1 + 0.1, 1.0: base_p1,
+                        1.2: base_p1 - 0.2}, 60 + 10 * r, fresh=True)
+    return study
+
+
+def test_confirmation_gain_is_the_mean_of_each_pairs_gain_against_its_own_frontier(
+        confirmed_frontier: Path) -> None:
+    from polychromic.metrics.aggregate import aggregate
+    from polychromic.stats.frontier import frontier_at
+
+    row = load_study(str(confirmed_frontier)).frame.set_index("trial_id").loc["bbbb2222"]
+    by_hand = []
+    for r in range(len(PAIRS)):  # each pair's trial against its own baseline's frontier
+        front = pd.read_parquet(confirmed_frontier / "trials" / f"conf{r}b" / "frontier.parquet")
+        pts = [aggregate(g.drop(columns="eval_temperature"))
+               for _, g in front.groupby("eval_temperature")]
+        trial = aggregate(pd.read_parquet(confirmed_frontier / "trials" / f"conf{r}t"
+                                          / "generations.parquet"))
+        hull = frontier_at(np.array([p["pass@1"] for p in pts]),
+                           np.array([p["semantic_diversity_per_prompt"] for p in pts]),
+                           np.array(trial["pass@1"]))
+        by_hand.append(trial["semantic_diversity_per_prompt"] - float(hull))
+    c = f"confirm_{GAIN}"
+    assert row[c] == pytest.approx(np.mean(by_hand))
+    assert row[f"{c}_ci_low"] < row[c] < row[f"{c}_ci_high"]
+    # the trial's pass@1 lies well inside every pair's range: defined in every resample
+    assert row["confirm_frontier_defined_semantic_diversity_per_prompt_at_pass@1"] == 1.0
+    assert row["confirm_frontier"] == "T = 0.5, 0.7, 1, 1.2 in each of 3 seed pair(s)"
+    # pass@1 against each pair baseline's best temperature (T=0.5: its pass@1 + 0.2)
+    assert row["confirm_delta_pass@1_vs_best_T"] == pytest.approx(
+        np.mean([t - (b + 0.2) for t, b in PAIRS]))
+    # the confirmation rule of every metric, against the study's selection gain
+    sel = row[GAIN]
+    assert np.isfinite(sel)
+    want = row[f"{c}_ci_low"] > 0 if sel > 0 else row[f"{c}_ci_high"] < 0
+    assert row[f"confirmed_{GAIN}"] == want
+    # the gain in pass@1 at equal semantic diversity: outside two pairs' ranges, no number
+    other = "pass@1_at_semantic_diversity_per_prompt"
+    assert np.isnan(row[f"confirm_frontier_gain_{other}"])
+    assert np.isnan(row[f"confirmed_frontier_gain_{other}"])
+    assert row[f"confirm_frontier_range_{other}"].startswith(
+        "outside the baseline's range in 2 of 3 seed pair(s)")
+
+
+def test_report_and_card_show_the_frontier_gains_beside_the_other_metrics(
+        confirmed_frontier: Path) -> None:
+    from polychromic.review.html_report import render_report
+
+    study = load_study(str(confirmed_frontier))
+    row = study.frame.set_index("trial_id").loc["bbbb2222"]
+    sec = section(render_report(study, study.frame))
+    shown = re.findall(r'<td class="l" title="([^;"]+);', sec)
+    assert shown[-4:] == [GAIN, "frontier_gain_distinct_2_per_prompt_at_pass@1",
+                          "frontier_gain_self_bleu_per_prompt_at_pass@1", "pass@1_vs_best_T"]
+    cells = metric_row(sec, GAIN)
+    assert cells[0].startswith("sem div @ pass@1 vs T")
+    assert cells[1].startswith(cv.signed(row[GAIN]))
+    assert cells[2] == cv.interval(row[f"confirm_{GAIN}"], row[f"confirm_{GAIN}_ci_low"],
+                                   row[f"confirm_{GAIN}_ci_high"])
+    assert cells[5].split(" (")[0] == cv.confirmed_state(row[f"confirmed_{GAIN}"])
+    cells = metric_row(sec, "pass@1_vs_best_T")
+    assert cells[1].startswith(cv.signed(row["delta_pass@1_vs_best_T"]))
+    assert cells[2].startswith(cv.signed(row["confirm_delta_pass@1_vs_best_T"]))
+    assert "against each seed pair&#x27;s own λ=0 temperature frontier" in sec
+    assert "Rows vs T: Δ = the gain against the λ=0 baseline" in sec
+    assert "frontier: not measured" not in sec
+    block = _card(study, study.frame[study.frame["trial_id"] == "bbbb2222"].iloc[0])
+    block = block[block.index("### Selection vs confirmation"):block.index("### Headroom")]
+    assert f"| {GAIN} | ↑ | {cv.interval(row[GAIN], row[f'{GAIN}_ci_low'], row[f'{GAIN}_ci_high'])}" \
+        in block
+    assert "| pass@1_vs_best_T | ↑ |" in block and "Rows vs T: Δ = the gain" in block
+
+
+def test_a_study_without_frontiers_says_not_measured_in_the_confirmation(
+        confirmed: Path) -> None:
+    """Old studies: neither the study's baseline nor the confirmation's λ=0 runs have a
+    frontier; the confirmation line, the report's section and the card say so, and no frontier
+    row is shown."""
+    from polychromic.review.html_report import render_report
+
+    study = load_study(str(confirmed))
+    row = study.frame.set_index("trial_id").loc["bbbb2222"]
+    assert row["confirm_frontier"].startswith("not measured (the confirmation's λ=0 runs")
+    assert row["confirmation"].endswith("; frontier: not measured")
+    assert np.isnan(row[f"confirm_{GAIN}"]) and np.isnan(row[f"confirmed_{GAIN}"])
+    sec = section(render_report(study, study.frame))
+    assert "frontier: not measured (the confirmation&#x27;s λ=0 runs" in sec
+    assert "vs T" not in sec
+    block = _card(study, study.frame[study.frame["trial_id"] == "bbbb2222"].iloc[0])
+    block = block[block.index("### Selection vs confirmation"):block.index("### Headroom")]
+    assert "frontier: not measured (the confirmation's λ=0 runs" in block
+    assert "frontier_gain" not in block

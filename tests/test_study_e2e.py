@@ -462,3 +462,15 @@ def test_confirm_on_fresh_prompts_and_seeds_survives_a_killed_driver(
                      row[f"confirm_delta_{m}_ci_high"])
         assert lo <= d <= hi, (m, lo, d, hi)
     assert row["confirmation"].startswith("2 seed pair(s) × 4 fresh prompts")
+    # the gains against each pair's own baseline frontier, through the two-level bootstrap
+    assert row["confirm_frontier"] == "T = 0.5, 0.7, 0.85, 1, 1.2 in each of 2 seed pair(s)"
+    for y, x in (("semantic_diversity_per_prompt", "pass@1"),
+                 ("pass@1", "semantic_diversity_per_prompt")):
+        c = f"confirm_frontier_gain_{y}_at_{x}"
+        if math.isfinite(row[c]):
+            assert row[f"{c}_ci_low"] <= row[c] <= row[f"{c}_ci_high"], c
+            assert 0 < row[f"confirm_frontier_defined_{y}_at_{x}"] <= 1
+        else:  # outside a pair's range: said, never an extrapolated number
+            assert row[f"confirm_frontier_range_{y}_at_{x}"].startswith("outside"), c
+    lo, d, hi = (row[f"confirm_delta_pass@1_vs_best_T{s}"] for s in ("_ci_low", "", "_ci_high"))
+    assert lo <= d <= hi

@@ -9,7 +9,11 @@ confirmed trial and headline metric this module gathers, from the leaderboard ro
 * the selection delta with its 95% paired-bootstrap CI (``delta_M``, ``_ci_low``, ``_ci_high``);
 * the confirmation delta with its two-level CI (``confirm_delta_M`` …, R seed pairs × P prompts);
 * the shrinkage, confirmation − selection, and the share of the selection delta that was kept;
-* ``confirmed_M``: the confirmation interval excludes 0 on the side of the selection delta.
+* ``confirmed_M``: the confirmation interval excludes 0 on the side of the selection delta;
+* the same for the gains against the λ=0 baseline's temperature frontier (``SHOWN`` of
+  ``polychromic.review.confirm_frontier``: the study's against its baseline's frontier, the
+  confirmation's against each seed pair's own baseline frontier on the fresh prompts), or
+  ``frontier: not measured`` when there is none.
 
 Pure functions of a ``study_model.Study`` (no file is read here beyond what the study loaded,
 plus a trial's ``config.json`` for its prompt count); names, definitions and better directions
@@ -28,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from polychromic.core import columns
+from polychromic.review import confirm_frontier as CF
 from polychromic.review.study import varying_knobs
 from polychromic.stats.verdict import QUALITY, as_float, label
 from polychromic.store import layout
@@ -63,6 +68,8 @@ class MetricComparison:
     confirmation_high: float
     #: ``confirmed`` / ``not confirmed`` / ``not judged`` (no selection or confirmation delta)
     state: str
+    #: why a frontier gain is not judged (outside / near the edge of the baseline's range)
+    note: str = ""
 
     @property
     def shrinkage(self) -> float:
@@ -103,6 +110,9 @@ class TrialComparison:
     rank: int
     summary: str
     metrics: list[MetricComparison] = field(default_factory=list)
+    #: the confirmation's temperature frontiers (``confirm_frontier``): the temperatures per
+    #: seed pair, or ``not measured (…)``
+    frontier: str = ""
 
     @property
     def unfinished(self) -> int:
@@ -116,9 +126,10 @@ def _int(value: Any) -> int:
 
 def headline_metrics(study: Any) -> list[str]:
     """The compared metrics shown side by side: the study's objectives, pass@1 and
-    quality_mean, then the per-prompt headline diversity metrics."""
+    quality_mean, the per-prompt headline diversity metrics, then the gains against the
+    baseline's temperature frontier (``confirm_frontier.SHOWN``; shown where measured)."""
     return list(dict.fromkeys([*(m for m, _ in study.objectives), *QUALITY,
-                               *columns.HEADLINE_DIVERSITY]))
+                               *columns.HEADLINE_DIVERSITY, *CF.SHOWN]))
 
 
 def confirmed_state(value: Any) -> str:
@@ -145,17 +156,25 @@ def trial_comparison(study: Any, row: pd.Series,
     out = TrialComparison(tid, label(row, knobs), _int(row.get("confirm_seeds")),
                           _int(row.get("confirm_prompts")), _int(row.get("confirm_runs")),
                           _int(row.get("confirm_started")), n_sel, best_of, rank,
-                          str(row.get("confirmation") or ""))
+                          str(row.get("confirmation") or ""),
+                          frontier=_text(row.get("confirm_frontier")))
     for m in metrics or headline_metrics(study):
-        sel = [as_float(row.get(f"delta_{m}{s}")) for s in ("", "_ci_low", "_ci_high")]
-        con = [as_float(row.get(f"confirm_delta_{m}{s}")) for s in ("", "_ci_low", "_ci_high")]
-        if not math.isfinite(con[0]):  # nothing confirmed (yet) to set beside the selection
+        sel_c, con_c = CF.selection_column(m), CF.confirm_column(m)
+        sel = [as_float(row.get(f"{sel_c}{s}")) for s in ("", "_ci_low", "_ci_high")]
+        con = [as_float(row.get(f"{con_c}{s}")) for s in ("", "_ci_low", "_ci_high")]
+        note = (_text(row.get(f"confirm_frontier_range_{m[len('frontier_gain_'):]}"))
+                if m.startswith("frontier_gain_") else "")
+        if not math.isfinite(con[0]) and not note:  # nothing confirmed (yet) to set beside
             continue
         col = columns.column(m)
         out.metrics.append(MetricComparison(
             m, columns.short(m), col.definition if col else "", columns.better(m), *sel, *con,
-            confirmed_state(row.get(f"confirmed_{m}"))))
+            confirmed_state(row.get(f"confirmed_{m}")), note))
     return out
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def comparisons(study: Any, metrics: Sequence[str] | None = None) -> list[TrialComparison]:
@@ -205,8 +224,11 @@ def shrinkage_text(m: MetricComparison) -> str:
 
 
 def state_text(m: MetricComparison) -> str:
-    """``confirmed (gain)``, ``confirmed (loss)``, ``not confirmed`` or ``not judged``."""
-    return f"{m.state} ({m.direction})" if m.direction else m.state
+    """``confirmed (gain)``, ``confirmed (loss)``, ``not confirmed`` or ``not judged`` (with
+    why, for a frontier gain outside or near the edge of the baseline's range)."""
+    if m.direction:
+        return f"{m.state} ({m.direction})"
+    return f"{m.state} ({m.note})" if m.state == NOT_JUDGED and m.note else m.state
 
 
 def selection_note(t: TrialComparison) -> str:
@@ -226,7 +248,23 @@ def confirmation_note(t: TrialComparison) -> str:
         text += "; with one pair the CI counts prompts only, not training-seed noise"
     if t.unfinished:
         text += f"; {t.unfinished} of {t.started} run(s) not finished"
+    if t.frontier.startswith("not measured"):
+        text += f"; frontier: {t.frontier}"
+    elif t.frontier:
+        text += (f"; vs T: against each seed pair's own λ=0 temperature frontier on the fresh "
+                 f"prompts ({t.frontier})")
     return text
+
+
+def frontier_footnote(trials: Sequence[TrialComparison]) -> str:
+    """What a ``vs T`` row's Δ is, when any trial shows one, else ""."""
+    if not any(CF.is_frontier_metric(m.metric) for t in trials for m in t.metrics):
+        return ""
+    return ("rows vs T: Δ = the gain against the λ=0 baseline's temperature frontier (the "
+            "study's: its baseline's; the confirmation's: each seed pair's own baseline "
+            "frontier on the fresh prompts, two-level CI); pass@1 vs best T: against the "
+            "baseline's best temperature; a gain outside or near the edge of the baseline's "
+            "range is not judged")
 
 
 def markdown(study: Any, trials: Sequence[TrialComparison] | None = None,
@@ -257,4 +295,6 @@ def markdown(study: Any, trials: Sequence[TrialComparison] | None = None,
             "| metric | better | selection Δ [95% CI] | confirmation Δ [95% CI] | "
             "shrinkage (confirmation − selection) | |\n|---|:-:|--:|--:|--:|---|\n"
             + "\n".join(rows))
-    return "\n\n".join(parts) + f"\n\nΔ = trial − λ=0 baseline; {RULE}."
+    foot = frontier_footnote(trials)
+    return ("\n\n".join(parts) + f"\n\nΔ = trial − λ=0 baseline; {RULE}."
+            + (f" {foot[0].upper() + foot[1:]}." if foot else ""))

@@ -653,8 +653,10 @@ def confirmation_html(study: Study) -> str:
             "dashed: 0</span></th>"
             '<th class="l">confirmed?</th></tr></thead><tbody>' + "".join(rows)
             + "</tbody></table>")
+    foot = cv.frontier_footnote(trials)
     parts.append(f'<p class="help">Δ = trial − λ=0 baseline. {esc(cv.RULE[0].upper() + cv.RULE[1:])}'
-                 ". A confirmed change in a metric's worse direction is a confirmed loss.</p>")
+                 ". A confirmed change in a metric's worse direction is a confirmed loss."
+                 + (f" {esc(foot[0].upper() + foot[1:])}." if foot else "") + "</p>")
     return "".join(parts)
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 from polychromic.core import columns
 from polychromic.core.columns import KNOBS
 from polychromic.metrics.aggregate import COMPARED
+from polychromic.review import confirm_frontier as CF
 from polychromic.review.frontier import add_frontier
 from polychromic.stats import headroom as H
 from polychromic.stats.bootstrap import N_RESAMPLES, SEED, paired_delta, weighted_metrics
@@ -210,14 +211,17 @@ def add_confirmation(study_dir: Path, df: pd.DataFrame,
     started), ``confirm_seeds`` (complete seed pairs), ``confirm_prompts``, and per compared
     metric M ``confirm_delta_M`` with ``_ci_low``/``_ci_high`` (two-level bootstrap over seed
     pairs and confirmation prompts, ``polychromic.stats.two_level``) and ``confirmed_M``: the
-    confirmation interval excludes 0 on the side of the selection delta. ``confirmation``
-    holds the line a user reads."""
+    confirmation interval excludes 0 on the side of the selection delta; the same for the
+    gains against each seed pair's baseline temperature frontier
+    (``polychromic.review.confirm_frontier``). ``confirmation`` holds the line a user reads."""
 
     cols: dict[str, list[Any]] = {c: [np.nan] * len(df) for c in (
         "confirm_runs", "confirm_started", "confirm_seeds", "confirm_prompts",
         *(f"confirm_delta_{m}{s}" for m in COMPARED for s in ("", "_ci_low", "_ci_high")),
         *(f"confirmed_{m}" for m in COMPARED))}
+    cols.update(CF.empty_columns(len(df)))
     cols["confirmation"] = [""] * len(df)
+    ks = [k for k in columns.PASS_KS if f"pass@{k}" in df]
     for i, trial_id in enumerate(df["trial_id"]):
         mine = [r for r in runs if r.get("confirm_of") == trial_id]
         if not mine:
@@ -240,8 +244,12 @@ def add_confirmation(study_dir: Path, df: pd.DataFrame,
         cols["confirm_prompts"][i] = len(common)
         if not common:
             continue
-        fns = [(weighted_metrics(t[t["prompt_id"].isin(common)]),
-                weighted_metrics(b[b["prompt_id"].isin(common)])) for t, b in gens]
+        base_cfg = read_json(layout.trial_dir(study_dir, pairs[0][1]["trial_id"])
+                             / layout.CONFIG) or {}
+        ct = float(base_cfg.get("class_threshold") or 0.8)
+        fns = [(weighted_metrics(t[t["prompt_id"].isin(common)], class_threshold=ct),
+                weighted_metrics(b[b["prompt_id"].isin(common)], class_threshold=ct))
+               for t, b in gens]
         parts: dict[str, list[str]] = {"confirmed": [], "not confirmed": []}
         for m in COMPARED:
             if not all(m in t and m in b for t, b in fns):
@@ -250,22 +258,50 @@ def add_confirmation(study_dir: Path, df: pd.DataFrame,
             cols[f"confirm_delta_{m}"][i] = d.delta
             cols[f"confirm_delta_{m}_ci_low"][i] = d.ci_low
             cols[f"confirm_delta_{m}_ci_high"][i] = d.ci_high
-            sel = df[f"delta_{m}"].iloc[i] if f"delta_{m}" in df else np.nan
-            if not (np.isfinite(sel) and sel != 0):
+            ok = _confirmed(df, i, f"delta_{m}", d.ci_low, d.ci_high)
+            if ok is None:
                 continue
-            ok = bool(d.ci_low > 0) if sel > 0 else bool(d.ci_high < 0)
             cols[f"confirmed_{m}"][i] = ok
             if m in ("pass@1", "quality_mean", *columns.HEADLINE_DIVERSITY):
                 parts["confirmed" if ok else "not confirmed"].append(
                     f"{m} {d.delta:+.3g} [{d.ci_low:+.3g}, {d.ci_high:+.3g}] "
-                    f"(selection {sel:+.3g})")
+                    f"(selection {df[f'delta_{m}'].iloc[i]:+.3g})")
+        # the gains against each seed pair's own baseline frontier (review.confirm_frontier)
+        fronts = [CF.pair_frontier(study_dir, b["trial_id"], common, ct) for _, b in pairs]
+        values = CF.confirm_frontier([t for t, _ in fns], fronts, len(common), ks)
+        for c, v in values.items():
+            cols[c][i] = v
+        for m in (*CF.gain_metrics(), *CF.best_t_metrics(ks)):
+            c = CF.confirm_column(m)
+            ok = (_confirmed(df, i, CF.selection_column(m), values[f"{c}_ci_low"],
+                             values[f"{c}_ci_high"]) if CF.judged(m, values) else None)
+            if ok is None:
+                continue
+            cols[f"confirmed_{m}"][i] = ok
+            if m in CF.SHOWN:
+                parts["confirmed" if ok else "not confirmed"].append(
+                    f"{columns.short(m)} {values[c]:+.3g} [{values[f'{c}_ci_low']:+.3g}, "
+                    f"{values[f'{c}_ci_high']:+.3g}] "
+                    f"(selection {df[CF.selection_column(m)].iloc[i]:+.3g})")
         head = (f"{len(pairs)} seed pair(s) × {len(common)} fresh prompts"
                 + (f" ({len(mine) - len(done)} run(s) not finished)" if len(done) < len(mine)
                    else ""))
-        body = "; ".join(f"{k}: {', '.join(v)}" for k, v in parts.items() if v)
+        body = "; ".join([*(f"{k}: {', '.join(v)}" for k, v in parts.items() if v),
+                          *(["frontier: not measured"]
+                            if values["confirm_frontier"].startswith("not measured") else [])])
         cols["confirmation"][i] = f"{head}: {body}" if body else head
     out = pd.concat([df.reset_index(drop=True), pd.DataFrame(cols)], axis=1)
     return out
+
+
+def _confirmed(df: pd.DataFrame, i: int, selection: str, low: float, high: float) -> bool | None:
+    """The confirmation rule (``polychromic.review.confirmation.RULE``) of row ``i``: the
+    interval [low, high] lies on the side of 0 of its selection value (column ``selection``);
+    None when that value is missing or 0 (nothing to confirm)."""
+    sel = df[selection].iloc[i] if selection in df else np.nan
+    if not (np.isfinite(sel) and sel != 0):
+        return None
+    return bool(low > 0) if sel > 0 else bool(high < 0)
 
 
 def _baseline_value(df: pd.DataFrame, col: str) -> float | None:

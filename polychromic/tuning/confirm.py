@@ -6,7 +6,11 @@ confirmation re-trains the chosen configuration and the λ=0 baseline with R new
 (pair r: both with seed ``seed + 1 + r``, every other knob as in the study) and evaluates all
 2R runs on the task's ``validation`` split, disjoint from the training split and from the test
 prompts the study selected on (checked). The runs are Ray Tune trials of their own experiment
-(``<study>/confirm-<trial>``) in the same study folder, tagged ``role: confirm``: resumable
+(``<study>/confirm-<trial>``) in the same study folder, tagged ``role: confirm``. Each λ=0
+run samples the baseline's temperature frontier on its fresh prompts in its evaluation pass
+(``frontier_temperatures`` as in the study; polychromic.tuning.trial.evaluate_baseline), the
+λ>0 runs their eval temperature, so that each pair's frontier gain is taken against that
+pair's own frontier (``polychromic.review.confirm_frontier``). The runs are resumable
 and fault-tolerant like every other trial (``polychromic.tuning.trial.run_trial``; a driver killed
 mid-confirmation re-runs the same command and each run happens exactly once). The leaderboard
 then carries the confirmation deltas (``polychromic.review.leaderboard.add_confirmation``).
