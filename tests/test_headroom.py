@@ -73,6 +73,22 @@ def test_floor_and_ceiling_against_hand_computed_values() -> None:
         expected.append(1 - (cos.sum() - np.trace(cos)) / 6)
     assert b[H.CEILING]["semantic_diversity_per_prompt"] == pytest.approx(np.mean(expected),
                                                                          abs=1e-5)
+    # the effective metrics: both sets scored as valid (score 1). Floor, by hand: no pair of
+    # distinct samples (0), one valid class of 3 samples (1/3), only the first sample opens a
+    # class: utility (1 − p)/(1 − p³) with p = 0.8; ceiling: every sample valid, the raw
+    # value, 3 classes of 3 and every sample opening one (utility 1)
+    assert b[H.FLOOR]["effective_semantic_diversity_per_prompt"] == pytest.approx(0.0, abs=1e-6)
+    assert b[H.FLOOR]["effective_distinct_classes"] == pytest.approx(1 / 3)
+    assert b[H.FLOOR]["utility_k"] == pytest.approx(0.2 / (1 - 0.8 ** 3))
+    assert b[H.CEILING]["effective_semantic_diversity_per_prompt"] == pytest.approx(
+        b[H.CEILING]["semantic_diversity_per_prompt"])
+    assert b[H.CEILING]["distinct_classes"] == pytest.approx(3.0)  # unrelated: 3 classes
+    assert b[H.CEILING]["effective_distinct_classes"] == pytest.approx(1.0)
+    assert b[H.CEILING]["utility_k"] == pytest.approx(1.0)
+    # every diversity metric has bounds that define a headroom: none is NaN
+    for m in b[H.FLOOR]:
+        assert np.isfinite(H.headroom((b[H.FLOOR][m] + b[H.CEILING][m]) / 2, b[H.FLOOR][m],
+                                      b[H.CEILING][m])), m
 
 
 def test_ceiling_texts_are_cut_to_the_sample_length_and_seeded() -> None:

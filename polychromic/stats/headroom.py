@@ -14,6 +14,13 @@ prompts and sample counts as the baseline's evaluation:
   diverse as unrelated texts. The same formula is oriented for Self-BLEU (lower is more
   diverse: its floor is the high end). A trial past the ceiling has negative headroom.
 
+Both sets are scored as if every sample passed the checker with score 1 (``VALID``): the raw
+metrics do not read the checker, and the effective ones (``effective_semantic_diversity_per
+_prompt``, ``effective_distinct_classes``, ``utility_k``: failed samples count 0) get the
+bounds of *valid* text: identical valid samples (0, 1/n and (1−p)/(1−pⁿ)) and unrelated valid
+texts. A baseline whose samples fail the checker can sit below that floor: headroom above 1,
+fewer valid classes than one valid answer repeated.
+
 The floor and ceiling sample sets are stored next to the baseline's generations
 (``headroom.parquet``, column ``set``), so the numbers are recomputed from files, exactly like
 every other metric, without a model or encoder.
@@ -37,6 +44,8 @@ from polychromic.metrics.aggregate import aggregate
 from polychromic.store.generations import write_generations
 
 FLOOR, CEILING = "floor", "ceiling"
+#: the checker's verdict the floor and ceiling sets are scored with (module docstring)
+VALID = {"quality_score": 1.0, "passed": True}
 #: a baseline whose headroom is below this cannot show a diversity gain: a warning says so
 LOW_HEADROOM = 0.10
 SEED = 0
@@ -131,8 +140,8 @@ def bounds(sets: pd.DataFrame, class_threshold: float | None = None) -> dict[str
     out: dict[str, dict[str, float]] = {}
     for name in (FLOOR, CEILING):
         part = sets[sets["set"] == name].drop(columns="set").copy()
-        part["quality_score"] = np.nan
-        part["passed"] = False
+        for col, value in VALID.items():
+            part[col] = value
         kwargs = {"class_threshold": class_threshold} if class_threshold is not None else {}
         try:
             values = aggregate(part, **kwargs)
