@@ -475,6 +475,14 @@ def test_report_and_card_show_the_frontier_gains_beside_the_other_metrics(
     assert f"| {GAIN} | ↑ | {cv.interval(row[GAIN], row[f'{GAIN}_ci_low'], row[f'{GAIN}_ci_high'])}" \
         in block
     assert "| pass@1_vs_best_T | ↑ |" in block and "Rows vs T: Δ = the gain" in block
+    # the card's own section against the study's frontier: the --trial rows
+    card = _card(study, study.frame[study.frame["trial_id"] == "bbbb2222"].iloc[0])
+    frontier = card[card.index("### Against the baseline's temperature frontier"):
+                    card.index("### Selection vs confirmation")]
+    assert "sampled at T = 0.5, 0.7, 1, 1.2" in frontier
+    assert (f"| sem div at equal pass@1 | {cv.signed(row[GAIN]):s} |" in frontier
+            or f"| sem div at equal pass@1 | {row[GAIN]:+.3g} |" in frontier)
+    assert "| pass@1 vs best T | " in frontier and "baseline's best: 0.6 at T=0.5" in frontier
 
 
 def test_a_study_without_frontiers_says_not_measured_in_the_confirmation(
@@ -496,3 +504,24 @@ def test_a_study_without_frontiers_says_not_measured_in_the_confirmation(
     block = block[block.index("### Selection vs confirmation"):block.index("### Headroom")]
     assert "frontier: not measured (the confirmation's λ=0 runs" in block
     assert "frontier_gain" not in block
+    card = _card(study, study.frame[study.frame["trial_id"] == "bbbb2222"].iloc[0])
+    frontier = card[card.index("### Against the baseline's temperature frontier"):
+                    card.index("### Selection vs confirmation")]
+    assert "frontier: not measured (the λ=0 baseline has no frontier.parquet" in frontier
+
+
+def test_a_confirmation_frontier_without_the_studys_is_not_judged(tmp_path: Path) -> None:
+    """An old study (its baseline has no frontier) confirmed after the frontier existed: the
+    confirmation's gains have numbers, the selection has none, and the view says why."""
+    study_dir = confirm(write_tiny_study(tmp_path), "bbbb2222")
+    for r, (_, base_p1) in enumerate(PAIRS):
+        write_frontier(study_dir / "trials" / f"conf{r}b",
+                       {0.5: base_p1 + 0.2, 1.0: base_p1, 1.2: base_p1 - 0.2}, 60 + r, fresh=True)
+    study = load_study(str(study_dir))
+    t = cv.comparisons(study)[0]
+    m = next(m for m in t.metrics if m.metric == GAIN)
+    assert np.isnan(m.selection) and np.isfinite(m.confirmation)
+    assert cv.state_text(m) == "not judged (the study's frontier: not measured)"
+    block = _card(study, study.frame[study.frame["trial_id"] == "bbbb2222"].iloc[0])
+    assert "not judged (the study's frontier: not measured)" in block
+    assert "frontier: not measured (the λ=0 baseline has no frontier.parquet" in block

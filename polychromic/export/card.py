@@ -18,7 +18,7 @@ from polychromic.core.jsonutil import to_jsonable
 from polychromic.metrics.aggregate import HEADLINE
 from polychromic.review import confirmation as cv
 from polychromic.review.format import _is_true, fmt, fmt_delta
-from polychromic.review.frontier import frontier_columns
+from polychromic.review.frontier import NOT_MEASURED, frontier_columns, frontier_rows
 from polychromic.review.study import Study, compared_metrics
 from polychromic.stats import significance
 from polychromic.stats.headroom import AT_CEILING, LOW_HEADROOM, PAST_CEILING, ceiling_state
@@ -216,6 +216,26 @@ def quantized_base_note(record: dict[str, Any], mode: str) -> str:
             f" (tolerance {v.get('logit_tolerance')}).\n")
 
 
+def frontier_text(row: pd.Series) -> str:
+    """The card's *Against the baseline's temperature frontier*: the trial's gains against the
+    λ=0 baseline's frontier and pass@k against its best temperature
+    (``polychromic.review.frontier.frontier_rows``, what ``--trial`` shows), the temperatures
+    for the baseline itself, or ``frontier: not measured`` for a study without one."""
+    temps = str(row.get("frontier_temperatures") or "not measured")
+    if temps == "not measured":
+        return NOT_MEASURED + "."
+    head = (f"The λ=0 baseline was also sampled at T = {temps} on the same prompts and seeds; "
+            "a trial is judged against the curve those points span (docs/decide.md).")
+    rows = frontier_rows(row)
+    if _is_true(row.get("is_baseline")) or not rows:
+        return head + ("" if _is_true(row.get("is_baseline")) else
+                       " This trial has no gain against it (not finished, or other prompts).")
+    return (head + "\n\n| against the frontier | gain | 95% CI | MDE | note |\n"
+            "|---|--:|--:|--:|---|\n"
+            + "\n".join(f"| {what} | {gain} | {ci} | {mde} | {note} |"
+                         for what, gain, ci, mde, note in rows))
+
+
 def model_card(study: Study, row: pd.Series, cfg: Any, mode: str, record: dict[str, Any]) -> str:
     """``README.md``: base model, how to load, trial config, metrics with definitions and deltas
     vs the baseline, data, study name and date."""
@@ -324,6 +344,13 @@ with [CI] and (relative change %); {significance.LEGEND}.
 
 MDE = minimum detectable effect: the smallest true change this study finds significant with 80%
 power; a CI inside ±MDE means no change this study could have seen.
+
+### Against the baseline's temperature frontier
+
+Temperature trades quality for diversity for free: a change the baseline also gets by being
+sampled at another temperature is no gain of training.
+
+{frontier_text(row)}
 
 ### Selection vs confirmation
 

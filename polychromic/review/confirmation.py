@@ -164,6 +164,10 @@ def trial_comparison(study: Any, row: pd.Series,
         con = [as_float(row.get(f"{con_c}{s}")) for s in ("", "_ci_low", "_ci_high")]
         note = (_text(row.get(f"confirm_frontier_range_{m[len('frontier_gain_'):]}"))
                 if m.startswith("frontier_gain_") else "")
+        if (CF.is_frontier_metric(m) and not note and math.isfinite(con[0])
+                and not math.isfinite(sel[0])
+                and str(row.get("frontier_temperatures")) == "not measured"):
+            note = "the study's frontier: not measured"
         if not math.isfinite(con[0]) and not note:  # nothing confirmed (yet) to set beside
             continue
         col = columns.column(m)
