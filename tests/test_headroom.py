@@ -143,3 +143,27 @@ def test_negative_headroom_is_past_the_ceiling_and_warnings_name_the_level() -> 
                         diversity=("semantic_diversity_per_prompt", "distinct_2_per_prompt"))
     assert "at ceiling: semantic_diversity_per_prompt" in line
     assert "past ceiling (beyond unrelated texts): distinct_2_per_prompt" in line
+
+
+def test_the_default_caption_says_each_ceiling_once() -> None:
+    """Warnings of one kind (at / past ceiling) become one line naming every metric with its
+    numbers, where the first was; one of a kind and other warnings stay as they are."""
+    from polychromic.stats.headroom import low_headroom_warning, merged_warnings
+
+    at1 = low_headroom_warning("semantic_diversity_per_prompt", 0.838, 0.0, 0.897)
+    at2 = low_headroom_warning("distinct_2", 0.955, 0.1, 0.989)
+    past = low_headroom_warning("self_bleu_per_prompt", 0.002, 0.891, 0.0418)
+    other = "device not recorded"
+    assert at1.startswith("ceiling: ") and at2.startswith("ceiling: ")
+    assert past.startswith("past ceiling: ")
+    assert merged_warnings([other, at1, past, at2]) == [
+        other,
+        "ceiling: baseline at ≥90% of unrelated texts, no diversity gain can be shown on "
+        "semantic_diversity_per_prompt (93%: 0.838, floor 0, ceiling 0.897), distinct_2 (corpus) "
+        "(96%: 0.955, floor 0.1, ceiling 0.989)",
+        past]
+    past2 = low_headroom_warning("distinct_1", 0.97, 0.1, 0.6)
+    assert merged_warnings([past, past2])[0].startswith(
+        "past ceiling: baseline beyond unrelated texts, a gain would not mean more diverse "
+        "replies on self_bleu_per_prompt (0.002, floor 0.891, ceiling 0.0418; headroom ")
+    assert merged_warnings([at1]) == [at1]

@@ -278,13 +278,19 @@ def test_default_caption_warns_only_about_shown_metrics(study_dir: Path) -> None
     out = recorded(print_table, study, study.frame, width=100)
     notes = out[out.index("objectives:"):].replace("\n", " ")
     assert "warning: ceiling: baseline semantic_diversity_per_prompt" in notes
+    # the two metrics past the ceiling: one fact, one line, each metric with its numbers
+    flat = " ".join(notes.split())
+    assert "warning: past ceiling: baseline beyond unrelated texts, a gain would not mean more " \
+        "diverse replies on distinct_2_per_prompt (0.821, floor 0.2, ceiling 0.429; headroom " \
+        "-172%), self_bleu_per_prompt (" in flat
+    assert flat.count("past ceiling") == 1
     assert "distinct_1 (corpus)" not in notes and "distinct_classes" not in notes
     hidden = re.search(r"(\d+) more warning\(s\) on metrics not shown here: --all-warnings or "
                        r"--wide", notes)
     assert hidden
     every = recorded(print_table, study, study.frame, width=100, all_warnings=True)
-    shown = [x for x in every.replace("\n", " ").split("warning: ")[1:]]
-    assert len(shown) == notes.count("warning: ") + int(hidden[1])
+    # one ", floor " per metric whose headroom is warned about, merged into a line or not
+    assert " ".join(every.split()).count(", floor ") == notes.count(", floor ") + int(hidden[1])
     assert "distinct_1 (corpus)" in every and "more warning(s)" not in every
     wide = recorded(print_table, study, study.frame, width=250, wide=True)
     assert "distinct_1 (corpus)" in wide and "more warning(s)" not in wide

@@ -30,6 +30,7 @@ from polychromic.review.study import (
     verdicts,
 )
 from polychromic.stats import significance
+from polychromic.stats.headroom import merged_warnings
 from polychromic.stats.verdict import as_float as _num
 
 FORMATS = ("table", "csv", "json", "parquet", "markdown")
@@ -128,7 +129,9 @@ def captions(study: Study, df: pd.DataFrame, compact: bool = False,
     ``compact``: for the default terminal view, which shows Δ without its CI and no cost
     column (the totals are in the cost line). ``shown``: the metrics the table shows; a
     warning about the headroom of a diversity metric it does not show is left out (one line
-    counts them and says how to see them), so the caption is about the table above it."""
+    counts them and says how to see them), so the caption is about the table above it; there
+    the warnings that metrics are at (or past) the ceiling are one line each
+    (``polychromic.stats.headroom.merged_warnings``)."""
     objs = ", ".join(f"{m} ({mode})" for m, mode in study.objectives)
     (qm, qmode), (dm, dmode) = study.axes
     _, fixed = varying_knobs(study.frame)
@@ -148,20 +151,27 @@ def captions(study: Study, df: pd.DataFrame, compact: bool = False,
         delta = ("Δ = trial − baseline (λ=0) with [CI] and (relative change %); "
                  f"{significance.LEGEND}")
         total = ""
+    cost_line = (f"{total}GPU-hours = elapsed × GPUs / 3600; cost = GPU-hours × "
+                 f"${study.price:.2f}/GPU-hour (--gpu-hour-price)"
+                 + (f"; {cpu} trial(s) on CPU: 0 GPU-hours" if cpu else ""))
+    if compact and cpu and cpu == len(study.frame):  # nothing to price: say it in one line
+        cost_line = (f"GPU-hours 0, cost $0.00: all {cpu} trials ran on CPU (GPU-hours = "
+                     "elapsed × GPUs / 3600)")
     lines = [
         f"objectives: {objs}; ★ = Pareto-optimal on {qm} ({qmode}) vs {dm} ({dmode}) over all "
         f"{len(study.frame)} trials",
         *([best] if (best := best_line(study)) else []),
         delta + (f"; CI: {study.ci_method}" if study.ci_method else ""),
-        f"{total}GPU-hours = elapsed × GPUs / 3600; cost = GPU-hours × ${study.price:.2f}/GPU-hour "
-        f"(--gpu-hour-price)" + (f"; {cpu} trial(s) on CPU: 0 GPU-hours" if cpu else ""),
+        cost_line,
     ]
     if fixed:
         lines.append("fixed: " + ", ".join(f"{k}={fmt(v)}" for k, v in fixed.items()))
     texts = df.get("warnings", pd.Series(dtype=object)).fillna("").astype(str)
     warnings = list(dict.fromkeys(w for text in texts for w in split_warnings(text)))
     hidden = [w for w in warnings if shown is not None and _about_hidden(w, shown)]
-    lines += [f"warning: {w}" for w in warnings if w not in hidden]
+    kept = [w for w in warnings if w not in hidden]
+    # the default view says metrics at (or past) the ceiling once, with each one's numbers
+    lines += [f"warning: {w}" for w in (merged_warnings(kept) if compact else kept)]
     if hidden:
         lines.append(f"{len(hidden)} more warning(s) on metrics not shown here: --all-warnings "
                      "or --wide")

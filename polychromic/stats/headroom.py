@@ -32,6 +32,7 @@ computed: none of the shipped tasks has more than one reference per prompt.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -192,3 +193,35 @@ def low_headroom_warning(metric: str, value: float, floor: float, ceiling: float
                 "replies")
     return (f"ceiling: baseline {level_name(metric)} at {100 * (1 - h):.0f}% of unrelated "
             f"texts {numbers}: no diversity gain on it can be shown")
+
+
+_AT = re.compile(r"^ceiling: baseline (?P<m>.+?) at (?P<pct>\d+)% of unrelated texts "
+                 r"\((?P<num>[^()]*)\): no diversity gain on it can be shown$")
+_PAST = re.compile(r"^past ceiling: baseline (?P<m>.+?) beyond unrelated texts "
+                   r"\((?P<num>[^()]*)\), headroom (?P<h>-?\d+)%: a gain on it would not mean "
+                   r"more diverse replies$")
+
+
+def merged_warnings(warnings: Sequence[str]) -> list[str]:
+    """``warnings`` with the :func:`low_headroom_warning` lines of one kind (at / past ceiling)
+    said once, every metric with its numbers, at the place of the first; the others as they
+    are. For the default view's caption: two metrics at ceiling are one fact, not two lines
+    (``ceiling: baseline at ≥90% of unrelated texts, no diversity gain can be shown on M1 (93%:
+    0.838, floor 0, ceiling 0.897), M2 (…)``); a single one keeps its own wording."""
+    at = [m for w in warnings if (m := _AT.match(w))]
+    past = [m for w in warnings if (m := _PAST.match(w))]
+    out: list[str] = []
+    for w in warnings:
+        if _AT.match(w) and len(at) > 1:
+            if w == at[0].string:
+                out.append(f"ceiling: baseline at ≥{100 * (1 - LOW_HEADROOM):.0f}% of unrelated "
+                           "texts, no diversity gain can be shown on " + ", ".join(
+                               f"{m['m']} ({m['pct']}%: {m['num']})" for m in at))
+        elif _PAST.match(w) and len(past) > 1:
+            if w == past[0].string:
+                out.append("past ceiling: baseline beyond unrelated texts, a gain would not "
+                           "mean more diverse replies on " + ", ".join(
+                               f"{m['m']} ({m['num']}; headroom {m['h']}%)" for m in past))
+        else:
+            out.append(w)
+    return out
