@@ -301,3 +301,25 @@ def test_default_caption_warns_only_about_shown_metrics(study_dir: Path) -> None
     # its own note, not both in both
     assert "1 trial(s) on CPU: 0 GPU-hours" in notes and "no recorded GPU" not in notes
     assert notes.count("device not recorded") == 1
+
+
+def test_how_the_intervals_were_computed_reaches_the_full_captions(study_dir: Path) -> None:
+    """The leaderboard says how it computed the CIs and over which trials Holm adjusts
+    (``attrs``); ordering and the confirmation columns must not drop it on the way to the
+    captions of the views that show CIs (``--wide``, markdown, HTML, the card), while the
+    compact view, which shows none, does not spend a line on it."""
+    from polychromic.review.leaderboard import build_leaderboard
+
+    df = build_leaderboard(study_dir)
+    attrs = df.attrs
+    assert attrs["bootstrap"] == "paired bootstrap over prompts, 2000 resamples, seed 0"
+    compared = int((df["status"].eq("finished") & ~df["is_baseline"].astype(bool)).sum())
+    assert compared > 1
+    assert attrs["multiplicity"] == (f"Holm over the study's {compared} finished non-baseline "
+                                     "trial(s) (significant_M)")
+    study = load_study(str(study_dir))
+    assert study.ci_method == attrs["bootstrap"] and study.multiplicity == attrs["multiplicity"]
+    wide = " ".join(recorded(print_table, study, study.frame, width=250, wide=True).split())
+    assert f"CI: {attrs['bootstrap']}; {attrs['multiplicity']}" in wide
+    compact = " ".join(recorded(print_table, study, study.frame, width=100).split())
+    assert "CI: paired bootstrap" not in compact

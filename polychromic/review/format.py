@@ -161,7 +161,9 @@ def captions(study: Study, df: pd.DataFrame, compact: bool = False,
         f"objectives: {objs}; ★ = Pareto-optimal on {qm} ({qmode}) vs {dm} ({dmode}) over all "
         f"{len(study.frame)} trials",
         *([best] if (best := best_line(study)) else []),
-        delta + (f"; CI: {study.ci_method}" if study.ci_method else ""),
+        # how the CIs and the * were computed: where CIs are shown (the compact view has none)
+        delta + ("" if compact else (f"; CI: {study.ci_method}" if study.ci_method else "")
+                 + (f"; {study.multiplicity}" if study.multiplicity else "")),
         cost_line,
     ]
     if fixed:

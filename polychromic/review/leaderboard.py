@@ -109,7 +109,8 @@ def build_leaderboard(study_dir: Path, space: Any | None = None) -> pd.DataFrame
     """All trials of a study, in the study's order (``polychromic.stats.ranking.default_order``, best first)
     when the search space ``space`` is given, else by trial id; the confirmation runs
     (``role: confirm``) are not rows: they fill the ``confirm_*`` columns of the trial they
-    confirm (``add_confirmation``)."""
+    confirm (``add_confirmation``). ``attrs``: ``bootstrap`` (how the delta CIs were
+    computed), ``multiplicity`` (the Holm family of the verdicts) and ``notes``."""
     rows = [r for t in sorted(layout.trials_dir(study_dir).glob("*"))
             if t.is_dir() and (r := trial_row(t))
             and r["status"] != "abandoned"]  # see polychromic.tuning.resume
@@ -120,12 +121,14 @@ def build_leaderboard(study_dir: Path, space: Any | None = None) -> pd.DataFrame
         if col not in TEXT_COLUMNS:
             df[col] = pd.to_numeric(df[col], errors="coerce")
     df = add_deltas(Path(study_dir), df)
-    notes = list(df.attrs.get("notes", []))  # frontier, same encoder (review.frontier)
+    # what add_deltas says about the whole table (how the CIs were computed, the Holm family,
+    # the frontier and same-encoder notes): the steps below build new frames without it
+    attrs = {k: (list(v) if isinstance(v, list) else v) for k, v in df.attrs.items()}
     df = add_confirmation(Path(study_dir), df, confirm)
     if space is not None and len(df):
         df = default_order(df, space.objectives)
     df = df.reset_index(drop=True)
-    df.attrs["notes"] = notes
+    df.attrs.update(attrs)
     return df
 
 
@@ -200,8 +203,8 @@ def add_deltas(study_dir: Path, df: pd.DataFrame) -> pd.DataFrame:
                       for _, row in out.iterrows()]
     out.attrs["bootstrap"] = f"paired bootstrap over prompts, {N_RESAMPLES} resamples, seed {SEED}"
     compared = int((~out["is_baseline"].astype(bool) & finished.to_numpy()).sum())
-    out.attrs["multiplicity"] = (f"verdicts use Holm-adjusted significance over the study's "
-                                 f"{compared} finished non-baseline trial(s) (significant_M)")
+    out.attrs["multiplicity"] = (f"Holm over the study's {compared} finished non-baseline "
+                                 "trial(s) (significant_M)")
     return out
 
 

@@ -85,6 +85,8 @@ class Study:
     model: str = ""
     #: how the leaderboard computed the delta CIs (its ``attrs["bootstrap"]``), if it said
     ci_method: str = ""
+    #: the Holm family of the verdicts' significance (its ``attrs["multiplicity"]``), if it said
+    multiplicity: str = ""
 
     def trial_dir(self, trial_id: str) -> Path:
         return layout.trial_dir(self.path, trial_id)
@@ -214,6 +216,7 @@ def load_study(study: str, storage_path: str | Path = layout.DEFAULT_STORAGE,
     notes = [note] if note else []
     notes += [str(n) for n in df.attrs.get("notes", [])]  # frontier, same encoder
     ci_method = str(df.attrs.get("bootstrap", ""))
+    multiplicity = str(df.attrs.get("multiplicity", ""))
     configs = {t: read_json(layout.trial_dir(path, t) / layout.CONFIG) for t in df["trial_id"]}
     configs = {t: c if isinstance(c, dict) else {} for t, c in configs.items()}  # corrupt: {}
     models = sorted({str(c.get("model")) for c in configs.values() if c.get("model")})
@@ -231,7 +234,7 @@ def load_study(study: str, storage_path: str | Path = layout.DEFAULT_STORAGE,
                      "trials recorded it): GPU-hours inferred from quantize, which also runs "
                      "on CPU; pass --gpus-per-trial 0 if they did")
     return Study(path, str(meta.get("name") or path.name), objectives, axes, df, float(price),
-                 notes, ", ".join(models), ci_method)
+                 notes, ", ".join(models), ci_method, multiplicity)
 
 
 def _gpus(result: dict[str, Any], config: dict[str, Any],
