@@ -5,6 +5,10 @@
 ``str.lower()`` on every token. TweetTokenizer is regex-only, so it needs no NLTK data download
 (``word_tokenize`` would need ``punkt``), and it keeps chat tokens such as ``:)``, ``<3``,
 ``#tag``, ``@user``, URLs and ``don't`` whole.
+
+NLTK is imported on the first tokenization, not with this module: the training step's modules
+import the metrics package, and the GPU check (``bench/gpu_check.py``) runs them on a machine
+without NLTK.
 """
 
 from __future__ import annotations
@@ -12,33 +16,33 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 
-from nltk.tokenize import TweetTokenizer
-
-_TOKENIZER = TweetTokenizer()
 #: Longest text matched without NLTK's wall-clock regex timeout. The timeout guards against a
 #: super-linear match on adversarial input (a ~40 KB run of digits); below this length the
 #: worst case is milliseconds, and skipping the guard's per-call set-up saves ~25% of the time.
 UNGUARDED_CHARS = 2000
 
 
+@lru_cache(maxsize=1)
 def _tweet_tokens_fn() -> Callable[[str], list[str]]:
     """``TweetTokenizer().tokenize`` (default settings), step for step on NLTK's own compiled
     patterns, minus per-call overheads that cannot change the result: the HTML-entity pass
     only runs on text containing ``&`` (its pattern starts with ``&``), and short texts skip
-    the timeout wrapper. Falls back to NLTK's method if its internals ever move."""
-    try:
-        from nltk.tokenize import casual
+    the timeout wrapper. Falls back to NLTK's method if its internals ever move. Built once,
+    on the first call (NLTK is imported here, not at module import)."""
+    from nltk.tokenize import TweetTokenizer, casual
 
+    tokenizer = TweetTokenizer()
+    try:
         hang = casual.HANG_RE._rx
-        words = _TOKENIZER.PHONE_WORD_RE._rx  # match_phone_numbers=True is the default
-        guarded = _TOKENIZER.PHONE_WORD_RE
+        words = tokenizer.PHONE_WORD_RE._rx  # match_phone_numbers=True is the default
+        guarded = tokenizer.PHONE_WORD_RE
         unescape = casual._replace_html_entities
-        ok = (_TOKENIZER.preserve_case and not _TOKENIZER.reduce_len
-              and not _TOKENIZER.strip_handles and _TOKENIZER.match_phone_numbers)
+        ok = (tokenizer.preserve_case and not tokenizer.reduce_len
+              and not tokenizer.strip_handles and tokenizer.match_phone_numbers)
     except AttributeError:
         ok = False
     if not ok:
-        return _TOKENIZER.tokenize
+        return tokenizer.tokenize
 
     def tweet_tokens(text: str) -> list[str]:
         if "&" in text:
@@ -49,8 +53,6 @@ def _tweet_tokens_fn() -> Callable[[str], list[str]]:
     return tweet_tokens
 
 
-_tweet_tokens = _tweet_tokens_fn()
-
 #: Texts whose tokens are remembered between calls. The evaluation computes several metrics on
 #: the same samples (corpus and per prompt); TweetTokenizer (~50 µs per chat message) dominates
 #: their cost, so each text is tokenized once. Bounded: at most this many entries are kept.
@@ -59,7 +61,7 @@ TOKEN_CACHE_SIZE = 65536
 
 @lru_cache(maxsize=TOKEN_CACHE_SIZE)
 def _tokens(text: str) -> tuple[str, ...]:
-    return tuple(tok.lower() for tok in _tweet_tokens(text))
+    return tuple(tok.lower() for tok in _tweet_tokens_fn()(text))
 
 
 def clear_token_cache() -> None:

