@@ -525,3 +525,38 @@ def test_a_confirmation_frontier_without_the_studys_is_not_judged(tmp_path: Path
     block = _card(study, study.frame[study.frame["trial_id"] == "bbbb2222"].iloc[0])
     assert "not judged (the study's frontier: not measured)" in block
     assert "frontier: not measured (the λ=0 baseline has no frontier.parquet" in block
+
+
+def test_trial_view_shows_the_confirmation_beside_the_frontier_gains(
+        confirmed_frontier: Path) -> None:
+    """``--trial``: the table against the frontier gets a confirm column (the two-level gain
+    and its state); a trial without a confirmation gets none."""
+    import os
+
+    from rich.console import Console
+
+    from polychromic.review.confirm_frontier import cell
+    from polychromic.review.terminal import print_trial
+
+    study = load_study(str(confirmed_frontier))
+    row = study.frame.set_index("trial_id").loc["bbbb2222"]
+
+    def shown(tid: str) -> str:
+        console = Console(width=250, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+        print_trial(study, tid, console=console)
+        return console.export_text()
+
+    out = shown("bbbb2222")
+    c = f"confirm_{GAIN}"
+    text = cell(row, GAIN)
+    assert text == (f"{row[c]:+.3g} [{row[f'{c}_ci_low']:+.3g}, {row[f'{c}_ci_high']:+.3g}] "
+                    + cv.confirmed_state(row[f"confirmed_{GAIN}"]))
+    line = next(li for li in out.splitlines() if "sem div at equal pass@1" in li)
+    assert text in line
+    assert cell(row, "frontier_gain_pass@1_at_semantic_diversity_per_prompt") == (
+        "outside the baseline's range in 2 of 3 seed pair(s)")
+    def header(out: str) -> str:
+        return next(li for li in out.splitlines() if "against the frontier" in li)
+
+    assert header(out).split()[-1] == "confirm"
+    assert "confirm" not in header(shown("aaaa1111"))

@@ -181,3 +181,28 @@ def judged(m: str, values: Mapping[str, Any]) -> bool:
                                    np.nan))
         return bool(defined >= MIN_DEFINED)
     return True
+
+
+def cell(row: Mapping[str, Any], m: str) -> str:
+    """The confirmation of frontier metric ``m`` of a leaderboard row as one cell:
+    ``+0.05 [+0.01, +0.09] confirmed``, ``… not confirmed``, ``… not judged``, the range note
+    when there is no number, or "" when the trial has no confirmation of it."""
+    c = confirm_column(m)
+    value = _num(row.get(c))
+    note = (str(row.get(f"confirm_frontier_range_{m[len('frontier_gain_'):]}") or "")
+            if m.startswith("frontier_gain_") else "")
+    if not np.isfinite(value):
+        return note.split(":")[0] if note else ""
+    low, high = _num(row.get(f"{c}_ci_low")), _num(row.get(f"{c}_ci_high"))
+    ci = f" [{low:+.3g}, {high:+.3g}]" if np.isfinite(low) and np.isfinite(high) else ""
+    state = row.get(f"confirmed_{m}")
+    word = ("not judged" if not isinstance(state, (bool, np.bool_)) and not np.isfinite(
+        _num(state)) else "confirmed" if bool(state) else "not confirmed")
+    return f"{value:+.3g}{ci} {word}"
+
+
+def _num(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")

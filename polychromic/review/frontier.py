@@ -37,6 +37,7 @@ import pandas as pd
 
 from polychromic.core import columns
 from polychromic.metrics.aggregate import aggregate
+from polychromic.review import confirm_frontier as CF
 from polychromic.stats.bootstrap import N_RESAMPLES, SEED, weighted_metrics
 from polychromic.stats.frontier import (
     MIN_DEFINED,
@@ -218,11 +219,18 @@ def _s(value: float) -> str:
     return "—" if not np.isfinite(value) else f"{value:+.3g}"
 
 
-def frontier_rows(row: Any) -> list[tuple[str, str, str, str, str]]:
+def frontier_rows(row: Any, confirmation: bool = False) -> list[tuple[str, ...]]:
     """(what, gain, 95% CI, MDE, note) of one leaderboard row against the baseline's frontier,
     for ``--trial``: every pair's gain in D at equal Q and in Q at equal D, then pass@k vs the
-    baseline's best temperature; [] when the row has none."""
-    out = []
+    baseline's best temperature; [] when the row has none. ``confirmation``: (what, gain, 95%
+    CI, MDE, confirmation, note), the confirmation's gain against its seed pairs' frontiers
+    (``polychromic.review.confirm_frontier.cell``) before the note."""
+    out: list[tuple[str, ...]] = []
+
+    def add(metric: str, *cells: str) -> None:
+        extra = (CF.cell(row, metric),) if confirmation else ()
+        out.append((*cells[:4], *extra, cells[4]))
+
     for q, d in PAIRS:
         for y, x in ((d, q), (q, d)):
             c = gain_column(y, x)
@@ -236,22 +244,22 @@ def frontier_rows(row: Any) -> list[tuple[str, str, str, str, str]]:
             if np.isfinite(t):
                 extra.append(f"matched T≈{t:.2g}")
             mde = _num(row.get(f"mde_{c}"))
-            out.append((f"{columns.short(y)} at equal {columns.short(x)}", _s(gain),
+            add(c, f"{columns.short(y)} at equal {columns.short(x)}", _s(gain),
                         f"[{_s(_num(row.get(f'{c}_ci_low')))}, {_s(_num(row.get(f'{c}_ci_high')))}]"
                         if np.isfinite(gain) else "", f"±{mde:.2g}" if np.isfinite(mde) else "",
-                        "; ".join([*extra, *([note] if note else [])])))
+                "; ".join([*extra, *([note] if note else [])]))
     for k in columns.PASS_KS:
         v = f"pass@{k}_vs_best_T"
         delta = _num(row.get(f"delta_{v}"))
         if not np.isfinite(delta):
             continue
         mde = _num(row.get(f"mde_{v}"))
-        out.append((f"pass@{k} vs best T", _s(delta),
-                    f"[{_s(_num(row.get(f'delta_{v}_ci_low')))}, "
-                    f"{_s(_num(row.get(f'delta_{v}_ci_high')))}]",
-                    f"±{mde:.2g}" if np.isfinite(mde) else "",
-                    f"baseline's best: {_num(row.get(f'pass@{k}_best_T')):.3g} at "
-                    f"T={_num(row.get(f'pass@{k}_best_T_temperature')):g}"))
+        add(v, f"pass@{k} vs best T", _s(delta),
+            f"[{_s(_num(row.get(f'delta_{v}_ci_low')))}, "
+            f"{_s(_num(row.get(f'delta_{v}_ci_high')))}]",
+            f"±{mde:.2g}" if np.isfinite(mde) else "",
+            f"baseline's best: {_num(row.get(f'pass@{k}_best_T')):.3g} at "
+            f"T={_num(row.get(f'pass@{k}_best_T_temperature')):g}")
     return out
 
 

@@ -492,15 +492,16 @@ def print_trial(study: Study, trial: str, console: Any = None) -> None:
         console.print("past ceiling (negative headroom: beyond unrelated texts, a gain would not "
                       "mean more diverse replies): " + ", ".join(past), style="bold",
                       highlight=False)
-    frontier = frontier_rows(row)
+    frontier = frontier_rows(row, confirmation=True)
     if frontier:
         console.print(f"vs the λ=0 baseline's temperature frontier (T = "
                       f"{row.get('frontier_temperatures')}; Y at equal X: Y − the frontier at the "
                       "trial's X)", style="bold", highlight=False)
         heads = [("against the frontier", "left", 0), ("gain", "right", 0),
-                 ("95% CI", "right", 1), ("MDE", "right", 2)]
+                 ("95% CI", "right", 1), ("MDE", "right", 2), ("confirm", "right", 3)]
         table, _ = _fit(console, [_Col(h, [r[i] for r in frontier], j, d)
-                                  for i, (h, j, d) in enumerate(heads)],
+                                  for i, (h, j, d) in enumerate(heads)
+                                  if i < 4 or any(r[i] for r in frontier)],
                         _build(None, box.SIMPLE_HEAD))
         console.print(table)
         grid = Table.grid(padding=(0, 2))
