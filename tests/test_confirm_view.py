@@ -446,6 +446,13 @@ def test_confirmation_gain_is_the_mean_of_each_pairs_gain_against_its_own_fronti
     assert np.isnan(row[f"confirmed_frontier_gain_{other}"])
     assert row[f"confirm_frontier_range_{other}"].startswith(
         "outside the baseline's range in 2 of 3 seed pair(s)")
+    # the Optuna attributes and trial.json carry the study's frontier columns, not the
+    # confirmation's (like every other confirm_* column)
+    from polychromic.review.frontier import frontier_columns
+
+    carried = frontier_columns(row.index)
+    assert GAIN in carried and "delta_pass@1_vs_best_T" in carried
+    assert not [c for c in carried if c.startswith("confirm")]
 
 
 def test_report_and_card_show_the_frontier_gains_beside_the_other_metrics(

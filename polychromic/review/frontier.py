@@ -337,4 +337,5 @@ def frontier_columns(names: Sequence[Any]) -> list[str]:
     """The frontier columns among ``names`` (module docstring), in their order: what the Optuna
     user attributes and the exported trial record carry besides the deltas."""
     return [c for c in map(str, names)
-            if c.startswith(("frontier_", "mde_frontier_gain_")) or "_best_T" in c]
+            if (c.startswith(("frontier_", "mde_frontier_gain_")) or "_best_T" in c)
+            and not c.startswith("confirm")]  # the confirmation's: like every confirm_* column
