@@ -144,6 +144,18 @@ def test_clause_outcomes() -> None:
     # near the edge is no claim: the short clause says so, never "above"
     assert frontier_clause(edge, pairs=pairs) == (
         "vs temperature: no claim against the frontier (details: --trial ID)")
+    # pass@k against the baseline's best temperature: in the line where its interval
+    # excludes 0 (a claim), else only in the whole clause
+    best = {"delta_pass@1_vs_best_T": 0.13, "delta_pass@1_vs_best_T_ci_low": 0.05,
+            "delta_pass@1_vs_best_T_ci_high": 0.21, "pass@1_best_T_temperature": 0.55,
+            "delta_pass@10_vs_best_T": 0.0, "delta_pass@10_vs_best_T_ci_low": -0.02,
+            "delta_pass@10_vs_best_T_ci_high": 0.03, "pass@10_best_T_temperature": 1.0}
+    assert frontier_clause({**above, **best}, pairs=pairs) == (
+        "vs temperature: above the frontier (semantic_diversity_per_prompt +0.057 [+0.003, "
+        "+0.11] at equal pass@1); pass@1 +0.13 [+0.05, +0.21] vs best T 0.55 (details: "
+        "--trial ID)")
+    assert "pass@10 0 [-0.02, +0.03] (T=1)" in frontier_clause({**above, **best}, pairs=pairs,
+                                                               full=True)
     below = {**above, g: -0.057, f"{g}_ci_low": -0.11, f"{g}_ci_high": -0.003}
     assert frontier_clause(below, pairs=pairs) == (
         "vs temperature: below the frontier (semantic_diversity_per_prompt -0.057 [-0.11, "

@@ -57,10 +57,9 @@ NOT_MEASURED = ("frontier: not measured (the λ=0 baseline has no frontier.parqu
 #: tasks whose checker scores relevance as a cosine in the same MiniLM space as the semantic
 #: diversity metrics (polychromic.tasks.quality)
 SAME_ENCODER_TASKS = ("chitchat", "replies")
-SAME_ENCODER = ("same encoder: on this task the checker's relevance score is a cosine in the "
-                "same MiniLM embedding space as semantic diversity, so pulling replies towards "
-                "the message also pulls them towards each other; a quality gain and a semantic "
-                "diversity loss are partly one effect")
+SAME_ENCODER = ("same encoder: this task's checker scores relevance as a cosine in the MiniLM "
+                "space of semantic diversity: a quality gain and a semantic diversity loss are "
+                "partly one effect")
 
 
 def _empty_columns(n: int, ks: list[int]) -> dict[str, list[Any]]:
