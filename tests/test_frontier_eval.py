@@ -116,7 +116,7 @@ def test_one_pass_samples_every_temperature_with_the_same_prompts_and_seeds(
 
 def test_which_trials_get_a_frontier_sweep() -> None:
     """``frontier_for``: the baseline always; ``pareto`` adds the finished Pareto-optimal
-    trials on the study's objectives; ``all`` every finished trial; never a failed trial or
+    trials on the review's ★ axes; ``all`` every finished trial; never a failed trial or
     one without a checkpoint, never a trial twice, the baseline first."""
     import pandas as pd
 
@@ -139,3 +139,9 @@ def test_which_trials_get_a_frontier_sweep() -> None:
     assert frontier_trials(dominated, objectives, "pareto") == ["b", "x", "y"]
     assert frontier_trials(dominated, objectives, "all") == ["b", "x", "y", "z"]
     assert frontier_trials(board.iloc[0:0], objectives, "all") == []
+    # one diversity objective (the demo's): the ★'s axes pair it with pass@1, so the trial that
+    # bought pass@1 at a diversity cost (x, the one a temperature could imitate) is swept too,
+    # as the ★ marks it; without the pairing only the most diverse trial (y) would be
+    one = [("semantic_diversity", "max")]
+    assert frontier_trials(board, one, "pareto") == ["b", "x", "y", "z"]
+    assert frontier_trials(dominated, one, "pareto") == ["b", "x", "y"]

@@ -5,8 +5,10 @@ after the study, ``sweep_frontiers`` evaluates, one pipeline pass each, the fina
 
 * ``frontier_for: baseline``: the baseline only, when its frontier is missing (a failed
   frontier pass, a study started before the frontier existed);
-* ``pareto`` (default): also the study's Pareto-optimal finished trials on its objectives
-  (``polychromic.stats.ranking.pareto_mask``);
+* ``pareto`` (default): also the study's Pareto-optimal finished trials, the review's ★: on
+  its quality and diversity axes (``polychromic.review.study.quality_diversity_axes``: the two
+  objectives, or one objective paired with the other side of the trade-off), so a trial
+  that buys quality at a diversity cost, the one a temperature could imitate, is swept;
 * ``all``: every finished trial.
 
 Each swept trial gets ``frontier.parquet`` beside its ``generations.parquet`` (its stored
@@ -27,6 +29,7 @@ import pandas as pd
 
 from polychromic.core.config import TrialConfig
 from polychromic.evaluation.pipeline import evaluate_frontier
+from polychromic.review.study import quality_diversity_axes
 from polychromic.stats.ranking import pareto_mask
 from polychromic.store import layout
 from polychromic.store.records import read_json
@@ -46,8 +49,10 @@ def frontier_trials(board: pd.DataFrame, objectives: list[tuple[str, str]],
     chosen = [str(t) for t in base["trial_id"]]
     if frontier_for == "all":
         chosen += [str(t) for t in done["trial_id"]]
-    elif frontier_for == "pareto" and len(done) and all(m in done for m, _ in objectives):
-        chosen += [str(t) for t in done.loc[pareto_mask(done, objectives), "trial_id"]]
+    elif frontier_for == "pareto" and len(done):
+        axes = quality_diversity_axes(objectives, done)  # the ★'s axes, not the objectives alone
+        if all(m in done for m, _ in axes):
+            chosen += [str(t) for t in done.loc[pareto_mask(done, axes), "trial_id"]]
     return list(dict.fromkeys(chosen))
 
 
