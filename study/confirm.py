@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(args, int):
         return args
     try:
-        from polychromic.review.study import choose_trial, load_study
+        from polychromic.review.study import choose_trial, confirm_intro, load_study
         from polychromic.store import layout
         from polychromic.tuning import confirm
 
@@ -99,9 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    intro = (f"confirming trial {trial_id} ({row.get('chosen_because') or 'chosen'}) against "
-             f"baseline {base_id}: {args.seeds} seed pairs × {prompts} fresh prompts "
-             f"({len(configs)} runs)")
+    intro = confirm_intro(row, base_id, args.seeds, prompts, len(configs))
     confirm.run(study.path, trial_id, configs, args.address, quiet=not args.verbose,
                 intro=intro)
     from polychromic.review.leaderboard import build_leaderboard, write_leaderboard

@@ -359,6 +359,14 @@ def test_export_and_confirm_best_take_the_same_lambda_trial_when_the_baseline_ra
         "export the baseline")
     assert confirmed["chosen_because"].startswith("no λ>0 trial beat the λ=0 baseline")
     assert "confirming trial" in confirmed["chosen_because"]
+    # confirm.py's first line names the trial once, then why, then on what
+    from polychromic.review.study import confirm_intro
+
+    tid = confirmed["trial_id"]
+    assert confirm_intro(confirmed, "base0000", 2, 24, 4) == (
+        f"confirming trial {tid} (no λ>0 trial beat the λ=0 baseline in the study's order "
+        "(Pareto rank on semantic_diversity, pass@1, then semantic_diversity); the best λ>0 "
+        f"trial ({delta})) against baseline base0000: 2 seed pairs × 24 fresh prompts (4 runs)")
     best = [c for c in captions(study, study.frame) if c.startswith("best λ>0 trial")]
     assert best == [f"best λ>0 trial (export/confirm --best): {exported['trial_id']}; no λ>0 "
                     "trial beat the λ=0 baseline in the study's order (Pareto rank on "

@@ -606,6 +606,16 @@ def choose_trial(study: Study, trial: str | None = None, by: str | None = None,
     return best
 
 
+def confirm_intro(row: pd.Series, base_id: str, seeds: int, prompts: int, runs: int) -> str:
+    """The first line of ``confirm.py`` after the log's name: which trial is confirmed, why
+    (:func:`choose_trial`'s ``chosen_because``, without its own ``confirming trial X, `` when
+    the baseline ranked first, so the line names the trial once) and on what."""
+    tid = str(row["trial_id"])
+    because = str(row.get("chosen_because") or "chosen").replace(f"confirming trial {tid}, ", "")
+    return (f"confirming trial {tid} ({because}) against baseline {base_id}: {seeds} seed "
+            f"pairs × {prompts} fresh prompts ({runs} runs)")
+
+
 def _delta_text(row: pd.Series, metric: str) -> str:
     """``Δ semantic_diversity -0.0081 [-0.012, -0.0042]`` or ``no Δ on M`` without one."""
     d, lo, hi = (pd.to_numeric(pd.Series([row.get(f"delta_{metric}{s}")]), errors="coerce").iloc[0]
