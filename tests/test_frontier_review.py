@@ -156,6 +156,14 @@ def test_clause_outcomes() -> None:
         "--trial ID)")
     assert "pass@10 0 [-0.02, +0.03] (T=1)" in frontier_clause({**above, **best}, pairs=pairs,
                                                                full=True)
+    # two claims on the same metric: named once, each X with its own interval
+    g2 = gain_column("semantic_diversity_per_prompt", "quality_mean")
+    two = {**above, g2: 0.04, f"{g2}_ci_low": 0.01, f"{g2}_ci_high": 0.07, f"mde_{g2}": 0.05,
+           "frontier_defined_semantic_diversity_per_prompt_at_quality_mean": 1.0}
+    assert frontier_clause(two, pairs=[*pairs, ("quality_mean", "semantic_diversity_per_prompt")]
+                           ) == ("vs temperature: above the frontier (semantic_diversity_per_prompt"
+                                 " at equal pass@1 +0.057 [+0.003, +0.11], quality_mean +0.04 "
+                                 "[+0.01, +0.07])")
     below = {**above, g: -0.057, f"{g}_ci_low": -0.11, f"{g}_ci_high": -0.003}
     assert frontier_clause(below, pairs=pairs) == (
         "vs temperature: below the frontier (semantic_diversity_per_prompt -0.057 [-0.11, "

@@ -310,13 +310,25 @@ def _frontier_claim(row: Mapping[str, Any], y: str, x: str) -> tuple[str, str] |
 
 
 def _merged(items: Sequence[str]) -> list[str]:
-    """``Y … at equal X1``, ``Y … at equal X2`` (the same text before ``at equal``) as one
-    ``Y … at equal X1, X2``, in first-seen order."""
-    by: dict[str, list[str]] = {}
+    """The short clause's items of one outcome, one per metric Y in first-seen order: ``Y +d
+    [lo, hi] at equal X1, X2`` when every X gives the same text, else ``Y at equal X1 +d1 [lo1,
+    hi1], X2 +d2 [lo2, hi2]`` (each claim keeps its interval; Y is named once)."""
+    by: dict[str, list[tuple[str, str]]] = {}
     for item in items:
         head, _, x = item.rpartition(" at equal ")
-        by.setdefault(head, []).append(x)
-    return [f"{head} at equal {', '.join(xs)}" for head, xs in by.items()]
+        y, _, interval = head.partition(" ")
+        by.setdefault(y, []).append((interval, x))
+    out = []
+    for y, pairs in by.items():
+        intervals = {interval for interval, _ in pairs}
+        if len(intervals) == 1:
+            interval = intervals.pop()
+            out.append(f"{y}{' ' + interval if interval else ''} at equal "
+                       + ", ".join(x for _, x in pairs))
+        else:
+            out.append(f"{y} at equal " + ", ".join(f"{x} {interval}".strip()
+                                                    for interval, x in pairs))
+    return out
 
 
 def _full_clause(groups: Mapping[str, list[str]],
