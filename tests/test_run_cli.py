@@ -259,3 +259,37 @@ def test_check_accepts_the_documented_set_example(capsys: pytest.CaptureFixture[
     run = check(capsys, "--space", "lambda_wide", "--set", "model=Qwen/Qwen3-8B", "--set",
                 "quantize=4bit", "--set", "gradient_checkpointing=true")
     assert run.returncode == 0, run.stderr
+
+
+def test_plan_table_columns_never_touch() -> None:
+    """``--plan``'s metric table: a name longer than the usual column (the effective metrics)
+    widens it, and a percentage of 100 or more prints as digits, not 1.2e+02 (seen on the
+    smoke plan: ``±0.131.2e+02%``)."""
+    import math
+
+    from polychromic.tuning.plan import report_lines
+
+    nan = math.nan
+    metrics = [
+        {"metric": "pass@1", "value": 0.3625, "floor": nan, "ceiling": nan, "headroom": nan,
+         "mde": 0.189, "mde_relative": 52.1},
+        {"metric": "effective_semantic_diversity_per_prompt", "value": 0.102, "floor": 0.0,
+         "ceiling": 0.901, "headroom": 0.887, "mde": 0.126, "mde_relative": 123.4},
+        {"metric": "distinct_classes", "value": 1.0, "floor": 1.0, "ceiling": 10.0,
+         "headroom": 1.0, "mde": 0.0, "mde_relative": 0.0},
+    ]
+    plan = {"space": "s.yaml", "model": "tiny", "task": "chitchat", "eval_prompts": 8,
+            "eval_samples": 80, "metrics": metrics, "frontier": [], "num_trials": 3, "steps": 4,
+            "sft_seconds": 1.0, "diversity_seconds": 6.0, "eval_seconds": 100.0,
+            "device": "cpu", "gpu_hour_price": 2.0,
+            "cost": {"asha_fraction": 1.0, "concurrency": 1, "cost_usd": 0.0, "gpu_hours": 0.0,
+                     "study_seconds": 111.0, "study_seconds_no_asha": 111.0,
+                     "wall_seconds": 111.0}}
+    lines = report_lines(plan)
+    rows = {line.split()[0]: line.split() for line in lines
+            if line.split() and line.split()[0] in {m["metric"] for m in metrics}}
+    assert rows["effective_semantic_diversity_per_prompt"][1:] == [
+        "0.102", "0", "0.901", "89%", "±0.13", "123%"]
+    assert rows["distinct_classes"][4] == "100%"  # at the floor: all the room there is
+    assert rows["pass@1"][-1] == "52%"
+    assert not any("e+" in line for line in lines)

@@ -210,6 +210,13 @@ def _f(value: float, digits: int = 3) -> str:
     return "0" if abs(value) < 1e-9 else f"{value:.{digits}g}"
 
 
+def _pct(value: float) -> str:
+    """A percentage without exponent: ``7.2``, ``52``, ``120`` (``_f`` would print 1.2e+02)."""
+    if not (isinstance(value, (int, float)) and math.isfinite(value)):
+        return "—"
+    return f"{value:.0f}" if abs(value) >= 10 else _f(value, 2)
+
+
 def _duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f} s"
@@ -253,9 +260,10 @@ def report_lines(plan: dict[str, Any]) -> list[str]:
     lines = [f"plan for {plan['space']}: base model {plan['model']} on {plan['task']}, "
              f"{plan['eval_prompts']} prompts × {plan['eval_samples'] // max(1, plan['eval_prompts'])}"
              " samples (no training)", ""]
-    header = f"{'metric':<32}{'base':>8}{'floor':>8}{'ceiling':>9}{'headroom':>10}{'MDE':>9}{'MDE %':>8}"
-    lines.append(header)
     by = {r["metric"]: r for r in plan["metrics"]}
+    w = max([30, *map(len, by)]) + 2  # the longest name and two spaces: columns never touch
+    header = f"{'metric':<{w}}{'base':>8}{'floor':>8}{'ceiling':>9}{'headroom':>10}{'MDE':>9}{'MDE %':>8}"
+    lines.append(header)
 
     order = [m for m in HEADLINE if m in by] + [m for m in by if m not in HEADLINE]
     for m in order:
@@ -263,10 +271,10 @@ def report_lines(plan: dict[str, Any]) -> list[str]:
         h = r["headroom"]
         tag = f"  {headroom.ceiling_state(h)}" if isinstance(h, float) and \
             headroom.ceiling_state(h) else ""
-        lines.append(f"{m:<32}{_f(r['value']):>8}{_f(r['floor']):>8}{_f(r['ceiling']):>9}"
-                     f"{(_f(100 * h, 2) + '%') if math.isfinite(h) else '—':>10}"
+        lines.append(f"{m:<{w}}{_f(r['value']):>8}{_f(r['floor']):>8}{_f(r['ceiling']):>9}"
+                     f"{(_pct(100 * h) + '%') if math.isfinite(h) else '—':>10}"
                      f"{('±' + _f(r['mde'], 2)) if math.isfinite(r['mde']) else '—':>9}"
-                     f"{(_f(r['mde_relative'], 2) + '%') if math.isfinite(r['mde_relative']) else '—':>8}"
+                     f"{(_pct(r['mde_relative']) + '%') if math.isfinite(r['mde_relative']) else '—':>8}"
                      f"{tag}")
     lines += frontier_lines(plan)
     n_temps = max(1, len(plan.get("frontier_temperatures") or []))
