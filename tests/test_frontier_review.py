@@ -283,6 +283,12 @@ def test_own_temperatures_curve_and_holm_clause(tmp_path: Path) -> None:
         assert re.fullmatch(r"T=[\d.]+: ([+-][\d.e-]+ \[[+-][\d.e-]+, [+-][\d.e-]+\]"
                             r"( (above|below)\*?)?( \(defined in \d+%\))?|outside)", item), item
     assert df.loc["aaaa1111", "frontier_curve_semantic_diversity_per_prompt_at_pass@1"] == ""
+    # --trial lists the trial's own curve, pair by pair; a trial without a sweep gets no block
+    loaded = load_study("front", tmp_path)
+    out = " ".join(_recorded(print_trial, loaded, "bbbb2222").split())
+    assert "the trial sampled at the same temperatures" in out
+    assert f"sem div at equal pass@1 {text}" in out
+    assert "the trial sampled at" not in _recorded(print_trial, loaded, "aaaa1111")
     # the verdict names only what survives Holm over the trial's own temperatures
     row = {"frontier_curve_semantic_diversity_per_prompt_at_pass@1":
            "T=0.7: outside; T=0.85: +0.057 [+0.003, +0.11] above*; T=1: +0.009 [-0.01, +0.033]",

@@ -262,6 +262,18 @@ def frontier_rows(row: Any, confirmation: bool = False) -> list[tuple[str, ...]]
     return out
 
 
+
+def own_curve_rows(row: Any) -> list[tuple[str, str]]:
+    """(what, the trial's gain at each of its own temperatures) for ``--trial``: the
+    ``frontier_curve_D_at_Q`` text of each pair the trial's own sweep measured (``frontier_for``),
+    ``*`` = significant after Holm over that trial's temperatures; [] without a sweep."""
+    out = []
+    for q, d in PAIRS:
+        text = str(row.get(f"frontier_curve_{d}_at_{q}") or "")
+        if text and text != "nan":
+            out.append((f"{columns.short(d)} at equal {columns.short(q)}", text))
+    return out
+
 #: the frontier columns ``--wide`` shows: the gain in each headline diversity at equal pass@1,
 #: and pass@1 against the baseline's best temperature
 WIDE = (*(gain_column(d, "pass@1") for q, d in PAIRS if q == "pass@1"), "delta_pass@1_vs_best_T")

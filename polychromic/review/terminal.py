@@ -38,7 +38,7 @@ from polychromic.review.format import (
     split_warnings,
 )
 from polychromic.review.frontier import WIDE as FRONTIER_WIDE
-from polychromic.review.frontier import frontier_rows, wide_cell, wide_header
+from polychromic.review.frontier import frontier_rows, own_curve_rows, wide_cell, wide_header
 from polychromic.review.study import (
     STATUS_TEXT,
     Study,
@@ -511,6 +511,17 @@ def print_trial(study: Study, trial: str, console: Any = None) -> None:
             if note:
                 grid.add_row(what, note)
         console.print(grid, highlight=False)
+        own = own_curve_rows(row)
+        if own:
+            console.print("the trial sampled at the same temperatures (Y at equal X against the "
+                          "baseline's frontier; * = significant after Holm over these "
+                          "temperatures)", style="bold", highlight=False)
+            grid = Table.grid(padding=(0, 2))
+            grid.add_column(no_wrap=True, style="dim")
+            grid.add_column(overflow="fold")
+            for what, text in own:
+                grid.add_row(what, text)
+            console.print(grid, highlight=False)
     elif str(row.get("frontier_temperatures")) == "not measured":
         console.print("frontier: not measured", style="dim", highlight=False)
     notes = []
