@@ -30,6 +30,21 @@ def refused(config: TrialConfig, nodes: list[dict[str, float]],
     return err.value
 
 
+def run_check(capsys: pytest.CaptureFixture[str], *sets: str) -> subprocess.CompletedProcess:
+    """``study/run.py --space smoke --set S… --check`` through ``main(argv)`` in this process
+    (``--check`` starts nothing, so a fresh interpreter would only add its imports)."""
+    from tests.conftest import load_cli
+
+    args = ["--space", "smoke", *[a for s in sets for a in ("--set", s)], "--check"]
+    capsys.readouterr()
+    try:
+        code = load_cli("run").main(args)
+    except SystemExit as done:  # the parser exits like argparse
+        code = done.code
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["study/run.py", *args], code, out, err)
+
+
 def test_gpu_request_on_a_gpu_less_cluster_is_refused() -> None:
     err = refused(cfg(use_gpu=True), [CPU_NODE])
     assert err.field == "use_gpu"
@@ -84,12 +99,10 @@ def test_run_refuses_use_gpu_on_this_gpu_less_machine_in_one_line(tmp_path: Path
     assert not list(tmp_path.glob("*/trials/*")), "a trial started"
 
 
-def test_check_says_which_quantization_the_trials_load() -> None:
+def test_check_says_which_quantization_the_trials_load(
+        capsys: pytest.CaptureFixture[str]) -> None:
     def check(*sets: str) -> str:
-        args = [a for s in sets for a in ("--set", s)]
-        run = subprocess.run([sys.executable, str(ROOT / "study" / "run.py"), "--space", "smoke",
-                              *args, "--check"], cwd=ROOT, capture_output=True, text=True,
-                             timeout=120)
+        run = run_check(capsys, *sets)
         assert run.returncode == 0, run.stderr
         return run.stdout
 
@@ -118,12 +131,10 @@ def test_memory_estimate_parts_for_qwen3_8b_at_4bit() -> None:
     assert estimate(shape, settings, "bf16", cuda=True)["weights"] > 2 * gpu["weights"] - embed
 
 
-def test_check_prints_the_memory_plan_and_refuses_a_too_small_gpu() -> None:
+def test_check_prints_the_memory_plan_and_refuses_a_too_small_gpu(
+        capsys: pytest.CaptureFixture[str]) -> None:
     def check(*sets: str) -> subprocess.CompletedProcess:
-        args = [a for s in sets for a in ("--set", s)]
-        return subprocess.run([sys.executable, str(ROOT / "study" / "run.py"), "--space",
-                               "smoke", *args, "--check"], cwd=ROOT, capture_output=True,
-                              text=True, timeout=120)
+        return run_check(capsys, *sets)
 
     ok = check("model=tiny", "quantize=4bit")
     assert ok.returncode == 0, ok.stderr

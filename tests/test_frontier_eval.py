@@ -62,7 +62,9 @@ def loads(log: Path) -> int:
 @pytest.mark.slow  # Ray Data pipelines on the tiny model
 def test_one_pass_samples_every_temperature_with_the_same_prompts_and_seeds(
         load_log: Path, tmp_path: Path) -> None:
-    cfg = TrialConfig.from_dict({**TINY_SETTINGS, "n_eval_prompts": 4, "eval_batch_prompts": 2,
+    # 4 prompts × 5 samples per temperature: two generation groups, enough to compare
+    cfg = TrialConfig.from_dict({**TINY_SETTINGS, "n_eval_prompts": 4, "n_eval_samples": 5,
+                                 "eval_batch_prompts": 2,
                                  "eval_temperature": 0.7, "frontier_temperatures": [1.2, 0.5]})
     assert cfg.frontier_grid() == [0.5, 0.7, 1.2]
     loads(load_log)
