@@ -332,14 +332,22 @@ def scatter_plot(study: Study, df: pd.DataFrame, colors: dict[str, str]) -> str:
     if curve:
         chart.line([v[dm] for _, v in curve], [v[qm] for _, v in curve], BASELINE_COLOR,
                    "the λ=0 baseline at each frontier temperature", dash="2,3", width=1.2)
-        for t, v in curve:
-            chart.point(v[dm], v[qm], BASELINE_COLOR, f"λ=0 baseline at T={t:g}: {qm}="
-                        f"{fmt(v[qm])}, {dm}={fmt(v[dm])}", size=2.8, label=f"T={t:g}")
+    base_t = ""  # the curve's point that is the baseline's own (its eval temperature)
+    for r in rows:
+        if r.get("is_baseline"):
+            base_t = next((f", T={t:g}" for t, v in curve if math.isclose(v[dm], _f(r[dm]))
+                           and math.isclose(v[qm], _f(r[qm]))), "")
+    for t, v in curve:
+        own_point = base_t == f", T={t:g}"  # labelled once, by the baseline's square
+        chart.point(v[dm], v[qm], BASELINE_COLOR, f"λ=0 baseline at T={t:g}: {qm}="
+                    f"{fmt(v[qm])}, {dm}={fmt(v[dm])}", size=2.8,
+                    label="" if own_point else f"T={t:g}")
     for r in rows:
         tid = str(r["trial_id"])
         tip = f"{label_of(r)}: {qm}={fmt(_f(r[qm]))}, {dm}={fmt(_f(r[dm]))}"
         if r.get("is_baseline"):
-            chart.point(_f(r[dm]), _f(r[qm]), BASELINE_COLOR, tip, "square", label="baseline")
+            chart.point(_f(r[dm]), _f(r[qm]), BASELINE_COLOR, tip, "square",
+                        label=f"baseline{base_t}")
             continue
         color = colors[tid]
         own = owns.get(tid, [])
