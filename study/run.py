@@ -156,10 +156,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"note: {note}")
             return 0
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-        if args.plan:
-            from polychromic.tuning.feasibility import plan_memory
+        from polychromic.tuning.feasibility import plan_memory
 
-            memory = plan_memory(space.trial_config(space.baseline()), CLUSTER_YAML, space.source)
+        # a GPU space none of cluster.yaml's worker types can hold: refused here, in one line,
+        # before Ray starts (a study, a --plan and a --resume alike)
+        memory = plan_memory(space.trial_config(space.baseline()), CLUSTER_YAML, space.source)
+        if args.plan:
             return plan(space, args, memory)
         from polychromic.tuning.runner import start_or_resume
 

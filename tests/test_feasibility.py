@@ -144,3 +144,17 @@ def test_check_prints_the_memory_plan_and_refuses_a_too_small_gpu(
     assert big.returncode == 2 and not big.stdout, big.stdout
     line = one_line_error(big.stderr)
     assert "model: estimated" in line and "exceeds the 24 GiB of g5.2xlarge" in line
+
+
+def test_run_refuses_a_too_small_gpu_before_ray_starts(tmp_path: Path) -> None:
+    """Not only ``--check``: starting the study refuses it in the same one line, exit 2, with
+    nothing started or written (no study folder, no Ray)."""
+    sets = ["model=Qwen/Qwen3-8B", "quantize=none", "max_length=4096", "batch_size=16"]
+    run = subprocess.run([sys.executable, str(ROOT / "study" / "run.py"), "--space", "smoke",
+                          *[a for s in sets for a in ("--set", s)], "--storage-path",
+                          str(tmp_path), "--no-wandb"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 2, run.stdout + run.stderr
+    line = one_line_error(run.stderr)
+    assert "model: estimated" in line and "exceeds the 24 GiB of g5.2xlarge" in line
+    assert list(tmp_path.iterdir()) == []
