@@ -146,6 +146,24 @@ def test_check_prints_the_memory_plan_and_refuses_a_too_small_gpu(
     assert "model: estimated" in line and "exceeds the 24 GiB of g5.2xlarge" in line
 
 
+def test_a_worker_whose_memory_estimate_no_node_holds_is_refused() -> None:
+    """The Train worker requests the estimate's memory (polychromic.models.memory.ray_memory);
+    a cluster whose nodes all report less Ray memory can never place it: refused, one line.
+    A node type that declares no memory (Ray measures it at start) is taken to hold it."""
+    from polychromic.tuning.feasibility import worker_bundle
+
+    big = cfg(model="smollm2-135m-instruct")  # defaults: ~7 GiB per CPU worker
+    need = worker_bundle(big, 0.0)["memory"]
+    assert need > 4 * 2**30
+    err = refused(big, [{"CPU": 4.0, "memory": need / 2}])
+    assert err.field == "model"
+    assert "GiB of memory" in err.message and "smollm2-135m-instruct" in err.message
+    assert check_feasible(big, [{"CPU": 4.0, "memory": 2 * need}], {}, 0.25, "s") == ""
+    note = check_feasible(big, [{"CPU": 4.0, "memory": need / 2}],
+                          {"cpu_big": ({"CPU": 8.0}, 2)}, 0.25, "s")
+    assert "cpu_big" in note and "pending" in note and "GiB" in note
+
+
 def test_run_refuses_a_too_small_gpu_before_ray_starts(tmp_path: Path) -> None:
     """Not only ``--check``: starting the study refuses it in the same one line, exit 2, with
     nothing started or written (no study folder, no Ray)."""

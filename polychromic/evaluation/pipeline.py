@@ -41,6 +41,7 @@ from polychromic.evaluation.actors import (
     Score,
 )
 from polychromic.metrics.aggregate import aggregate
+from polychromic.models import memory
 from polychromic.store import layout
 from polychromic.store.generations import (
     example_of,
@@ -72,17 +73,21 @@ def plan_actors(cfg: TrialConfig) -> tuple[int, dict[str, float]]:
     """Generation actor count and per-actor resources from the cluster's free resources.
 
     GPU clusters: one actor per free GPU. CPU: fractional CPUs (a pool that takes every CPU
-    starves the rest of the pipeline on a small machine)."""
+    starves the rest of the pipeline on a small machine). Each actor also requests the memory
+    the estimate gives for its model (polychromic.models.memory, ``eval_actor``), so Ray places
+    it where that memory is free (none requested when the model's shape is unknown)."""
     import ray
 
     free = ray.available_resources()
     gpus = int(free.get("GPU", 0)) if cfg.use_gpu is not False else 0
+    ram = memory.ray_memory(cfg.to_dict(), cuda=bool(gpus), part="eval_actor")
+    need = {"memory": ram} if ram else {}
     if gpus:
         n = cfg.eval_actors or gpus
-        return n, {"num_gpus": 1, "num_cpus": 1}
+        return n, {"num_gpus": 1, "num_cpus": 1, **need}
     cpus = max(1.0, free.get("CPU", 1.0))
     n = cfg.eval_actors or max(1, int(cpus // 2))
-    return n, {"num_cpus": min(0.5, cpus / (2 * n))}
+    return n, {"num_cpus": min(0.5, cpus / (2 * n)), **need}
 
 
 def evaluate(cfg: TrialConfig, adapter_dir: str | None, out_dir: Path,

@@ -82,6 +82,9 @@ class Shape:
 #: (Qwen/Qwen3-8B's config.json: 36 layers, 32 query / 8 kv heads of 128, untied LM head)
 KNOWN_SHAPES = {
     "Qwen/Qwen3-8B": Shape(4096, 12288, 36, 32, 8, 128, 151936, False),
+    # the embedded models (polychromic.models.loading), known without building them
+    "smollm2-135m-instruct": Shape(576, 1536, 30, 9, 3, 64, 49152, True),
+    "tiny": Shape(64, 128, 2, 4, 2, 16, 49152, True),
 }
 
 
@@ -94,6 +97,46 @@ def read_shape(model_path: str | Path) -> Shape | None:
         return Shape.from_config(json.loads(path.read_text()))
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def shape_of(model: str) -> Shape | None:
+    """The shape of a ``model`` setting without loading or downloading anything: a known shape
+    (the embedded models, Qwen3-8B), a local folder's config.json, or a hub id whose
+    config.json is already in the Hugging Face cache; None otherwise."""
+    if model in KNOWN_SHAPES:
+        return KNOWN_SHAPES[model]
+    folder = Path(model).expanduser()
+    if folder.is_dir():
+        return read_shape(folder)
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(model, MODEL_CONFIG)
+    except Exception:  # noqa: BLE001 - an odd id or cache: no shape
+        return None
+    return read_shape(Path(found).parent) if isinstance(found, str) else None
+
+
+def loaded_as(quantize: str, cuda: bool) -> str:
+    """The quantization a ``quantize`` setting loads on a CUDA or a CPU worker (as
+    polychromic.models.loading resolves it): ``nf4``, ``int8`` or ``none``."""
+    if quantize == "auto":
+        return "nf4" if cuda else "none"
+    return {"4bit": "nf4", "8bit": "int8"}.get(quantize, "none")
+
+
+def ray_memory(s: dict[str, Any], cuda: bool, part: str) -> int:
+    """Bytes of Ray's ``memory`` resource that one Train worker (``part="training_worker"``)
+    or one evaluation actor (``"eval_actor"``) requests for trial settings ``s``: the estimate
+    of that part, rounded up to a MiB; 0 (no request) when the model's shape is unknown.
+    On a GPU worker this is host memory held for the same process: the estimate bounds it
+    (weights are read on the host before they move)."""
+    shape = shape_of(str(s.get("model", "")))
+    if shape is None:
+        return 0
+    est = estimate(shape, s, loaded_as(str(s.get("quantize", "auto")), cuda), cuda,
+                   gradient_checkpointing=bool(s.get("gradient_checkpointing", False)))
+    return int(-(-est[part] * GIB // 2**20)) * 2**20
 
 
 def estimate(shape: Shape, s: dict[str, Any], quantization: str, cuda: bool,

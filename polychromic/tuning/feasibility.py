@@ -3,13 +3,14 @@
 Ray never refuses a request it cannot place: a Train worker asking for a GPU on a GPU-less
 cluster waits forever (the autoscaler repeats "No available node types can fulfill resource
 request", Train its ``WorkerGroupStartupTimeoutError``). So the runner compares one trial's
-demand — ``num_workers`` bundles of {CPU: cpus_per_worker, GPU: 1 if use_gpu, worker_resources}
-plus the trial driver's CPU — with what the cluster can *ever* provide: its alive nodes now plus
+demand — ``num_workers`` bundles of {CPU: cpus_per_worker, GPU: 1 if use_gpu, memory: the
+estimate (polychromic.models.memory.ray_memory), worker_resources} plus the trial driver's CPU — with what the cluster can *ever* provide: its alive nodes now plus
 the autoscaler's node types (from the head's ``~/ray_bootstrap_config.yaml``, which ``ray up``
 writes; a local cluster has none). A bundle must fit on one node (or node type); all workers
 must fit in the nodes plus the node types' ``max_workers``. Otherwise: one line, exit 2.
 A custom resource (``worker_resources``) no node has yet is only logged as pending: such
-resources come from nodes started by hand, which may join after the study starts.
+resources come from nodes started by hand, which may join after the study starts. A node type
+that declares no ``memory`` (Ray measures it when the node starts) is taken to hold the request.
 
 Also here: the lines ``--check`` and ``--plan`` print about which quantization each trial
 loads and its estimated memory per Train worker (polychromic.models.memory), with the
@@ -30,7 +31,8 @@ from polychromic.models import memory
 #: the file ``ray up`` writes on the head with the cluster's autoscaler config
 BOOTSTRAP_CONFIG = Path("~/ray_bootstrap_config.yaml")
 #: Ray's own resources that are not asked for by a trial (object store, node ids, …)
-_IGNORED = ("memory", "object_store_memory")
+_IGNORED = ("object_store_memory",)
+GIB = memory.GIB
 
 
 def quantization_line(cfg: TrialConfig, cuda_here: bool) -> str:
@@ -48,10 +50,25 @@ def quantization_line(cfg: TrialConfig, cuda_here: bool) -> str:
 
 
 def worker_bundle(cfg: TrialConfig, cluster_gpus: float) -> dict[str, float]:
-    """One Train worker's resource request, as ``polychromic.tuning.trial`` makes it."""
+    """One Train worker's resource request (``polychromic.tuning.trial`` passes it to Ray
+    Train): its CPUs, a GPU when it uses one, the memory the estimate gives for its model and
+    settings (none when the model's shape is unknown), and ``worker_resources``."""
     use_gpu = cfg.use_gpu if cfg.use_gpu is not None else cluster_gpus > 0
+    ram = memory.ray_memory(cfg.to_dict(), cuda=bool(use_gpu), part="training_worker")
     return {"CPU": float(cfg.cpus_per_worker), **({"GPU": 1.0} if use_gpu else {}),
+            **({"memory": float(ram)} if ram else {}),
             **{k: float(v) for k, v in cfg.worker_resources.items()}}
+
+
+def shown(bundle: dict[str, float]) -> str:
+    """A bundle as the messages print it (memory in GiB)."""
+    return "{" + ", ".join(f"'{k}': " + (f"{v / GIB:.2f} GiB" if k == "memory" else f"{v:g}")
+                           for k, v in bundle.items()) + "}"
+
+
+def _memory_known(node: dict[str, float], bundle: dict[str, float]) -> dict[str, float]:
+    """``node`` with an unknown memory (a node type that declares none) taken as unlimited."""
+    return node if "memory" not in bundle or "memory" in node else {**node, "memory": math.inf}
 
 
 def _fits(bundle: dict[str, float], node: dict[str, float]) -> bool:
@@ -69,35 +86,42 @@ def check_feasible(cfg: TrialConfig, nodes: list[dict[str, float]],
     cluster_gpus = sum(n.get("GPU", 0.0) for n in nodes) + sum(
         r.get("GPU", 0.0) * m for r, m in node_types.values())
     bundle = worker_bundle(cfg, cluster_gpus)
+    nodes = [_memory_known(n, bundle) for n in nodes]
+    node_types = {k: (_memory_known(r, bundle), m) for k, (r, m) in node_types.items()}
     types = f"its {len(node_types)} node type(s)" if node_types else "no autoscaler"
-    custom = sorted(k for k in bundle if k not in ("CPU", "GPU"))
+    custom = sorted(k for k in bundle if k not in ("CPU", "GPU", "memory"))
     unseen = [k for k in custom if not any(n.get(k, 0.0) >= bundle[k] for n in nodes)
               and not any(r.get(k, 0.0) >= bundle[k] for r, _ in node_types.values())]
     if unseen:  # custom resources come from nodes started by hand (`ray start --resources`),
         # which may join after the study starts: said, not refused
         return (f"no node advertises {', '.join(unseen)} yet: trials stay pending until a node "
-                f"started with `ray start --resources` that holds {bundle} joins")
+                f"started with `ray start --resources` that holds {shown(bundle)} joins")
     for key, need in bundle.items():
         have = [n.get(key, 0.0) for n in nodes] + [r.get(key, 0.0) for r, _ in node_types.values()]
         if need > 0 and max(have, default=0.0) < need - 1e-9:
-            field = {"GPU": "use_gpu", "CPU": "cpus_per_worker"}.get(key, f"worker_resources.{key}")
+            field = {"GPU": "use_gpu", "CPU": "cpus_per_worker", "memory": "model"}.get(
+                key, f"worker_resources.{key}")
             largest = max(have, default=0.0)
             what = ("each trial needs 1 GPU per worker; this cluster has none and "
                     + (f"its {len(node_types)} autoscaler node type(s) add none" if node_types
                        else "no autoscaler to add any")
                     if key == "GPU" and largest == 0 else
+                    f"each Train worker requests {need / GIB:.1f} GiB of memory (the estimate "
+                    f"for {cfg.model} with these settings); the largest node (now or of "
+                    f"{types}) has {largest / GIB:.1f} GiB for Ray's tasks"
+                    if key == "memory" else
                     f"each Train worker needs {need:g} {key}; the largest node (now or of "
                     f"{types}) has {largest:g}")
             raise ConfigError(field, what, source)
     if not any(_fits(bundle, n) for n in nodes) and not any(
             _fits(bundle, r) for r, _ in node_types.values()):
         raise ConfigError("resources", f"no node (now or of {types}) holds one Train worker's "
-                          f"request {bundle} on its own", source)
+                          f"request {shown(bundle)} on its own", source)
     slots = sum(_slots(bundle, n) for n in nodes) + sum(
         _slots(bundle, r) * m for r, m in node_types.values())
     if slots < cfg.num_workers:
         raise ConfigError("num_workers", f"each trial needs {cfg.num_workers} workers of "
-                          f"{bundle}; this cluster can ever hold {slots:g}", source)
+                          f"{shown(bundle)}; this cluster can ever hold {slots:g}", source)
     cpus = sum(n.get("CPU", 0.0) for n in nodes) + sum(
         r.get("CPU", 0.0) * m for r, m in node_types.values())
     if cpus < cfg.num_workers * bundle["CPU"] + driver_cpu - 1e-9:
@@ -107,13 +131,14 @@ def check_feasible(cfg: TrialConfig, nodes: list[dict[str, float]],
     if any(_fits(bundle, n) for n in nodes):
         return ""
     fitting = sorted(name for name, (r, _) in node_types.items() if _fits(bundle, r))
-    return (f"no node holds a Train worker's {bundle} now: trials stay pending until the "
+    return (f"no node holds a Train worker's {shown(bundle)} now: trials stay pending until the "
             f"autoscaler adds a node of type {' or '.join(fitting)} (minutes)")
 
 
 def _slots(bundle: dict[str, float], node: dict[str, float]) -> float:
     """How many ``bundle`` fit on ``node`` at once."""
-    counts = [math.floor(node.get(k, 0.0) / v + 1e-9) for k, v in bundle.items() if v > 0]
+    counts = [math.floor(node.get(k, 0.0) / v + 1e-9) for k, v in bundle.items()
+              if v > 0 and math.isfinite(node.get(k, 0.0))]
     return float(min(counts)) if counts else math.inf
 
 
@@ -159,12 +184,12 @@ def _gpu_quantization(cfg: TrialConfig) -> str:
     return {"auto": "nf4", "4bit": "nf4", "8bit": "int8", "none": "bf16"}[cfg.quantize]
 
 
-def memory_lines(cfg: TrialConfig, model_path: str | None, cluster: dict[str, Any],
-                 source: str) -> list[str]:
+def memory_lines(cfg: TrialConfig, cluster: dict[str, Any], source: str) -> list[str]:
     """``--check``/``--plan``: estimated peak memory per Train worker on a GPU and on CPU
     (polychromic.models.memory), and the cluster.yaml GPU worker types it fits; refuses
-    (``ConfigError``) a GPU space no worker type of ``cluster`` can hold."""
-    shape = memory.read_shape(model_path) if model_path else memory.KNOWN_SHAPES.get(cfg.model)
+    (``ConfigError``) a GPU space no worker type of ``cluster`` can hold. The model's shape
+    comes from :func:`polychromic.models.memory.shape_of` (nothing loaded, built or fetched)."""
+    shape = memory.shape_of(cfg.model)
     if shape is None:
         return [f"memory: no local config.json for {cfg.model} (not downloaded): no estimate"]
     settings = cfg.to_dict()
@@ -173,7 +198,7 @@ def memory_lines(cfg: TrialConfig, model_path: str | None, cluster: dict[str, An
                           gradient_checkpointing=cfg.gradient_checkpointing)
     other = memory.estimate(shape, settings, q, cuda=True,
                             gradient_checkpointing=not cfg.gradient_checkpointing)
-    cpu_q = {"auto": "none", "4bit": "nf4", "8bit": "int8", "none": "none"}[cfg.quantize]
+    cpu_q = memory.loaded_as(cfg.quantize, cuda=False)
     cpu = memory.estimate(shape, settings, cpu_q, cuda=False,
                           gradient_checkpointing=cfg.gradient_checkpointing)
     types = memory.worker_types(cluster)
@@ -201,23 +226,6 @@ def memory_lines(cfg: TrialConfig, model_path: str | None, cluster: dict[str, An
     return lines
 
 
-def local_model_folder(model: str) -> str | None:
-    """A folder holding ``model``'s config.json without downloading: the embedded models
-    (built locally), a local folder, or a hub id already in the Hugging Face cache."""
-    # lazy: pulls torch, which the feasibility check during a run does not need
-    from polychromic.models.loading import EMBEDDED_MODELS, resolve_model_path
-
-    if model in EMBEDDED_MODELS or Path(model).expanduser().is_dir():
-        return resolve_model_path(model)
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        found = try_to_load_from_cache(model, memory.MODEL_CONFIG)
-    except Exception:  # noqa: BLE001 - an odd id or cache: no estimate, said so
-        return None
-    return str(Path(found).parent) if isinstance(found, str) else None
-
-
 def plan_memory(cfg: TrialConfig, cluster_yaml: Path, source: str) -> list[str]:
     """:func:`memory_lines` for ``cfg`` against the GPU worker types of ``cluster_yaml``."""
     import yaml
@@ -226,4 +234,4 @@ def plan_memory(cfg: TrialConfig, cluster_yaml: Path, source: str) -> list[str]:
         cluster = yaml.safe_load(cluster_yaml.read_text()) if cluster_yaml.is_file() else {}
     except (OSError, yaml.YAMLError):
         cluster = {}
-    return memory_lines(cfg, local_model_folder(cfg.model), cluster or {}, source)
+    return memory_lines(cfg, cluster or {}, source)

@@ -31,6 +31,7 @@ from polychromic.store.generations import read_generations
 from polychromic.store.records import FINAL_EVALUATION, backfill_history, read_json, write_json
 from polychromic.store.remote import join, read_text, with_scheme
 from polychromic.tasks import get_task
+from polychromic.tuning.feasibility import worker_bundle
 from polychromic.tuning.resume import adopt
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,8 @@ def run_trial(config: dict[str, Any], study_dir: str, storage_uri: str | None = 
     import ray
 
     set_train_poll(os.environ)
-    use_gpu = cfg.use_gpu if cfg.use_gpu is not None else ray.cluster_resources().get("GPU", 0) > 0
+    gpus = ray.cluster_resources().get("GPU", 0)
+    use_gpu = cfg.use_gpu if cfg.use_gpu is not None else gpus > 0
     t0 = time.time()
     trainer = TorchTrainer(
         train_loop_per_worker,
@@ -124,10 +126,9 @@ def run_trial(config: dict[str, Any], study_dir: str, storage_uri: str | None = 
                            "resume_from": (adopted or {}).get("checkpoint")},
         scaling_config=ScalingConfig(
             num_workers=cfg.num_workers, use_gpu=use_gpu,
-            # worker_resources (e.g. {"trainer_node": 1}) pins training to the nodes that
-            # advertise that custom resource
-            resources_per_worker={"CPU": cfg.cpus_per_worker, **({"GPU": 1} if use_gpu else {}),
-                                  **cfg.worker_resources},
+            # CPU, GPU, the memory the estimate gives, and worker_resources (e.g.
+            # {"trainer_node": 1}: pins training to the nodes that advertise it)
+            resources_per_worker=worker_bundle(cfg, gpus),
         ),
         run_config=RunConfig(
             name=layout.TRAIN,
