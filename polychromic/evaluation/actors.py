@@ -53,8 +53,9 @@ def temperatures(batch: dict[str, np.ndarray], default: float) -> list[float]:
 
 class Generate:
     """Ray Data actor: samples ``n_eval_samples`` completions per prompt of a group, at the
-    item's temperature; the model and adapter are loaded once, in the constructor, whatever
-    the number of groups or temperatures it samples."""
+    item's temperature, each prompt from its own seed (``sample_seeded``: finished samples
+    leave the batch); the model and adapter are loaded once, in the constructor, whatever the
+    number of groups or temperatures it samples."""
 
     def __init__(self, cfg: dict[str, Any], adapter_dir: str | None, threads: int) -> None:
         import torch
@@ -71,24 +72,25 @@ class Generate:
         self.task = get_task(self.cfg)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
-        import torch
+        # lazy: pulls torch, which this path does not otherwise need
+        from polychromic.models.backends import sample_seed
 
         # lazy: pulls torch, which this path does not otherwise need
-        from polychromic.models.sampling import sample
+        from polychromic.models.sampling import sample_seeded
 
         cfg = self.cfg
         out: dict[str, list] = {k: [] for k in GENERATED_COLUMNS}
         temps = temperatures(batch, cfg.eval_temperature)
-        for gi, rows_json, temp in zip(batch["group_index"], batch["rows"], temps, strict=True):
+        for rows_json, temp in zip(batch["rows"], temps, strict=True):
             started, first = time.time(), len(out["text"])
             rows = json.loads(rows_json)
-            # the group's seed, not the temperature's: every temperature draws from the same
-            # seed, and the eval temperature's samples are those of a plain evaluation
-            torch.manual_seed(cfg.eval_seed * 1_000_003 + int(gi))
             prompts = [self.task.format_prompt(self.tok, example_of(r)) for r in rows]
-            s = sample(self.model, self.tok, prompts, cfg.n_eval_samples,
-                       cfg.eval_max_new_tokens, temp, cfg.eval_top_p)
-            counts = s.token_counts
+            # the prompt's seed, not the group's or the temperature's: every temperature draws
+            # from the same seed (the eval temperature's samples are those of a plain
+            # evaluation), and neither the grouping nor the actor count changes a sample
+            seeds = [sample_seed(cfg.eval_seed, int(r["prompt_index"])) for r in rows]
+            s = sample_seeded(self.model, self.tok, prompts, cfg.n_eval_samples,
+                              cfg.eval_max_new_tokens, temp, cfg.eval_top_p, seeds)
             for i, row in enumerate(rows):
                 for j in range(cfg.n_eval_samples):
                     r = i * cfg.n_eval_samples + j
@@ -96,7 +98,7 @@ class Generate:
                         out[key].append(row[key])
                     out["sample_index"].append(j)
                     out["text"].append(s.texts[r])
-                    out["token_count"].append(int(counts[r]))
+                    out["token_count"].append(int(s.token_counts[r]))
                     out["eval_temperature"].append(temp)
             _timed(out, started, first)
         return out
@@ -161,7 +163,6 @@ class Score:
 
     def __init__(self, cfg: dict[str, Any], threads: int) -> None:
         import torch
-
 
         torch.set_num_threads(max(1, threads))
         self.cfg = TrialConfig.from_dict(cfg)

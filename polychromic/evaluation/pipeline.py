@@ -7,11 +7,12 @@ actor) → scoring actors (task checker + sentence encoder, loaded once per acto
 The baseline's temperature frontier (``evaluate(frontier=True)``, ``evaluate_frontier``)
 goes through the same single pass: the temperature is a column of the items (one per
 generation group and temperature), so the actors load the model once and sample them all;
-every temperature uses the same per-group seeds, and all samples go to ``frontier.parquet``.
+every temperature uses the same per-prompt seeds, and all samples go to ``frontier.parquet``.
 
-Prompts are grouped into fixed generation groups (``eval_batch_prompts`` each) and every group
-is sampled under its own seed (``eval_seed``, group index), so the samples do not depend on how
-many actors there are or which actor got which group: 1 actor and 32 give the same rows.
+Prompts are grouped into fixed generation groups (``eval_batch_prompts`` each: one batched
+decoding call) and every prompt is sampled from its own seed (``eval_seed``, prompt index), so
+the samples do not depend on how many actors there are or which actor got which group: 1 actor
+and 32 give the same rows.
 
 ``generation_backend`` resolving to ``vllm`` swaps the generation actors for Ray Data LLM's
 vLLM processor (``_vllm_processor``: the adapter loaded per request, every sample seeded by its
@@ -146,7 +147,7 @@ def sample_and_score(cfg: TrialConfig, adapter_dir: str | None, temperatures: li
     """One Ray Data pass over the held-out prompts at every temperature of ``temperatures``:
     one item per (temperature, generation group), the temperature a column of the items, so
     each generation actor loads the model once and samples every temperature. Every
-    temperature's samples come from the same per-group seeds. Returns the scored samples,
+    temperature's samples come from the same per-prompt seeds. Returns the scored samples,
     ordered by temperature, prompt and sample (the generations.parquet schema); ``clocks``,
     when given, receives the pass's start-up, generation and scoring seconds."""
     import ray
@@ -165,6 +166,10 @@ def sample_and_score(cfg: TrialConfig, adapter_dir: str | None, temperatures: li
 
     vllm = resolve_backend(cfg) == "vllm"
     threads = cfg.torch_threads or max(1, (os.cpu_count() or 1) // n_actors)
+    # scoring runs beside generation and needs a small share of its time (BENCHMARKS:
+    # scoring alone ≥ 30× the generation rate): half the threads, so the two do not
+    # oversubscribe the cores a generation actor's matrix maths already fills
+    score_threads = cfg.torch_threads or max(1, threads // 2)
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True
     ctx.enable_progress_bars = False  # Tune's table is the progress display
@@ -179,7 +184,7 @@ def sample_and_score(cfg: TrialConfig, adapter_dir: str | None, temperatures: li
             batch_size=1, compute=ray.data.ActorPoolStrategy(size=n_actors), **res,
         )
     ds = ds.map_batches(
-        Score, fn_constructor_kwargs={"cfg": cfg.to_dict(), "threads": threads},
+        Score, fn_constructor_kwargs={"cfg": cfg.to_dict(), "threads": score_threads},
         batch_size=cfg.n_eval_samples * cfg.eval_batch_prompts,  # one generation group
         compute=ray.data.ActorPoolStrategy(size=1),
         num_cpus=res.get("num_cpus", 0.5),
