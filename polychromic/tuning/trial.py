@@ -9,10 +9,12 @@ continues from its latest checkpoint instead of starting over.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
+import threading
 import time
 from collections.abc import MutableMapping
 from pathlib import Path
@@ -66,6 +68,23 @@ def write_headroom_sets(cfg: TrialConfig, tdir: Path) -> None:
                     type(err).__name__, err)
 
 
+def prewarm_encoder() -> threading.Thread:
+    """Load this process's sentence encoder in a background thread and return it: the
+    baseline's headroom sets need it after the evaluation, and the trial's process only waits
+    while its Train run trains, so the load (≈ 4 s: the import and the weights) is off the
+    trial's critical path. ``get_encoder`` is locked and cached: the later call takes the
+    loaded encoder, or waits for the load to finish. A failure is left to that call."""
+
+    def load() -> None:
+        # a failure is write_headroom_sets' to report, when it loads the encoder again
+        with contextlib.suppress(Exception):
+            get_encoder()
+
+    thread = threading.Thread(target=load, name="prewarm-encoder", daemon=True)
+    thread.start()
+    return thread
+
+
 def evaluate_baseline(cfg: TrialConfig, adapter: str, tdir: Path,
                       timings: dict[str, float | None] | None = None) -> dict[str, Any]:
     """A λ=0 run's evaluation (the study's baseline, or a confirmation's baseline on the fresh
@@ -117,6 +136,8 @@ def run_trial(config: dict[str, Any], study_dir: str, storage_uri: str | None = 
     import ray
 
     set_train_poll(os.environ)
+    if cfg.lambda_ == 0 and cfg.role == "search":  # the headroom sets after its evaluation
+        prewarm_encoder()
     gpus = ray.cluster_resources().get("GPU", 0)
     use_gpu = cfg.use_gpu if cfg.use_gpu is not None else gpus > 0
     t0 = time.time()
