@@ -75,3 +75,18 @@ def test_the_train_controller_polls_its_workers_often_unless_the_user_says_other
     mine = {TRAIN_POLL_ENV: "5"}
     set_train_poll(mine)
     assert mine == {TRAIN_POLL_ENV: "5"}
+
+
+def test_the_baselines_encoder_is_loaded_beside_its_training_and_reused_after(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The headroom sets after the baseline's evaluation take the encoder the trial's process
+    loaded in the background while it trained (BENCHMARKS, "Where a trial's time goes")."""
+    from polychromic.metrics import encoder
+    from polychromic.tuning.trial import prewarm_encoder
+
+    monkeypatch.setattr(encoder, "_CACHE", {})  # none loaded yet in this process
+    thread = prewarm_encoder()
+    thread.join(timeout=300)
+    assert not thread.is_alive()
+    loaded = list(encoder._CACHE.values())
+    assert loaded and encoder.get_encoder() in loaded  # the same object: no second load
