@@ -308,3 +308,99 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         import ray
 
         ray.shutdown()
+
+
+# --- one study killed mid-trial and resumed, shared by test_quantized and test_resume ----------
+#
+# A study whose driver is SIGKILLed once one trial has finished and another has written a
+# checkpoint, then finished with ``--resume``, costs minutes on 2 cores. The 4-bit study of
+# tests/test_quantized.py is such a study with Tune snapshotting every 2 s, so it also serves
+# the ``in_snapshot`` case of tests/test_resume.py (the resume logic does not depend on the
+# quantization; the ``after_snapshot`` case runs its own fp32 study). Session-scoped: built once
+# by whichever module asks first, never modified by a test (copy it to change it).
+
+#: settings that turn the temperature frontier off, for studies whose tests do not read it: the
+#: baseline's extra temperatures and the Pareto trials' sweep after the study are whole
+#: evaluations (tests/test_study_e2e.py and tests/test_frontier_eval.py test the frontier)
+NO_FRONTIER = {"frontier_temperatures": []}
+
+
+class ResumedStudy:
+    """What ``kill_then_resume`` leaves: the study folder, the Optuna study name, the trial
+    that was interrupted, the result.json of every trial finished before the kill, and whether
+    a leaderboard existed at the kill (it must not)."""
+
+    def __init__(self, study: Path, name: str, interrupted: str,
+                 finished_before: dict[str, dict[str, Any]], board_at_kill: bool,
+                 resumed_log: str) -> None:
+        self.study, self.name, self.interrupted = study, name, interrupted
+        self.finished_before, self.board_at_kill = finished_before, board_at_kill
+        self.resumed_log = resumed_log
+
+
+def kill_then_resume(tmp: Path, name: str, space: Path, snapshot_s: str,
+                     held: float) -> ResumedStudy:
+    """Run ``study/run.py --space SPACE`` as a subprocess with ``TUNE_GLOBAL_CHECKPOINT_S``
+    = ``snapshot_s``; SIGKILL its process group once the λ=0 baseline (run first) has a
+    result.json and the λ = ``held`` trial has its step-2 checkpoint; then ``--resume`` it
+    (without that variable) to the end.
+
+    The λ = ``held`` trial is held after its step-2 report (a ``kill`` fault of
+    polychromic.core.faults before step 3 that waits 600 s, inert on resume: its marker exists),
+    so the driver's kill always lands between steps 2 and 3 and the resumed trial restores
+    from step 2; without the hold a fast trial may checkpoint step 4 before the kill lands."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from polychromic.store.records import read_json
+
+    stop_shared_ray()  # the study starts its own local cluster
+    study = tmp / name
+    cmd = [sys.executable, str(ROOT / "study" / "run.py"), "--space", str(space),
+           "--storage-path", str(tmp), "--name", name, "--no-wandb"]
+    marker = tmp / f"{name}-held"
+    fault = {"kind": "kill", "step": 2, "lambda_": held, "marker": str(marker), "delay_s": 600}
+    env = {**{k: v for k, v in os.environ.items() if k != "TUNE_GLOBAL_CHECKPOINT_S"},
+           "POLYCHROMIC_FAULT": json.dumps(fault)}
+    first_log = tmp / f"{name}-first.log"
+    log = first_log.open("w")
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True,
+                            env={**env, "TUNE_GLOBAL_CHECKPOINT_S": snapshot_s})
+    deadline = time.time() + 480
+    try:
+        while time.time() < deadline:
+            done = list(study.glob("trials/*/result.json"))
+            busy = [t for t in study.glob("trials/*")
+                    if any(t.glob("train/checkpoint_*/adapter"))
+                    and not (t / "result.json").exists()]
+            if done and busy and marker.exists():
+                break
+            assert proc.poll() is None, first_log.read_text()[-3000:]
+            time.sleep(0.5)
+        else:
+            raise AssertionError(f"{name}: no trial reached a checkpoint in time")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver and everything it started
+        proc.wait()
+        log.close()
+    finished_before = {p.parent.name: read_json(p) for p in study.glob("trials/*/result.json")}
+    board_at_kill = (study / "leaderboard.parquet").exists()
+    resumed = subprocess.run([sys.executable, str(ROOT / "study" / "run.py"), "--resume", name,
+                              "--storage-path", str(tmp)], cwd=ROOT, capture_output=True,
+                             text=True, timeout=900, env=env)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    return ResumedStudy(study, name, busy[0].name, finished_before, board_at_kill,
+                        resumed.stdout + resumed.stderr)
+
+
+@pytest.fixture(scope="session")
+def nf4_study(tmp_path_factory: pytest.TempPathFactory) -> ResumedStudy:
+    """λ = 0 and λ = 2 at ``quantize: 4bit`` (frontier off), Tune snapshotting every 2 s:
+    killed after a checkpoint, then resumed (tests/test_quantized.py, tests/test_resume.py)."""
+    tmp = tmp_path_factory.mktemp("nf4")
+    space = write_space(tmp / "nf4.yaml", num_trials=2, points=[{"lambda_": 2.0}],
+                        settings={**TINY_SETTINGS, **NO_FRONTIER, "quantize": "4bit"})
+    return kill_then_resume(tmp, "nf4", space, "2", held=2.0)

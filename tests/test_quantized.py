@@ -3,8 +3,10 @@ on CPU, so nothing here is skipped without a GPU.
 
 One tiny 4-bit study (``quantize: 4bit``, λ = 0 and λ = 2) runs through ``study/run.py`` on a
 real local Ray cluster; its driver is SIGKILLed once the baseline has finished and the λ = 2
-trial has written its step-2 checkpoint, and ``--resume`` finishes it. That one study serves
-the training, resume, evaluation, review and ``--merge`` export assertions below.
+trial has written its step-2 checkpoint, and ``--resume`` finishes it. That one study (the
+session-scoped ``nf4_study`` of conftest.py, temperature frontier off) serves the training,
+resume, evaluation, review and ``--merge`` export assertions below, and is the ``in_snapshot``
+case of tests/test_resume.py.
 
 What a resumed 4-bit trial shares with an uninterrupted one: the base weights (NF4 blockwise
 quantization has no randomness: reloading quantizes the same fp32 files to the same bytes,
@@ -20,11 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +31,7 @@ import torch
 
 from polychromic.core.config import TrialConfig
 from polychromic.store.records import read_json, read_jsonl
-from tests.conftest import ROOT, TINY_SETTINGS, load_cli, write_space, write_tiny_study
+from tests.conftest import TINY_SETTINGS, ResumedStudy, load_cli, write_tiny_study
 
 PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj")
 
@@ -48,46 +45,15 @@ def _results(study: Path) -> dict[float, dict[str, Any]]:
     return out
 
 
-@pytest.fixture(scope="module")
-def nf4_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """λ = 0 and λ = 2 at ``quantize: 4bit``: killed after a checkpoint, then resumed."""
-    tmp = tmp_path_factory.mktemp("nf4")
-    space = write_space(tmp / "nf4.yaml", num_trials=2, points=[{"lambda_": 2.0}],
-                        settings={**TINY_SETTINGS, "quantize": "4bit"})
-    study = tmp / "nf4"
-    cmd = [sys.executable, str(ROOT / "study" / "run.py"), "--space", str(space),
-           "--storage-path", str(tmp), "--name", "nf4", "--no-wandb"]
-    log = (tmp / "first.log").open("w")
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True, env={**os.environ,
-                                                         "TUNE_GLOBAL_CHECKPOINT_S": "2"})
-    deadline = time.time() + 480
-    try:
-        while time.time() < deadline:
-            done = list(study.glob("trials/*/result.json"))
-            busy = [t for t in study.glob("trials/*")
-                    if any(t.glob("train/checkpoint_*/adapter")) and not (t / "result.json").exists()]
-            if done and busy:
-                break
-            assert proc.poll() is None, (tmp / "first.log").read_text()[-3000:]
-            time.sleep(0.5)
-        else:
-            raise AssertionError("no 4-bit trial reached a checkpoint in time")
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the driver and everything it started
-        proc.wait()
-        log.close()
-    (tmp / "interrupted").write_text(busy[0].name)
-    resumed = subprocess.run([sys.executable, str(ROOT / "study" / "run.py"), "--resume", "nf4",
-                              "--storage-path", str(tmp)], cwd=ROOT, capture_output=True,
-                             text=True, timeout=900)
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    (tmp / "resumed.log").write_text(resumed.stdout + resumed.stderr)
-    return study
+#: the tests that read the killed and resumed 4-bit study (conftest ``nf4_study``: a study run,
+#: slow like every test that runs study/run.py)
+uses_study = pytest.mark.slow
 
 
-def test_4bit_trials_train_on_nf4_layers_with_finite_losses(nf4_study: Path) -> None:
-    results = _results(nf4_study)
+@uses_study
+def test_4bit_trials_train_on_nf4_layers_with_finite_losses(nf4_study: ResumedStudy) -> None:
+    study = nf4_study.study
+    results = _results(study)
     assert sorted(results) == [0.0, 2.0], results.keys()
     for result in results.values():
         assert result["status"] == "finished", result
@@ -95,38 +61,41 @@ def test_4bit_trials_train_on_nf4_layers_with_finite_losses(nf4_study: Path) -> 
         assert result["quantization"] == "nf4", result
         assert (result["device_type"], result["gpus_per_worker"], result["gpus"]) == ("cpu", 0, 0)
         assert result["device_name"]
-        history = read_jsonl(nf4_study / "trials" / result["trial_id"] / "history.jsonl")
+        history = read_jsonl(study / "trials" / result["trial_id"] / "history.jsonl")
         assert history and all(math.isfinite(h["quality_loss"]) for h in history), history
         assert all(h["quantization"] == "nf4" for h in history)
     assert results[0.0]["mean_diversity_grad_share"] == 0.0
     assert results[2.0]["mean_diversity_grad_share"] > 0.0
 
 
-def test_killed_driver_resumes_the_4bit_trial_from_its_checkpoint(nf4_study: Path) -> None:
-    interrupted = (nf4_study.parent / "interrupted").read_text()
-    status = read_json(nf4_study / "trials" / interrupted / "status.json") or {}
+@uses_study
+def test_killed_driver_resumes_the_4bit_trial_from_its_checkpoint(nf4_study: ResumedStudy) -> None:
+    study, interrupted = nf4_study.study, nf4_study.interrupted
+    status = read_json(study / "trials" / interrupted / "status.json") or {}
     carrier = status.get("adopted_by") or interrupted
-    history = read_jsonl(nf4_study / "trials" / carrier / "history.jsonl")
+    history = read_jsonl(study / "trials" / carrier / "history.jsonl")
     # steps 2 and 4 trained once each: the restore continued from the step-2 checkpoint
     trained = [h["step"] for h in history if h.get("restored_from_step", 0) < h["step"]]
     assert trained == [2, 4], history
     assert any(h.get("restored_from_step") == 2 for h in history), history
 
 
-def test_4bit_evaluation_stores_samples(nf4_study: Path) -> None:
+@uses_study
+def test_4bit_evaluation_stores_samples(nf4_study: ResumedStudy) -> None:
     n = TINY_SETTINGS["n_eval_prompts"] * TINY_SETTINGS["n_eval_samples"]
-    for result in _results(nf4_study).values():
-        gens = pd.read_parquet(nf4_study / "trials" / result["trial_id"] / "generations.parquet")
+    for result in _results(nf4_study.study).values():
+        gens = pd.read_parquet(nf4_study.study / "trials" / result["trial_id"] / "generations.parquet")
         assert len(gens) == n
         assert gens["text"].map(lambda t: isinstance(t, str)).all()
         assert math.isfinite(result["semantic_diversity"])
 
 
-def test_review_bills_the_recorded_device_not_the_quantization(nf4_study: Path,
+@uses_study
+def test_review_bills_the_recorded_device_not_the_quantization(nf4_study: ResumedStudy,
                                                                tmp_path: Path) -> None:
     from polychromic.review.study import load_study
 
-    frame = load_study(str(nf4_study)).frame
+    frame = load_study(str(nf4_study.study)).frame
     assert (frame["device"] == "cpu").all(), frame[["trial_id", "device"]]
     assert (frame["gpu_hours"] == 0).all() and (frame["cost_usd"] == 0).all()
     # a study from before the record: 4bit is only a guess of a GPU, labelled as such
@@ -140,16 +109,18 @@ def test_review_bills_the_recorded_device_not_the_quantization(nf4_study: Path,
     assert any("inferred from quantize" in note for note in study.notes), study.notes
 
 
-def test_merge_export_of_a_4bit_trial_reloads_the_base_in_16_bit(nf4_study: Path,
+@uses_study
+def test_merge_export_of_a_4bit_trial_reloads_the_base_in_16_bit(nf4_study: ResumedStudy,
                                                                   tmp_path: Path) -> None:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
     from polychromic.models.loading import load_base, load_tokenizer, loaded_quantization
 
-    tid = _results(nf4_study)[2.0]["trial_id"]
+    study = nf4_study.study
+    tid = _results(study)[2.0]["trial_id"]
     out = tmp_path / "merged"
-    assert load_cli("export").main([str(nf4_study), "--out", str(out), "--trial", tid,
+    assert load_cli("export").main([str(study), "--out", str(out), "--trial", tid,
                                     "--merge"]) == 0
     config = json.loads((out / "config.json").read_text())
     assert "quantization_config" not in config  # a plain 16-bit model, not a 4-bit one
@@ -161,7 +132,7 @@ def test_merge_export_of_a_4bit_trial_reloads_the_base_in_16_bit(nf4_study: Path
 
     # independently: 16-bit base + the trial's adapter vs the merged folder, logits within 1e-3
     # (fp32 on CPU: merging only reorders float additions)
-    cfg = TrialConfig.from_dict(read_json(nf4_study / "trials" / tid / "config.json"))
+    cfg = TrialConfig.from_dict(read_json(study / "trials" / tid / "config.json"))
     base, _ = load_base(cfg, torch.device("cpu"), for_merge=True)
     assert loaded_quantization(base) == "none"
     adapter = Path(record["source_checkpoint"])
