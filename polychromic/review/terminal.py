@@ -418,6 +418,21 @@ def phase_line(study: Study, trial_id: str) -> str:
     return describe(phases) if isinstance(phases, dict) else ""
 
 
+
+def _print_labelled(console: Any, rows: list[tuple[str, str]], style: str) -> None:
+    """Label-and-text lines (the label in ``style``, never wrapped; the text folded to the
+    width); nothing for no rows."""
+    from rich.table import Table
+
+    if not rows:
+        return
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True, style=style)
+    grid.add_column(overflow="fold")
+    for label, text in rows:
+        grid.add_row(label, text)
+    console.print(grid, highlight=False)
+
 def print_trial(study: Study, trial: str, console: Any = None) -> None:
     """Every column of one trial (an id or a unique prefix), transposed: its settings, then
     one row per metric with the value, the baseline's, Δ, relative change, 95% CI, MDE and
@@ -504,37 +519,20 @@ def print_trial(study: Study, trial: str, console: Any = None) -> None:
                                   if i < 4 or any(r[i] for r in frontier)],
                         _build(None, box.SIMPLE_HEAD))
         console.print(table)
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(no_wrap=True, style="dim")
-        grid.add_column(overflow="fold")
-        for what, *_, note in frontier:
-            if note:
-                grid.add_row(what, note)
-        console.print(grid, highlight=False)
+        _print_labelled(console, [(what, note) for what, *_, note in frontier if note], "dim")
         own = own_curve_rows(row)
         if own:
             console.print("the trial sampled at the same temperatures (Y at equal X against the "
                           "baseline's frontier; * = significant after Holm over these "
                           "temperatures)", style="bold", highlight=False)
-            grid = Table.grid(padding=(0, 2))
-            grid.add_column(no_wrap=True, style="dim")
-            grid.add_column(overflow="fold")
-            for what, text in own:
-                grid.add_row(what, text)
-            console.print(grid, highlight=False)
+            _print_labelled(console, own, "dim")
     elif str(row.get("frontier_temperatures")) == "not measured":
         console.print("frontier: not measured", style="dim", highlight=False)
     notes = []
     if isinstance(row.get("verdict"), str) and row["verdict"].strip():
         notes.append(("verdict", widen(row["verdict"].strip(), row)))
     notes += [("warning", w) for w in split_warnings(row.get("warnings"))]
-    if notes:
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(no_wrap=True, style="bold")
-        grid.add_column(overflow="fold")
-        for name, text in notes:
-            grid.add_row(name, text)
-        console.print(grid, highlight=False)
+    _print_labelled(console, notes, "bold")
     console.print(f"Δ = trial − baseline (λ=0); {significance.LEGEND}; MDE = the "
                   "smallest change this study detects with 80% power; headroom = room left "
                   "between the value and the ceiling (unrelated texts), 100% at the floor "
