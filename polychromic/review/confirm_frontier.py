@@ -39,7 +39,7 @@ from polychromic.stats.bootstrap import N_RESAMPLES, SEED, Weighted, weighted_me
 from polychromic.stats.frontier import MIN_DEFINED, PAIRS, best_draws, gain_column, gain_draws
 from polychromic.stats.two_level import two_level_from_draws
 from polychromic.store import layout
-from polychromic.store.generations import parquet_problem, read_generations
+from polychromic.store.generations import read_frontier
 
 NOT_MEASURED = ("not measured (the confirmation's λ=0 runs have no frontier.parquet on the "
                 "fresh prompts: the study's frontier_temperatures is [] or their frontier pass "
@@ -99,17 +99,11 @@ def pair_frontier(study_dir: Path, base_id: str, prompts: Sequence[Any],
     """{temperature: metric functions of prompt weights} of one confirmation λ=0 run's
     ``frontier.parquet`` on ``prompts`` (sorted ids; a temperature that lacks one is left
     out); {} when it has none or it cannot be read."""
-    path = layout.trial_dir(study_dir, base_id) / layout.FRONTIER
-    if not path.is_file() or parquet_problem(path):
-        return {}
-    front = read_generations(path)
-    if "eval_temperature" not in front:
-        return {}
     out = {}
-    for t, part in front.groupby("eval_temperature", sort=True):
+    for t, part in read_frontier(layout.trial_dir(study_dir, base_id) / layout.FRONTIER).items():
         part = part[part["prompt_id"].isin(prompts)]
         if sorted(set(part["prompt_id"])) == list(prompts):
-            out[float(t)] = weighted_metrics(part, class_threshold=class_threshold)
+            out[t] = weighted_metrics(part, class_threshold=class_threshold)
     return out
 
 

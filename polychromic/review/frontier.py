@@ -49,7 +49,7 @@ from polychromic.stats.frontier import (
 from polychromic.stats.multiplicity import holm_reject
 from polychromic.stats.verdict import GAIN, LOSS, NO_CHANGE, outcome
 from polychromic.store import layout
-from polychromic.store.generations import parquet_problem, read_generations
+from polychromic.store.generations import parquet_problem, read_frontier, read_generations
 from polychromic.store.records import read_json
 
 NOT_MEASURED = ("frontier: not measured (the λ=0 baseline has no frontier.parquet: deltas "
@@ -166,16 +166,10 @@ def own_curve(study_dir: Path, trial_id: str, by_t: dict[float, Any], base_ids: 
               ct: float, better: dict[str, Any]) -> dict[tuple[str, str], str]:
     """``frontier_curve_D_at_Q`` of one trial from its own ``frontier.parquet`` (module
     docstring); {} when it has none or its prompts differ from the baseline's."""
-    path = layout.trial_dir(study_dir, trial_id) / layout.FRONTIER
-    if not path.is_file() or parquet_problem(path):
-        return {}
-    own = read_generations(path)
-    if "eval_temperature" not in own:
-        return {}
     per_t: dict[float, Any] = {}
-    for t, part in own.groupby("eval_temperature", sort=True):
+    for t, part in read_frontier(layout.trial_dir(study_dir, trial_id) / layout.FRONTIER).items():
         if sorted(set(part["prompt_id"])) == base_ids:
-            per_t[float(t)] = frontier_gains(weighted_metrics(part, class_threshold=ct), by_t,
+            per_t[t] = frontier_gains(weighted_metrics(part, class_threshold=ct), by_t,
                                              PAIRS, len(base_ids), better, N_RESAMPLES, SEED)
     out: dict[tuple[str, str], str] = {}
     for pair in PAIRS:
@@ -313,17 +307,14 @@ def trial_points(study_dir: Path, trial_id: str,
     ``frontier.parquet`` (``polychromic.metrics.aggregate`` of each temperature's samples, the
     trial's class threshold), ascending in T; [] when it has none or it cannot be read."""
     tdir = layout.trial_dir(study_dir, trial_id)
-    path = tdir / layout.FRONTIER
-    if not path.is_file() or parquet_problem(path):
-        return []
-    gens = read_generations(path)
-    if "eval_temperature" not in gens:
+    parts = read_frontier(tdir / layout.FRONTIER)
+    if not parts:
         return []
     ct = float((read_json(tdir / layout.CONFIG) or {}).get("class_threshold") or 0.8)
     out = []
-    for t, part in gens.groupby("eval_temperature", sort=True):
+    for t, part in parts.items():
         values = aggregate(part.drop(columns="eval_temperature"), class_threshold=ct)
-        out.append((float(t), {m: _num(values.get(m)) for m in metrics}))
+        out.append((t, {m: _num(values.get(m)) for m in metrics}))
     return out
 
 

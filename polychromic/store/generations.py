@@ -74,6 +74,18 @@ def read_generations(path: Path, columns: Sequence[str] | None = None) -> pd.Dat
     return pq.read_table(path, columns=list(columns) if columns is not None else None).to_pandas()
 
 
+
+def read_frontier(path: Path) -> dict[float, pd.DataFrame]:
+    """Each temperature's samples of a ``frontier.parquet`` ({T: its rows, the
+    ``eval_temperature`` column kept}, ascending T); {} when the file is absent, unusable
+    (``parquet_problem``) or has no ``eval_temperature`` column."""
+    if not path.is_file() or parquet_problem(path):
+        return {}
+    table = read_generations(path)
+    if "eval_temperature" not in table:
+        return {}
+    return {float(t): part for t, part in table.groupby("eval_temperature", sort=True)}
+
 def parquet_problem(path: Path) -> str | None:
     """Why the trial's Parquet file at ``path`` cannot be used (not a regular file, truncated,
     garbage, duplicate or missing columns), or None when it is fine or absent."""
