@@ -188,7 +188,8 @@ def train_part(name: str, model_dir: Path, device: torch.device, encoder: Any,
     model.train()
     task = CheckTask()
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.learning_rate)
+    # the trials' optimizer (polychromic.training.loop): weight decay included
+    opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     examples = task.examples("train")
     rows = []
     for step in range(steps):

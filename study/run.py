@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(memory))
             from polychromic.tuning.confirm import confirmation_note
 
-            note = confirmation_note(space.trial_config(space.baseline()))
+            note = confirmation_note(base)
             if note:
                 print(f"note: {note}")
             return 0

@@ -38,6 +38,7 @@ from polychromic.core import columns
 from polychromic.stats.bootstrap import N_RESAMPLES, SEED, Weighted, weighted_metrics
 from polychromic.stats.frontier import MIN_DEFINED, PAIRS, best_draws, gain_column, gain_draws
 from polychromic.stats.two_level import two_level_from_draws
+from polychromic.stats.verdict import as_float as _num
 from polychromic.store import layout
 from polychromic.store.generations import read_frontier
 
@@ -193,10 +194,3 @@ def cell(row: Mapping[str, Any], m: str) -> str:
     word = ("not judged" if not isinstance(state, (bool, np.bool_)) and not np.isfinite(
         _num(state)) else "confirmed" if bool(state) else "not confirmed")
     return f"{value:+.3g}{ci} {word}"
-
-
-def _num(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return float("nan")

@@ -48,6 +48,7 @@ from polychromic.stats.frontier import (
 )
 from polychromic.stats.multiplicity import holm_reject
 from polychromic.stats.verdict import GAIN, LOSS, NO_CHANGE, outcome
+from polychromic.stats.verdict import as_float as _num
 from polychromic.store import layout
 from polychromic.store.generations import parquet_problem, read_frontier, read_generations
 from polychromic.store.records import read_json
@@ -199,13 +200,6 @@ def _finish(df: pd.DataFrame, cols: dict[str, list[Any]], notes: list[str]) -> p
     out.attrs.update(attrs)
     out.attrs["notes"] = [*attrs.get("notes", []), *notes]
     return out
-
-
-def _num(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return float("nan")
 
 
 def _s(value: float) -> str:
