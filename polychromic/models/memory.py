@@ -73,9 +73,16 @@ class Shape:
         return {"q_proj": (h, a * d), "k_proj": (h, kv * d), "v_proj": (h, kv * d),
                 "o_proj": (a * d, h), "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
 
+    def linear_parameters(self) -> int:
+        """Parameters of every block's linear layers (what 4/8-bit quantization stores)."""
+        return sum(x * y for x, y in self.linear_per_layer().values()) * self.layers
+
+    def embedding_parameters(self) -> int:
+        """Parameters of the token embedding and the LM head (one matrix when tied)."""
+        return self.vocab * self.hidden * (1 if self.tied else 2)
+
     def parameters(self) -> int:
-        linear = sum(x * y for x, y in self.linear_per_layer().values()) * self.layers
-        return linear + self.vocab * self.hidden * (1 if self.tied else 2)
+        return self.linear_parameters() + self.embedding_parameters()
 
 
 #: config.json values of hub models the seed users train, for an estimate before any download
@@ -146,8 +153,7 @@ def estimate(shape: Shape, s: dict[str, Any], quantization: str, cuda: bool,
     e = 2 if cuda else 4  # compute dtype: bf16 on CUDA, fp32 on CPU
     quantized = quantization in ("nf4", "int8")
     wbytes = WEIGHT_BYTES[quantization] if quantized else float(e)
-    linear = sum(x * y for x, y in shape.linear_per_layer().values()) * shape.layers
-    embed = shape.vocab * shape.hidden * (1 if shape.tied else 2)
+    linear, embed = shape.linear_parameters(), shape.embedding_parameters()
     other_bytes = 4 if quantized else e  # prepare_model_for_kbit_training upcasts these to fp32
     weights = linear * wbytes + embed * other_bytes
     targets = s.get("lora_target_modules") or ["q_proj", "v_proj"]
