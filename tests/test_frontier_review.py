@@ -13,7 +13,7 @@ import pytest
 from conftest import tiny_generations, write_tiny_study
 
 from polychromic.metrics.aggregate import aggregate
-from polychromic.review.frontier import NOT_MEASURED, SAME_ENCODER
+from polychromic.review.frontier import NOT_MEASURED, SAME_ENCODER, position
 from polychromic.review.leaderboard import build_leaderboard
 from polychromic.review.study import load_study
 from polychromic.review.terminal import print_table, print_trial
@@ -65,6 +65,11 @@ def test_leaderboard_gets_the_frontier_columns(frontier_board: pd.DataFrame) -> 
     assert f"pass@1 -0.15 [{lo:+.3g}, {hi:+.3g}] vs best T 0.5" in row["verdict"]
     assert row["verdict"].endswith(frontier_clause({**row.to_dict(), "trial_id": "aaaa1111"}))
     assert "vs the baseline's best temperature: pass@1 -0.15" in frontier_clause(row, full=True)
+    # verdict_full (--trial, --wide, HTML): the same line with the whole clause, computed once
+    # by the leaderboard from the same row
+    head = row["verdict"][: row["verdict"].index("vs temperature: ")]
+    assert row["verdict_full"] == head + frontier_clause(row, full=True)
+    assert df.loc["base0000", "verdict_full"] == ""
 
 
 def test_gain_matches_the_hull_by_hand(tmp_path: Path) -> None:
@@ -141,7 +146,10 @@ def test_clause_outcomes() -> None:
     clause = frontier_clause(edge, pairs=pairs, full=True)
     assert "near the edge" in clause and "defined in 77% of resamples" in clause
     assert "above the frontier" not in clause
-    # near the edge is no claim: the short clause says so, never "above"
+    # near the edge is no claim: the short clause says so, never "above", nor does the plot
+    assert position(edge, "pass@1", "semantic_diversity_per_prompt") == ""
+    assert position(above, "pass@1", "semantic_diversity_per_prompt") == "above"
+    assert position(on, "pass@1", "semantic_diversity_per_prompt") == "on"
     assert frontier_clause(edge, pairs=pairs) == (
         "vs temperature: no claim against the frontier (details: --trial ID)")
     # pass@k against the baseline's best temperature: in the line where its interval

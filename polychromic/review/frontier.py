@@ -40,14 +40,13 @@ from polychromic.metrics.aggregate import aggregate
 from polychromic.review import confirm_frontier as CF
 from polychromic.stats.bootstrap import N_RESAMPLES, SEED, weighted_metrics
 from polychromic.stats.frontier import (
-    MIN_DEFINED,
     PAIRS,
     delta_vs_best,
     frontier_gains,
     gain_column,
 )
 from polychromic.stats.multiplicity import holm_reject
-from polychromic.stats.verdict import GAIN, LOSS, NO_CHANGE, outcome
+from polychromic.stats.verdict import GAIN, LOSS, NO_CHANGE, judge_frontier
 from polychromic.stats.verdict import as_float as _num
 from polychromic.store import layout
 from polychromic.store.generations import parquet_problem, read_frontier, read_generations
@@ -313,20 +312,10 @@ def trial_points(study_dir: Path, trial_id: str,
 
 
 def position(row: Any, quality: str, diversity: str) -> str:
-    """``above`` / ``below`` / ``on`` the frontier (or "" when unknown) for the plot's colours:
-    the verdict's rules (``polychromic.stats.verdict``) on the gain in ``diversity`` at equal
-    ``quality``, else in ``quality`` at equal ``diversity``."""
-    for y, x in ((diversity, quality), (quality, diversity)):
-        c = gain_column(y, x)
-        gain = _num(row.get(c))
-        if not np.isfinite(gain):
-            continue
-        if _num(row.get(f"frontier_defined_{y}_at_{x}")) < MIN_DEFINED:
-            return ""
-        out = outcome(gain, _num(row.get(f"{c}_ci_low")), _num(row.get(f"{c}_ci_high")),
-                      _num(row.get(f"mde_{c}")), columns.better(y))
-        return {GAIN: "above", LOSS: "below", NO_CHANGE: "on"}.get(out, "")
-    return ""
+    """``above`` / ``below`` / ``on`` the frontier (or "" when unknown or no claim) for the
+    plot's colours: the verdict's judgement of the pair (``polychromic.stats.verdict``)."""
+    judged = judge_frontier(row, quality, diversity)
+    return {GAIN: "above", LOSS: "below", NO_CHANGE: "on"}.get(judged.outcome, "") if judged else ""
 
 
 def frontier_columns(names: Sequence[Any]) -> list[str]:

@@ -29,7 +29,7 @@ from polychromic.store.records import load_json, read_json, read_jsonl
 
 #: leaderboard columns that hold text, not numbers
 TEXT_COLUMNS = ("trial_id", "status", "error", "checkpoint_path", "is_baseline",
-                "diversity_measure", "generation_backend", "verdict", "warnings")
+                "diversity_measure", "generation_backend", "verdict", "verdict_full", "warnings")
 COLUMNS = (
     "trial_id", "status", "error", "is_baseline", *KNOBS, "steps", "final_quality_loss",
     "mean_diversity_score", "mean_diversity_grad_share",
@@ -199,8 +199,9 @@ def add_deltas(study_dir: Path, df: pd.DataFrame) -> pd.DataFrame:
     base_headroom = {m: _baseline_value(out, f"headroom_{m}") for m in columns.DIVERSITY}
     base_headroom = {m: v for m, v in base_headroom.items() if v is not None}
     knobs = [k for k in KNOBS if k in out and (k == "lambda_" or out[k].nunique(dropna=True) > 1)]
-    out["verdict"] = [verdict_line(row, base_headroom, knobs) if not row["is_baseline"] else ""
-                      for _, row in out.iterrows()]
+    for col, full in (("verdict", False), ("verdict_full", True)):
+        out[col] = [verdict_line(row, base_headroom, knobs, full=full) if not row["is_baseline"]
+                    else "" for _, row in out.iterrows()]
     out.attrs["bootstrap"] = f"paired bootstrap over prompts, {N_RESAMPLES} resamples, seed {SEED}"
     compared = int((~out["is_baseline"].astype(bool) & finished.to_numpy()).sum())
     out.attrs["multiplicity"] = (f"Holm over the study's {compared} finished non-baseline "

@@ -49,7 +49,6 @@ from polychromic.core.inputs import expand_path
 from polychromic.metrics.aggregate import HEADLINE
 from polychromic.review.leaderboard import build_leaderboard
 from polychromic.stats.ranking import default_order, pareto_levels, sort_rows
-from polychromic.stats.verdict import widen
 from polychromic.store import layout
 from polychromic.store.records import read_json, read_jsonl
 from polychromic.store.saved_space import read_saved_space
@@ -490,14 +489,14 @@ def compared_metrics(df: pd.DataFrame) -> list[str]:
 def verdicts(df: pd.DataFrame, full: bool = False) -> list[tuple[str, str]]:
     """(trial id, verdict line) of every row with a verdict (the leaderboard's ``verdict``
     column: one line per finished non-baseline trial vs the λ=0 baseline), in row order.
-    ``full``: with the whole ``vs temperature:`` clause (``polychromic.stats.verdict.widen``:
-    what makes no claim, MDEs, own temperatures) instead of the line's claims only, for the
-    views that have room (``--wide``, ``--trial``, HTML, Markdown)."""
-    if "verdict" not in df:
+    ``full``: the leaderboard's ``verdict_full`` (the whole ``vs temperature:`` clause: what
+    makes no claim, MDEs, own temperatures) instead of the line's claims only, for the views
+    that have room (``--wide``, ``--trial``, HTML, Markdown)."""
+    col = "verdict_full" if full and "verdict_full" in df else "verdict"
+    if col not in df:
         return []
-    return [(str(r["trial_id"]), widen(str(r["verdict"]).strip(), r) if full
-             else str(r["verdict"]).strip()) for _, r in df.iterrows()
-            if isinstance(r["verdict"], str) and r["verdict"].strip()]
+    return [(str(r["trial_id"]), str(r[col]).strip()) for _, r in df.iterrows()
+            if isinstance(r[col], str) and r[col].strip()]
 
 
 def find_trial(study: Study, trial: str) -> pd.Series:

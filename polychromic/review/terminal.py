@@ -52,7 +52,6 @@ from polychromic.stats import significance
 from polychromic.stats.headroom import AT_CEILING, PAST_CEILING, ceiling_state
 from polychromic.stats.headroom import LOW_HEADROOM as _LOW_HEADROOM
 from polychromic.stats.verdict import as_float as _num
-from polychromic.stats.verdict import widen
 from polychromic.store import layout
 from polychromic.store.records import load_json
 
@@ -62,7 +61,7 @@ COMPACT_WIDTH = 100
 WIDE_WIDTH = 250
 #: a diversity metric whose headroom is below this is shown "at ceiling"
 LOW_HEADROOM = _LOW_HEADROOM
-_OWN_LINES = ("trial_id", "verdict", "warnings", "status", "status_text", "error")
+_OWN_LINES = ("trial_id", "verdict", "verdict_full", "warnings", "status", "status_text", "error")
 
 
 def console_for(wide: bool = False, width: int | None = None) -> Any:
@@ -529,8 +528,9 @@ def print_trial(study: Study, trial: str, console: Any = None) -> None:
     elif str(row.get("frontier_temperatures")) == "not measured":
         console.print("frontier: not measured", style="dim", highlight=False)
     notes = []
-    if isinstance(row.get("verdict"), str) and row["verdict"].strip():
-        notes.append(("verdict", widen(row["verdict"].strip(), row)))
+    line = row.get("verdict_full", row.get("verdict"))
+    if isinstance(line, str) and line.strip():
+        notes.append(("verdict", line.strip()))
     notes += [("warning", w) for w in split_warnings(row.get("warnings"))]
     _print_labelled(console, notes, "bold")
     console.print(f"Δ = trial − baseline (λ=0); {significance.LEGEND}; MDE = the "

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from polychromic.core import columns
@@ -152,14 +153,16 @@ def label(row: Mapping[str, Any], knobs: Sequence[str] = ("lambda_",)) -> str:
 def verdict_line(row: Mapping[str, Any], baseline_headroom: Mapping[str, float] | None = None,
                  knobs: Sequence[str] = ("lambda_",),
                  diversity: Sequence[str] = columns.HEADLINE_DIVERSITY,
-                 quality: Sequence[str] = QUALITY) -> str:
-    """One line for a trial vs the baseline (see the module docstring); "" without deltas."""
+                 quality: Sequence[str] = QUALITY, full: bool = False) -> str:
+    """One line for a trial vs the baseline (see the module docstring); "" without deltas.
+    ``full``: with the whole ``vs temperature:`` clause (``frontier_clause``'s ``full``) for the
+    views that have room; the leaderboard keeps both (``verdict``, ``verdict_full``)."""
     if not any(math.isfinite(as_float(row.get(f"delta_{m}"))) for m in (*quality, *diversity)):
         return ""
     text = (f"{label(row, knobs)}: quality {_family(row, quality, baseline_headroom)}"
             f" | diversity {_family(row, diversity, baseline_headroom)}")
     note = length_note(row)
-    clause = frontier_clause(row, knobs)
+    clause = frontier_clause(row, full=full)
     return text + (f" | {note}" if note else "") + (f" | {clause}" if clause else "")
 
 
@@ -169,28 +172,60 @@ FRONTIER_LABELS = {GAIN: "above the frontier", LOSS: "below the frontier",
                    NO_VARIATION: "cannot tell against the frontier (no variation)"}
 
 
-def _frontier_item(row: Mapping[str, Any], y: str, x: str,
-                   knobs: Sequence[str]) -> tuple[str, str] | None:
-    """(group, text) of the gain in ``y`` at equal ``x``, or None when it has no number."""
-    col = gain_column(y, x)
-    gain = as_float(row.get(col))
-    if not math.isfinite(gain):
-        return None
-    low, high = as_float(row.get(f"{col}_ci_low")), as_float(row.get(f"{col}_ci_high"))
-    mde = as_float(row.get(f"mde_{col}"))
-    defined = as_float(row.get(f"frontier_defined_{y}_at_{x}"))
-    what = f"{y} at equal {x}"
-    interval = f"{_signed(gain)} [{_signed(low)}, {_signed(high)}]"
-    if math.isfinite(defined) and defined < MIN_DEFINED:
-        note = str(row.get(f"frontier_range_{y}_at_{x}") or "near the edge of the baseline's range")
-        return note, f"{what} {interval} (defined in {100 * defined:.0f}% of resamples)"
-    out = outcome(gain, low, high, mde, columns.better(y))
-    if out in (GAIN, LOSS):
-        return FRONTIER_LABELS[out], f"{what} {interval}"
-    t = as_float(row.get(f"frontier_matched_T_{y}_at_{x}"))
-    like = f"like λ=0 at T≈{t:.2g}; " if out == NO_CHANGE and math.isfinite(t) else ""
-    return FRONTIER_LABELS.get(out, out), (f"{what} ({like}MDE ±{mde:.2g})"
-                                           if math.isfinite(mde) else what)
+#: the outcome of a frontier gain defined in fewer than ``MIN_DEFINED`` of the resamples: no claim
+EDGE = "near the edge"
+
+
+@dataclass(frozen=True)
+class FrontierJudgement:
+    """The verdict's reading of one (quality, diversity) pair against the baseline's frontier:
+    the gain in ``y`` at equal ``x`` with its interval and MDE, the share of resamples in which
+    it is defined (NaN when not recorded), and its ``outcome`` (``outcome``'s rules, oriented by
+    ``y``'s better direction; ``EDGE`` when defined in fewer than ``MIN_DEFINED``)."""
+
+    y: str
+    x: str
+    gain: float
+    low: float
+    high: float
+    mde: float
+    defined: float
+    outcome: str
+
+
+def judge_frontier(row: Mapping[str, Any], quality: str,
+                   diversity: str) -> FrontierJudgement | None:
+    """The one judgement of a pair for every view (the verdict's clause, the plot's colours):
+    the gain in ``diversity`` at equal ``quality`` when it has a number, else the gain in
+    ``quality`` at equal ``diversity`` (the trial's quality outside the baseline's range);
+    None when neither has one."""
+    for y, x in ((diversity, quality), (quality, diversity)):
+        col = gain_column(y, x)
+        gain = as_float(row.get(col))
+        if not math.isfinite(gain):
+            continue
+        low, high = as_float(row.get(f"{col}_ci_low")), as_float(row.get(f"{col}_ci_high"))
+        mde = as_float(row.get(f"mde_{col}"))
+        defined = as_float(row.get(f"frontier_defined_{y}_at_{x}"))
+        out = (EDGE if math.isfinite(defined) and defined < MIN_DEFINED
+               else outcome(gain, low, high, mde, columns.better(y)))
+        return FrontierJudgement(y, x, gain, low, high, mde, defined, out)
+    return None
+
+
+def _frontier_item(row: Mapping[str, Any], j: FrontierJudgement) -> tuple[str, str]:
+    """(group, text) of a judged pair in the full clause."""
+    what = f"{j.y} at equal {j.x}"
+    interval = f"{_signed(j.gain)} [{_signed(j.low)}, {_signed(j.high)}]"
+    if j.outcome == EDGE:
+        note = str(row.get(f"frontier_range_{j.y}_at_{j.x}") or "near the edge of the baseline's range")
+        return note, f"{what} {interval} (defined in {100 * j.defined:.0f}% of resamples)"
+    if j.outcome in (GAIN, LOSS):
+        return FRONTIER_LABELS[j.outcome], f"{what} {interval}"
+    t = as_float(row.get(f"frontier_matched_T_{j.y}_at_{j.x}"))
+    like = f"like λ=0 at T≈{t:.2g}; " if j.outcome == NO_CHANGE and math.isfinite(t) else ""
+    return FRONTIER_LABELS.get(j.outcome, j.outcome), (
+        f"{what} ({like}MDE ±{j.mde:.2g})" if math.isfinite(j.mde) else what)
 
 
 def _best_t(row: Mapping[str, Any]) -> list[tuple[int, float, float, float, float]]:
@@ -220,7 +255,7 @@ def _own_claims(row: Mapping[str, Any],
     return out
 
 
-def frontier_clause(row: Mapping[str, Any], knobs: Sequence[str] = ("lambda_",),
+def frontier_clause(row: Mapping[str, Any],
                     pairs: Sequence[tuple[str, str]] = PAIRS, full: bool = False) -> str:
     """The verdict's ``vs temperature:`` clause; "" when the row has no frontier columns
     (``frontier: not measured`` is the study's note then).
@@ -253,13 +288,13 @@ def frontier_clause(row: Mapping[str, Any], knobs: Sequence[str] = ("lambda_",),
     groups: dict[str, list[str]] = {}
     short: dict[str, list[str]] = {}
     for q, d in pairs:
-        item = _frontier_item(row, d, q, knobs) or _frontier_item(row, q, d, knobs)
-        # the short clause judges the same direction as the full one
-        claim = (_frontier_claim(row, d, q) if math.isfinite(as_float(row.get(gain_column(d, q))))
-                 else _frontier_claim(row, q, d))
+        judged = judge_frontier(row, q, d)
+        claim = _frontier_claim(judged) if judged is not None else None
         if claim is not None:
             short.setdefault(claim[0], []).append(claim[1])
-        if item is None:
+        if judged is not None:
+            item = _frontier_item(row, judged)
+        else:
             note = str(row.get(f"frontier_range_{d}_at_{q}") or "")
             if not note:
                 continue
@@ -290,22 +325,14 @@ def frontier_clause(row: Mapping[str, Any], knobs: Sequence[str] = ("lambda_",),
     return text
 
 
-def _frontier_claim(row: Mapping[str, Any], y: str, x: str) -> tuple[str, str] | None:
-    """(label, text) of the short clause when the gain in ``y`` at equal ``x`` makes a claim
-    (above / below / on the frontier, defined in at least 95% of resamples), else None."""
-    col = gain_column(y, x)
-    gain = as_float(row.get(col))
-    if not math.isfinite(gain):
-        return None
-    defined = as_float(row.get(f"frontier_defined_{y}_at_{x}"))
-    if math.isfinite(defined) and defined < MIN_DEFINED:
-        return None
-    low, high = as_float(row.get(f"{col}_ci_low")), as_float(row.get(f"{col}_ci_high"))
-    out = outcome(gain, low, high, as_float(row.get(f"mde_{col}")), columns.better(y))
-    if out in (GAIN, LOSS):
-        return FRONTIER_LABELS[out], f"{y} {_signed(gain)} [{_signed(low)}, {_signed(high)}] at equal {x}"
-    if out == NO_CHANGE:
-        return FRONTIER_LABELS[out], f"{y} at equal {x}"
+def _frontier_claim(j: FrontierJudgement) -> tuple[str, str] | None:
+    """(label, text) of the short clause when a judged pair makes a claim (above / below / on
+    the frontier, defined in at least 95% of resamples), else None."""
+    if j.outcome in (GAIN, LOSS):
+        return (FRONTIER_LABELS[j.outcome],
+                f"{j.y} {_signed(j.gain)} [{_signed(j.low)}, {_signed(j.high)}] at equal {j.x}")
+    if j.outcome == NO_CHANGE:
+        return FRONTIER_LABELS[j.outcome], f"{j.y} at equal {j.x}"
     return None
 
 
@@ -351,12 +378,3 @@ def _full_clause(groups: Mapping[str, list[str]],
         parts.append("own temperatures (Holm over the trial's temperatures): " + "; ".join(
             f"{side} the frontier at {t} ({what} {interval})" for side, t, what, interval in own))
     return "vs temperature: " + "; ".join(parts) if parts else ""
-
-
-def widen(verdict: str, row: Mapping[str, Any]) -> str:
-    """``verdict`` (the leaderboard's line) with its short ``vs temperature:`` clause replaced
-    by the full one (``--trial``, ``--wide``, the HTML report); unchanged without one."""
-    short = frontier_clause(row)
-    if not short or not verdict.endswith(short):
-        return verdict
-    return verdict[: len(verdict) - len(short)] + frontier_clause(row, full=True)
