@@ -97,6 +97,8 @@ def test_run_refuses_use_gpu_on_this_gpu_less_machine_in_one_line(tmp_path: Path
     line = one_line_error(run.stderr)
     assert "use_gpu: each trial needs 1 GPU per worker; this cluster has none" in line
     assert not list(tmp_path.glob("*/trials/*")), "a trial started"
+    # a refused start leaves no study behind: no study.json (its log stays, beside nothing)
+    assert not list(tmp_path.glob("*/study.json")), "a refused study left its study.json"
 
 
 def test_check_says_which_quantization_the_trials_load(

@@ -182,24 +182,27 @@ def start_or_resume(space_name: str | None, overrides: dict[str, Any], storage_p
             raise ConfigError("--name", f"a study named {study_name!r} already exists in "
                               f"{storage_path} (use --resume {study_name} or another --name)",
                               COMMAND_LINE)
-        write_json(layout.study_file(root), {"space": space.source, "overrides": overrides,
-                                         "name": study_name, "wandb": use_wandb,
-                                         "storage": storage_uri or str(root)})
-        if storage_uri:
-            remote.upload_records(root, storage_uri)  # a new head can --resume from the URI alone
+    # a new study's record: written by _run once the cluster can hold its trials, so a
+    # refused start leaves no study.json (only its log), and the same --name can start again
+    record = None if resume else {"space": space.source, "overrides": overrides,
+                                  "name": study_name, "wandb": use_wandb,
+                                  "storage": storage_uri or str(root)}
     if not quiet:
-        _run(space, root, study_name, use_wandb, resume, storage_uri, address)
+        _run(space, root, study_name, use_wandb, resume, storage_uri, address, record=record)
         return root
     tracker = Tracker(f"study {study_name}", space.num_trials, describe_trial,
                       planned_trial_seconds(root))
     with quiet_run(layout.log_file(root, layout.RUN_LOG), tracker):
-        _run(space, root, study_name, use_wandb, resume, storage_uri, address, shutdown=True)
+        _run(space, root, study_name, use_wandb, resume, storage_uri, address, shutdown=True,
+             record=record)
     return root
 
 
 def _run(space: Space, root: Path, study_name: str, use_wandb: bool, resume: str | None,
-         storage_uri: str | None, address: str | None, shutdown: bool = False) -> None:
-    """Start (or join) Ray, fit the study's Tuner, write the leaderboard (and mirror it);
+         storage_uri: str | None, address: str | None, shutdown: bool = False,
+         record: dict[str, Any] | None = None) -> None:
+    """Start (or join) Ray, refuse trials the cluster can never place, write a new study's
+    ``record`` (``study.json``), fit the study's Tuner, write the leaderboard (and mirror it);
     ``shutdown``: stop the Ray this started afterwards, so nothing it prints comes later."""
     if resume:
         mark_abandoned(root, tune_location(root, storage_uri))
@@ -222,6 +225,10 @@ def _run(space: Space, root: Path, study_name: str, use_wandb: bool, resume: str
                                 space.source)
     if pending:
         log.info("%s", pending)
+    if record is not None:
+        write_json(layout.study_file(root), record)
+        if storage_uri:
+            remote.upload_records(root, storage_uri)  # a new head can --resume from the URI alone
     tuner = build_tuner(space, root, study_name, use_wandb, resume=bool(resume),
                         storage_uri=storage_uri)
     tuner.fit()
