@@ -344,10 +344,18 @@ def test_plan_reports_headroom_mde_and_cost_and_trains_nothing(tmp_path: Path) -
                      "--plan", "--storage-path", str(storage), "--no-wandb", timeout=400)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
+    # quiet like a study: the first line names the log, the second what runs; Ray's, Ray
+    # Data's and the timing task's output is in the log, none on the terminal
+    root = storage / "smoke"
+    log = root / "logs" / "plan.log"
+    assert out.startswith(f"logs: {log.resolve()} ("), out[:300]
+    assert out.splitlines()[1].startswith("plan: the base model at 3 temperature(s) (0.5, 1, "
+                                          "1.5) × 4 prompts × 10 samples"), out[:300]
+    assert proc.stderr.strip() == "", proc.stderr[-3000:]
+    assert "ray" in log.read_text().lower()
     for text in ("headroom", "MDE", "semantic_diversity_per_prompt", "cost: 3 trials × 4 steps",
                  "GPU-hours", "SFT step", "diversity step"):
         assert text in out, text
-    root = storage / "smoke"
     plan = json.loads((root / "plan" / "plan.json").read_text())
     rows = {r["metric"]: r for r in plan["metrics"]}
     assert rows["semantic_diversity_per_prompt"]["floor"] == pytest.approx(0.0, abs=1e-6)

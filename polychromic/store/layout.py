@@ -73,6 +73,7 @@ TRIALS = "trials"
 CONFIRM_PREFIX = "confirm-"
 LOGS = "logs"
 RUN_LOG = "run"
+PLAN_LOG = "plan"
 LOG_SUFFIX = ".log"
 
 # --- a trial's folder (the plan folder holds GENERATIONS, HEADROOM and FRONTIER too) ---------------------
@@ -153,7 +154,8 @@ def logs_dir(study: Path) -> Path:
 
 
 def log_file(study: Path, command: str) -> Path:
-    """The log of one command of the study (``RUN_LOG`` or a ``confirm_experiment`` name);
+    """The log of one command of the study (``RUN_LOG``, ``PLAN_LOG`` or a
+    ``confirm_experiment`` name);
     every invocation appends to it."""
     return logs_dir(study) / f"{command}{LOG_SUFFIX}"
 

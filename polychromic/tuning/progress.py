@@ -325,9 +325,11 @@ def on_event(event: str, *args: Any) -> None:
 
 
 @contextmanager
-def quiet_run(log_path: Path, tracker: Tracker, intro: str = "") -> Iterator[Tracker]:
+def quiet_run(log_path: Path, tracker: Tracker | None,
+              intro: str = "") -> Iterator[Tracker | None]:
     """Run the body with this process's stdout and stderr appended to ``log_path`` and the
-    tracker shown on the real stdout (its first line names the log, ``intro`` follows it);
+    tracker shown on the real stdout (its first line names the log, ``intro`` follows it;
+    ``tracker`` None: those lines only, for a command without trials such as ``--plan``);
     everything is restored on the way out, an exception included."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     print(f"logs: {log_path.resolve()} (Ray, Tune, Train and W&B output; -v prints it here)",
@@ -344,12 +346,14 @@ def quiet_run(log_path: Path, tracker: Tracker, intro: str = "") -> Iterator[Tra
         log.flush()
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
-        display = _Display(tracker, view, live=terminal)
-        _ACTIVE.append(display)
+        display = _Display(tracker, view, live=terminal) if tracker is not None else None
+        if display is not None:
+            _ACTIVE.append(display)
         try:
             yield tracker
         finally:
-            _ACTIVE.remove(display)
+            if display is not None:
+                _ACTIVE.remove(display)
             # what the body left behind and prints when collected (Ray's W&B callback's
             # __del__ after a --resume, at interpreter exit) prints into the log
             gc.collect()
@@ -360,7 +364,8 @@ def quiet_run(log_path: Path, tracker: Tracker, intro: str = "") -> Iterator[Tra
             os.dup2(saved[1], 2)
             for fd in saved:
                 os.close(fd)
-            display.close()
+            if display is not None:
+                display.close()
             view.close()
 
 
