@@ -18,6 +18,7 @@ from polychromic.review.leaderboard import build_leaderboard
 from polychromic.review.study import load_study
 from polychromic.review.terminal import print_table, print_trial
 from polychromic.stats.frontier import frontier_at, gain_column
+from polychromic.stats.multiplicity import holm_reject
 from polychromic.stats.verdict import frontier_clause
 from polychromic.store import layout
 
@@ -65,6 +66,13 @@ def test_leaderboard_gets_the_frontier_columns(frontier_board: pd.DataFrame) -> 
     assert f"pass@1 -0.15 [{lo:+.3g}, {hi:+.3g}] vs best T 0.5" in row["verdict"]
     assert row["verdict"].endswith(frontier_clause({**row.to_dict(), "trial_id": "aaaa1111"}))
     assert "vs the baseline's best temperature: pass@1 -0.15" in frontier_clause(row, full=True)
+    # Holm over the study's compared trials, per frontier column, as for every delta: the
+    # adjusted flag sits beside each p-value and the baseline is never compared
+    for col in (g, "pass@1_vs_best_T"):
+        p = df[f"p_value_{col}"].to_numpy(dtype=float)
+        assert np.isnan(df.loc["base0000", f"p_value_{col}"])
+        assert 0 <= row[f"p_value_{col}"] <= 1
+        assert df[f"significant_{col}"].tolist() == list(holm_reject(p)), col
     # verdict_full (--trial, --wide, HTML): the same line with the whole clause, computed once
     # by the leaderboard from the same row
     head = row["verdict"][: row["verdict"].index("vs temperature: ")]
@@ -146,6 +154,16 @@ def test_clause_outcomes() -> None:
     clause = frontier_clause(edge, pairs=pairs, full=True)
     assert "near the edge" in clause and "defined in 77% of resamples" in clause
     assert "above the frontier" not in clause
+    # an interval that excludes 0 but does not survive Holm over the study's trials is no
+    # claim: "cannot tell" in the whole clause, nothing in the line, grey in the plot
+    lucky = {**above, f"significant_{g}": False}
+    assert "cannot tell against the frontier: semantic_diversity_per_prompt at equal pass@1" \
+        in frontier_clause(lucky, pairs=pairs, full=True)
+    assert frontier_clause(lucky, pairs=pairs) == (
+        "vs temperature: no claim against the frontier (details: --trial ID)")
+    assert position(lucky, "pass@1", "semantic_diversity_per_prompt") == ""
+    assert frontier_clause({**above, f"significant_{g}": True}, pairs=pairs) == \
+        frontier_clause(above, pairs=pairs)
     # near the edge is no claim: the short clause says so, never "above", nor does the plot
     assert position(edge, "pass@1", "semantic_diversity_per_prompt") == ""
     assert position(above, "pass@1", "semantic_diversity_per_prompt") == "above"
@@ -164,6 +182,9 @@ def test_clause_outcomes() -> None:
         "--trial ID)")
     assert "pass@10 0 [-0.02, +0.03] (T=1)" in frontier_clause({**above, **best}, pairs=pairs,
                                                                full=True)
+    # pass@1's interval excludes 0, but after Holm over the study's trials it is no claim
+    assert "vs best T" not in frontier_clause(
+        {**above, **best, "significant_pass@1_vs_best_T": False}, pairs=pairs)
     # two claims on the same metric: named once, each X with its own interval
     g2 = gain_column("semantic_diversity_per_prompt", "quality_mean")
     two = {**above, g2: 0.04, f"{g2}_ci_low": 0.01, f"{g2}_ci_high": 0.07, f"mde_{g2}": 0.05,

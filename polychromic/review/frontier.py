@@ -67,14 +67,14 @@ def _empty_columns(n: int, ks: list[int]) -> dict[str, list[Any]]:
     for q, d in PAIRS:
         for y, x in ((d, q), (q, d)):
             g = gain_column(y, x)
-            for name in (g, f"{g}_ci_low", f"{g}_ci_high", f"mde_{g}",
+            for name in (g, f"{g}_ci_low", f"{g}_ci_high", f"mde_{g}", f"p_value_{g}",
                          f"frontier_defined_{y}_at_{x}", f"frontier_matched_T_{y}_at_{x}"):
                 cols[name] = [np.nan] * n
             cols[f"frontier_range_{y}_at_{x}"] = [""] * n
     for k in ks:
         m = f"pass@{k}_vs_best_T"
         for name in (f"pass@{k}_best_T", f"pass@{k}_best_T_temperature", f"delta_{m}",
-                     f"delta_{m}_ci_low", f"delta_{m}_ci_high", f"mde_{m}"):
+                     f"delta_{m}_ci_low", f"delta_{m}_ci_high", f"mde_{m}", f"p_value_{m}"):
             cols[name] = [np.nan] * n
     return cols
 
@@ -143,7 +143,7 @@ def add_frontier(study_dir: Path, df: pd.DataFrame, finished: pd.Series,
                 c = gain_column(y, x)
                 cols[c][i], cols[f"{c}_ci_low"][i], cols[f"{c}_ci_high"][i] = (
                     g.gain, g.ci_low, g.ci_high)
-                cols[f"mde_{c}"][i] = g.mde
+                cols[f"mde_{c}"][i], cols[f"p_value_{c}"][i] = g.mde, g.p_value
                 cols[f"frontier_defined_{y}_at_{x}"][i] = g.defined
                 cols[f"frontier_range_{y}_at_{x}"][i] = g.range_note
                 cols[f"frontier_matched_T_{y}_at_{x}"][i] = g.matched_temperature
@@ -159,7 +159,19 @@ def add_frontier(study_dir: Path, df: pd.DataFrame, finished: pd.Series,
             v = f"{m}_vs_best_T"
             cols[f"delta_{v}"][i], cols[f"delta_{v}_ci_low"][i] = b.delta, b.ci_low
             cols[f"delta_{v}_ci_high"][i], cols[f"mde_{v}"][i] = b.ci_high, b.mde
+            cols[f"p_value_{v}"][i] = b.p_value
+    _holm_over_trials(cols)
     return _finish(df, cols, notes)
+
+
+def _holm_over_trials(cols: dict[str, list[Any]]) -> None:
+    """``significant_G`` beside every ``p_value_G`` of the frontier (each gain against the
+    frontier, each pass@k against the best temperature): Holm over the study's compared
+    trials, per column, as ``significant_M`` is for the deltas — the verdict's claims against
+    the frontier survive the same selection among trials as its other claims."""
+    for name in [c for c in cols if c.startswith("p_value_")]:
+        cols["significant_" + name[len("p_value_"):]] = list(
+            holm_reject(np.asarray(cols[name], dtype=float)))
 
 
 def own_curve(study_dir: Path, trial_id: str, by_t: dict[float, Any], base_ids: list[Any],
@@ -322,5 +334,6 @@ def frontier_columns(names: Sequence[Any]) -> list[str]:
     """The frontier columns among ``names`` (module docstring), in their order: what the Optuna
     user attributes and the exported trial record carry besides the deltas."""
     return [c for c in map(str, names)
-            if (c.startswith(("frontier_", "mde_frontier_gain_")) or "_best_T" in c)
+            if (c.startswith(("frontier_", "mde_frontier_gain_", "p_value_frontier_gain_",
+                              "significant_frontier_gain_")) or "_best_T" in c)
             and not c.startswith("confirm")]  # the confirmation's: like every confirm_* column

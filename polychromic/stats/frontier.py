@@ -158,8 +158,7 @@ class FrontierGain:
     """The baseline temperature at the trial's matched value (linear between the two
     temperatures whose points bracket it), for "like λ=0 at T≈0.55"."""
     p_value: float = float("nan")
-    """Two-sided bootstrap p-value over the defined resamples: 2 · min(share ≤ 0, share ≥ 0),
-    capped at 1 (for Holm over a trial's own temperatures)."""
+    """Two-sided bootstrap p-value over the defined resamples (``bootstrap_p``)."""
 
     @property
     def mde(self) -> float:
@@ -177,6 +176,17 @@ class FrontierGain:
         return self.gain, self.ci_low, self.ci_high
 
 
+def bootstrap_p(draws: np.ndarray) -> float:
+    """Two-sided bootstrap p-value of "no change" from the finite resampled values:
+    2 · min(share ≤ 0, share ≥ 0), capped at 1; NaN with fewer than 2 finite values. For
+    Holm over a trial's own temperatures and over the study's trials
+    (``polychromic.stats.multiplicity``)."""
+    ok = draws[np.isfinite(draws)]
+    if ok.size < 2:
+        return float("nan")
+    return min(1.0, 2 * min(float(np.mean(ok <= 0)), float(np.mean(ok >= 0))))
+
+
 def _summary(point: float, boot: np.ndarray, better: str | None, note: str,
              matched: float) -> FrontierGain:
     ok = boot[np.isfinite(boot)]
@@ -185,9 +195,8 @@ def _summary(point: float, boot: np.ndarray, better: str | None, note: str,
         return FrontierGain(point, float("nan"), float("nan"), share, float("nan"), better,
                             note, matched)
     lo, hi = np.percentile(ok, [2.5, 97.5])
-    p = min(1.0, 2 * min(float(np.mean(ok <= 0)), float(np.mean(ok >= 0))))
     return FrontierGain(point, float(lo), float(hi), share, float(ok.std(ddof=1)), better,
-                        note, matched, p)
+                        note, matched, bootstrap_p(ok))
 
 
 def _hint(axis: str, end: int, vals: np.ndarray, temps: np.ndarray, side: str) -> str:
@@ -347,6 +356,8 @@ class BestTemperature:
     ci_low: float
     ci_high: float
     se: float
+    p_value: float = float("nan")
+    """Two-sided bootstrap p-value (``bootstrap_p``), for Holm over the study's trials."""
 
     @property
     def mde(self) -> float:
@@ -392,4 +403,5 @@ def delta_vs_best(trial: Weighted, baseline: Mapping[float, Weighted], n_prompts
     if diffs.size < 2 or not math.isfinite(delta):
         return BestTemperature(best_t, best_v, delta, float("nan"), float("nan"), float("nan"))
     lo, hi = np.percentile(diffs, [2.5, 97.5])
-    return BestTemperature(best_t, best_v, delta, float(lo), float(hi), float(diffs.std(ddof=1)))
+    return BestTemperature(best_t, best_v, delta, float(lo), float(hi), float(diffs.std(ddof=1)),
+                           bootstrap_p(diffs))

@@ -208,7 +208,7 @@ def judge_frontier(row: Mapping[str, Any], quality: str,
         mde = as_float(row.get(f"mde_{col}"))
         defined = as_float(row.get(f"frontier_defined_{y}_at_{x}"))
         out = (EDGE if math.isfinite(defined) and defined < MIN_DEFINED
-               else outcome(gain, low, high, mde, columns.better(y)))
+               else outcome(gain, low, high, mde, columns.better(y), _holm(row, col)))
         return FrontierJudgement(y, x, gain, low, high, mde, defined, out)
     return None
 
@@ -228,16 +228,26 @@ def _frontier_item(row: Mapping[str, Any], j: FrontierJudgement) -> tuple[str, s
         f"{what} ({like}MDE ±{j.mde:.2g})" if math.isfinite(j.mde) else what)
 
 
-def _best_t(row: Mapping[str, Any]) -> list[tuple[int, float, float, float, float]]:
-    """(k, delta, low, high, best T) of every pass@k against the baseline's best temperature."""
+def _holm(row: Mapping[str, Any], name: str) -> bool | None:
+    """``significant_<name>`` of the row (Holm over the study's trials), None when absent
+    (a row from before it, or a hand-built one: its own interval decides then)."""
+    adj = row.get(f"significant_{name}")
+    return None if adj is None or (isinstance(adj, float) and math.isnan(adj)) else bool(adj)
+
+
+def _best_t(row: Mapping[str, Any]) -> list[tuple[int, float, float, float, float, bool]]:
+    """(k, delta, low, high, best T, a claim) of every pass@k against the baseline's best
+    temperature; a claim: significant after Holm over the study's trials (or, without that
+    column, the interval excludes 0)."""
     out = []
     for k in columns.PASS_KS:
         m = f"pass@{k}_vs_best_T"
         delta = as_float(row.get(f"delta_{m}"))
         if math.isfinite(delta):
-            out.append((k, delta, as_float(row.get(f"delta_{m}_ci_low")),
-                        as_float(row.get(f"delta_{m}_ci_high")),
-                        as_float(row.get(f"pass@{k}_best_T_temperature"))))
+            low, high = as_float(row.get(f"delta_{m}_ci_low")), as_float(row.get(f"delta_{m}_ci_high"))
+            holm = _holm(row, m)
+            out.append((k, delta, low, high, as_float(row.get(f"pass@{k}_best_T_temperature")),
+                        (low > 0 or high < 0) if holm is None else holm))
     return out
 
 
@@ -265,8 +275,9 @@ def frontier_clause(row: Mapping[str, Any],
     at equal pass@1); on the frontier (quality_mean at equal self_bleu_per_prompt); pass@1
     +0.13 [+0.05, +0.21] vs best T 0.55 (details: --trial ID)``: the pairs above / below the
     frontier with their intervals, those on it, the trial's own temperatures whose gain
-    survives Holm, and pass@k against the baseline's best temperature where its interval
-    excludes 0; ``no claim against the frontier`` when no pair is above, below or on it. What makes no claim (cannot tell, near the edge, outside the range) and
+    survives Holm, and pass@k against the baseline's best temperature where it is significant
+    after Holm over the study's trials; ``no claim against the frontier`` when no pair is
+    above, below or on it. What makes no claim (cannot tell, near the edge, outside the range) and
     the MDEs, matched temperatures and own-temperature lists are in ``full`` (``--trial ID``,
     ``--wide``, the HTML report); the pointer ``(details: --trial ID)`` ends the clause
     whenever ``full`` says more than the intervals shown.
@@ -280,7 +291,9 @@ def frontier_clause(row: Mapping[str, Any],
     outside the baseline's range but its D inside, the gain in Q at equal D; when neither has
     a number, the range note (which temperature would extend the range). Outcomes as
     ``outcome`` with the per-comparison interval: above / below the frontier (interval
-    excludes 0, oriented by D's better direction), on the frontier (inside ±MDE), cannot tell;
+    excludes 0 and the gain survives Holm over the study's compared trials, ``significant_G``
+    beside ``frontier_gain_G``, as every delta's claim does; oriented by D's better direction),
+    on the frontier (inside ±MDE), cannot tell;
     fewer than 95% of resamples defined: near the edge of the range, no claim."""
     cols = [gain_column(d, q) for q, d in pairs]
     if not any(c in row for c in cols):
@@ -311,10 +324,10 @@ def frontier_clause(row: Mapping[str, Any],
               for side, t, what, interval in own]
     if not parts:
         parts.append("no claim against the frontier")
-    shown = [b for b in best if b[2] > 0 or b[3] < 0]  # a claim: the interval excludes 0
+    shown = [b for b in best if b[5]]  # a claim (Holm over the study's trials)
     if shown:
         parts.append(", ".join(f"pass@{k} {_signed(delta)} [{_signed(low)}, {_signed(high)}]"
-                               f" vs best T {t:g}" for k, delta, low, high, t in shown))
+                               f" vs best T {t:g}" for k, delta, low, high, t, _ in shown))
     text = "vs temperature: " + "; ".join(parts)
     claims = (FRONTIER_LABELS[GAIN], FRONTIER_LABELS[LOSS])
     more = any(name not in claims for name in groups) or len(shown) < len(best) or any(
@@ -359,7 +372,7 @@ def _merged(items: Sequence[str]) -> list[str]:
 
 
 def _full_clause(groups: Mapping[str, list[str]],
-                 best: Sequence[tuple[int, float, float, float, float]],
+                 best: Sequence[tuple[int, float, float, float, float, bool]],
                  own: Sequence[tuple[str, str, str, str]]) -> str:
     """The ``full`` clause of :func:`frontier_clause` from its parts."""
     parts = []
@@ -373,7 +386,7 @@ def _full_clause(groups: Mapping[str, list[str]],
     if best:
         parts.append("vs the baseline's best temperature: " + ", ".join(
             f"pass@{k} {_signed(delta)} [{_signed(low)}, {_signed(high)}] (T={t:g})"
-            for k, delta, low, high, t in best))
+            for k, delta, low, high, t, _ in best))
     if own:
         parts.append("own temperatures (Holm over the trial's temperatures): " + "; ".join(
             f"{side} the frontier at {t} ({what} {interval})" for side, t, what, interval in own))
