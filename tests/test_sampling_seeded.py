@@ -104,3 +104,50 @@ def test_a_prompts_samples_depend_on_its_seed_alone(tiny) -> None:
     assert len(set(alone.texts)) > 1  # n different samples, not one repeated
     with pytest.raises(ValueError, match="seeds"):
         sample_seeded(model, tok, prompts, 4, 8, 1.0, 0.95, [5])
+
+
+def _sorted_draw(logits: torch.Tensor, temperature: float, top_p: float,
+                 u: torch.Tensor) -> torch.Tensor:
+    """The nucleus draw with a full sort of every row (what ``draw_tokens`` did before it
+    took the most likely tokens with ``topk``): the reference for the token-for-token check."""
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    probs, order = probs.sort(dim=-1, descending=True)
+    cum = probs.cumsum(dim=-1)
+    probs = probs * ((cum - probs) < top_p)
+    cum = probs.cumsum(dim=-1)
+    idx = torch.searchsorted(cum, (u * cum[:, -1]).unsqueeze(1)).clamp(max=probs.shape[1] - 1)
+    return order.gather(1, idx).squeeze(1)
+
+
+def test_nucleus_from_topk_draws_the_tokens_a_full_sort_draws(monkeypatch) -> None:
+    gen = torch.Generator().manual_seed(3)
+    # rows from peaked to flat: nuclei of 1 to ~all 300 tokens, so that with candidates of
+    # (4, 40) some rows are cut from 4 tokens, some from 40 and the rest from a full sort
+    logits = torch.randn(600, 300, generator=gen) * torch.linspace(0.05, 6.0, 600).unsqueeze(1)
+    u = torch.rand(600, generator=gen)
+    monkeypatch.setattr(sampling, "NUCLEUS_CANDIDATES", (4, 40))
+    sizes = []
+    for temperature, top_p in ((1.0, 0.95), (0.7, 0.5), (1.5, 0.99)):
+        probs = torch.softmax(logits / temperature, dim=-1).sort(dim=-1, descending=True)[0]
+        size = ((probs.cumsum(dim=-1) - probs) < top_p).sum(dim=-1)
+        sizes.append(size)
+        want = _sorted_draw(logits, temperature, top_p, u)
+        assert torch.equal(draw_tokens(logits, temperature, top_p, u), want)
+    size = torch.cat(sizes)
+    # each of the three ways was taken
+    assert (size <= 4).any() and ((size > 4) & (size <= 40)).any() and (size > 40).any()
+
+
+def test_buffered_kv_cache_samples_what_a_growing_cache_samples(tiny, monkeypatch) -> None:
+    model, tok, prompts = tiny
+    calls: list[bool] = []
+    buffered = sampling._buffered
+    monkeypatch.setattr(sampling, "_buffered",
+                        lambda cache, n, cap: calls.append(buffered(cache, n, cap)) or calls[-1])
+    fast = sample_seeded(model, tok, prompts, 3, 10, 1.0, 0.9, [4, 5, 6])
+    assert calls == [True]  # the buffers replaced the model's cache
+    # the cache as the model returns it (DynamicCache, concatenated at every step)
+    monkeypatch.setattr(sampling, "_buffered", lambda cache, n, cap: False)
+    plain = sample_seeded(model, tok, prompts, 3, 10, 1.0, 0.9, [4, 5, 6])
+    assert fast.texts == plain.texts and fast.token_counts == plain.token_counts
+    assert len(set(fast.texts)) > 1
