@@ -90,14 +90,18 @@ def main() -> None:
           f"| bare HF generate, one call (load apart) | {bare_sec:.1f} | {n / bare_sec:.2f} | "
           f"1.00 |")
     rates = {}
+    phases: list[str] = []  # the evaluation's phase_seconds, per actor count
     with tempfile.TemporaryDirectory() as tmp:
         for actors in counts:
             t0 = time.perf_counter()
-            evaluate(cfg, None, Path(tmp) / str(actors), actors=actors)
+            timings: dict[str, float | None] = {}
+            evaluate(cfg, None, Path(tmp) / str(actors), actors=actors, timings=timings)
             sec = time.perf_counter() - t0
             rates[actors] = n / sec
             print(f"| pipeline, {actors} generation actor{'s' if actors > 1 else ''} | "
                   f"{sec:.1f} | {rates[actors]:.2f} | {bare_sec / sec:.2f} |")
+            phases.append(f"{actors} actor{'s' if actors > 1 else ''}: " + ", ".join(
+                f"{k} {v:.1f} s" for k, v in timings.items() if v is not None))
         gens = read_generations(Path(tmp) / str(counts[0]) / "generations.parquet")
     scorer = Score(cfg.to_dict(), threads=os.cpu_count() or 1)
     batch = {k: gens[k].to_numpy() for k in ("prompt_index", "prompt_id", "prompt", "target",
@@ -107,6 +111,8 @@ def main() -> None:
     scorer(batch)
     score_sec = time.perf_counter() - t0
     scored = n / score_sec
+    for line in phases:
+        print(f"evaluation phases, {line}")
     if 1 in rates and 2 in rates:
         print(f"\nscaling 2 vs 1 actors: {rates[2] / rates[1]:.2f}× "
               f"(efficiency {rates[2] / rates[1] / 2:.0%})")
