@@ -70,18 +70,19 @@ def eval_examples(cfg: TrialConfig) -> list[Example]:
 
 
 
-def plan_actors(cfg: TrialConfig) -> tuple[int, dict[str, float]]:
+def plan_actors(cfg: TrialConfig, vllm: bool = False) -> tuple[int, dict[str, float]]:
     """Generation actor count and per-actor resources from the cluster's free resources.
 
     GPU clusters: one actor per free GPU. CPU: fractional CPUs (a pool that takes every CPU
     starves the rest of the pipeline on a small machine). Each actor also requests the memory
-    the estimate gives for its model (polychromic.models.memory, ``eval_actor``), so Ray places
-    it where that memory is free (none requested when the model's shape is unknown)."""
+    the estimate gives for its model (polychromic.models.memory, ``eval_actor``; ``vllm``: a
+    vLLM engine's weights and KV share), so Ray places it where that memory is free (none
+    requested when the model's shape is unknown)."""
     import ray
 
     free = ray.available_resources()
     gpus = int(free.get("GPU", 0)) if cfg.use_gpu is not False else 0
-    ram = memory.ray_memory(cfg.to_dict(), cuda=bool(gpus), part="eval_actor")
+    ram = memory.ray_memory(cfg.to_dict(), cuda=bool(gpus), part="eval_actor", vllm=vllm)
     need = {"memory": ram} if ram else {}
     if gpus:
         n = cfg.eval_actors or gpus
@@ -159,12 +160,12 @@ def sample_and_score(cfg: TrialConfig, adapter_dir: str | None, temperatures: li
     groups = [{"group_index": g, "rows": json.dumps(rows[s : s + step])}
               for g, s in enumerate(range(0, len(rows), step))]
     items = [{**group, "temperature": float(t)} for t in temperatures for group in groups]
-    n_actors, res = plan_actors(cfg)
-    n_actors = actors or n_actors
     # lazy: pulls torch, which this path does not otherwise need
     from polychromic.models.backends import resolve_backend
 
     vllm = resolve_backend(cfg) == "vllm"
+    n_actors, res = plan_actors(cfg, vllm=vllm)
+    n_actors = actors or n_actors
     threads = cfg.torch_threads or max(1, (os.cpu_count() or 1) // n_actors)
     # scoring runs beside generation and needs a small share of its time (BENCHMARKS:
     # scoring alone ≥ 30× the generation rate): half the threads, so the two do not
@@ -187,7 +188,7 @@ def sample_and_score(cfg: TrialConfig, adapter_dir: str | None, temperatures: li
         Score, fn_constructor_kwargs={"cfg": cfg.to_dict(), "threads": score_threads},
         batch_size=cfg.n_eval_samples * cfg.eval_batch_prompts,  # one generation group
         compute=ray.data.ActorPoolStrategy(size=1),
-        num_cpus=res.get("num_cpus", 0.5),
+        num_cpus=res.get("num_cpus", 0.5), memory=memory.scoring_memory(),
     )
     gens = pd.concat([b for b in ds.iter_batches(batch_format="pandas", batch_size=None)],
                      ignore_index=True)
@@ -255,7 +256,8 @@ def _vllm_processor(cfg: TrialConfig, rows: list[dict[str, Any]], adapter_dir: s
             lora = str(Path(adapter_dir).resolve())
     if not cuda:
         extra["placement_group_config"] = {"bundles": [{"CPU": res.get("num_cpus", 0.5) / 2}]}
-        extra["runtime_env"] = {"env_vars": {"VLLM_CPU_KVCACHE_SPACE": "1"}}
+        extra["runtime_env"] = {"env_vars": {"VLLM_CPU_KVCACHE_SPACE":
+                                             str(memory.VLLM_CPU_KV_GIB)}}
     config = vLLMEngineProcessorConfig(
         model_source=path, engine_kwargs=engine_kwargs(cfg, cuda),
         batch_size=n * cfg.eval_batch_prompts, concurrency=n_actors,
@@ -290,6 +292,24 @@ def _vllm_processor(cfg: TrialConfig, rows: list[dict[str, Any]], adapter_dir: s
     light = {"num_cpus": 0.25 if cuda else share / 4}
     processor = build_processor(config, preprocess=preprocess, postprocess=postprocess,
                                 preprocess_map_kwargs=light, postprocess_map_kwargs=light)
+    request_engine_memory(processor, res.get("memory", 0))
     ds = ray.data.from_items(items, override_num_blocks=max(1, len(temperatures) * len(rows)
                                                              // cfg.eval_batch_prompts))
     return processor(ds)
+
+
+def request_engine_memory(processor: Any, nbytes: float) -> list[str]:
+    """Make the vLLM engine stage of a Ray Data LLM ``processor`` request ``nbytes`` of Ray's
+    ``memory`` (``plan_actors``' estimate for a vLLM engine: its weights and KV share). The
+    processor config has no field for it, and a ``memory`` key in its placement-group bundle
+    is refused by Ray ("The resources dictionary must not contain the key 'memory'"), so it
+    goes into the stage's own ``map_batches`` arguments. Returns the stages given it."""
+    if not nbytes:
+        return []
+    named = []
+    for name in processor.list_stage_names():
+        stage = processor.get_stage_by_name(name)
+        if type(stage).__name__ == "vLLMEngineStage":
+            stage.map_batches_kwargs["memory"] = int(nbytes)
+            named.append(name)
+    return named

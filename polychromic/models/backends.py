@@ -30,6 +30,7 @@ import torch
 
 from polychromic.core.config import TrialConfig
 from polychromic.models.loading import resolve_model_path
+from polychromic.models.memory import VLLM_CPU_KV_GIB
 from polychromic.models.sampling import Samples
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class VLLMSampler:
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         cuda = (device.type == "cuda") if device is not None else torch.cuda.is_available()
         if not cuda:  # vllm-cpu: a 1 GiB KV cache holds these short requests many times over
-            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(VLLM_CPU_KV_GIB))
         from vllm import LLM
 
 

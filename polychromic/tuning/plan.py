@@ -42,6 +42,7 @@ from polychromic.store.generations import read_generations
 from polychromic.store.records import write_json
 from polychromic.tasks import get_task
 from polychromic.tuning import cost
+from polychromic.tuning.feasibility import worker_bundle
 from polychromic.tuning.runner import concurrency
 from polychromic.tuning.space import Space
 
@@ -149,6 +150,17 @@ def frontier_rows(front: pd.DataFrame, cfg: TrialConfig, pool: Any,
     return out
 
 
+def timing_options(cfg: TrialConfig, cluster_gpus: float) -> dict[str, Any]:
+    """Ray options of the step-timing task: it loads the model and takes a trial's steps, so
+    it requests what one Train worker does (``feasibility.worker_bundle``: CPUs, a GPU when
+    the trial uses one, the memory estimate, ``worker_resources``)."""
+    bundle = worker_bundle(cfg, cluster_gpus)
+    custom = {k: v for k, v in bundle.items() if k not in ("CPU", "GPU", "memory")}
+    return {"num_cpus": bundle["CPU"], "num_gpus": bundle.get("GPU", 0.0),
+            **({"memory": int(bundle["memory"])} if bundle.get("memory") else {}),
+            "resources": custom or None}
+
+
 def make_plan(space: Space, root: Path, price: float) -> dict[str, Any]:
     """Run steps 1–4 of the module docstring on the connected Ray cluster; write and return
     the plan."""
@@ -158,7 +170,8 @@ def make_plan(space: Space, root: Path, price: float) -> dict[str, Any]:
     cfg = space.trial_config(space.baseline())
     folder = layout.plan_dir(root)
     folder.mkdir(parents=True, exist_ok=True)
-    use_gpu = cfg.use_gpu if cfg.use_gpu is not None else ray.cluster_resources().get("GPU", 0) > 0
+    gpus = ray.cluster_resources().get("GPU", 0)
+    use_gpu = cfg.use_gpu if cfg.use_gpu is not None else gpus > 0
     temps = cfg.frontier_grid()
     t0 = time.perf_counter()
     metrics = evaluate(cfg, None, folder, frontier=bool(temps))  # every temperature, one pass
@@ -175,9 +188,8 @@ def make_plan(space: Space, root: Path, price: float) -> dict[str, Any]:
     se = planned_se(gens)
     # timed after the evaluation, not beside it: on a small machine the two would share cores
     # and the step times (the cost estimate) would come out several times too high
-    steps = ray.get(ray.remote(time_steps).options(
-        num_cpus=cfg.cpus_per_worker, num_gpus=1 if use_gpu else 0,
-        resources=cfg.worker_resources or None).remote(cfg.to_dict()))
+    steps = ray.get(ray.remote(time_steps).options(**timing_options(cfg, gpus))
+                    .remote(cfg.to_dict()))
     samples = int(len(gens))
     sched = space.scheduler
     asha = (cost.asha_fraction(cfg.steps, int(sched["grace_period"]),
