@@ -38,7 +38,7 @@ from polychromic.store.layout import DEFAULT_STORAGE  # noqa: E402
 from polychromic.store.saved_space import shipped_spaces
 from polychromic.tuning.space import load_space  # noqa: E402
 
-#: the cluster a study is aimed at: --check and --plan fit the memory estimate to its GPU types
+#: the cluster to rent: --check and --plan say which of its GPU worker types hold the estimate
 CLUSTER_YAML = Path(__file__).resolve().parent.parent / "cluster.yaml"
 
 
@@ -140,15 +140,19 @@ def main(argv: list[str] | None = None) -> int:
         else:
             space_ref = args.space
         space = load_space(space_ref, overrides)  # validate before anything expensive
+        base = space.trial_config(space.baseline())
         if args.check:
-            from polychromic.tuning.feasibility import plan_memory, quantization_line
+            from polychromic.tuning.feasibility import (
+                plan_memory,
+                quantization_line,
+                refuse_before_start,
+            )
 
-            base = space.trial_config(space.baseline())
-            memory = plan_memory(base, CLUSTER_YAML, space.source)  # may refuse: before "ok"
+            checked = refuse_before_start(base, space.source)  # may refuse: before "ok"
             print(f"ok: {space.source}: {space.num_trials} trials, objectives "
                   f"{', '.join(f'{m} ({d})' for m, d in space.objectives)}")
             print(quantization_line(base, _cuda_here()))
-            print("\n".join(memory))
+            print("\n".join([*plan_memory(base, CLUSTER_YAML), checked]))
             from polychromic.tuning.confirm import confirmation_note
 
             note = confirmation_note(base)
@@ -156,13 +160,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"note: {note}")
             return 0
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-        from polychromic.tuning.feasibility import plan_memory
+        from polychromic.tuning.feasibility import plan_memory, refuse_before_start
 
-        # a GPU space none of cluster.yaml's worker types can hold: refused here, in one line,
-        # before Ray starts (a study, a --plan and a --resume alike)
-        memory = plan_memory(space.trial_config(space.baseline()), CLUSTER_YAML, space.source)
+        # on a `ray up` head, a GPU space none of its node types can hold: refused here, in one
+        # line, before Ray starts (a study, a --plan and a --resume alike); a local or
+        # --address cluster is checked once joined (polychromic.tuning.feasibility)
+        refuse_before_start(base, space.source)
         if args.plan:
-            return plan(space, args, memory)
+            return plan(space, args, plan_memory(base, CLUSTER_YAML))
         from polychromic.tuning.runner import start_or_resume
 
         root = start_or_resume(args.space, overrides, args.storage_path, args.name,

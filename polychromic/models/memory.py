@@ -55,6 +55,12 @@ VLLM_CPU_KV_GIB = 1
 #: GPU memory (GiB) of the instance families cluster.yaml uses or may use
 GPU_MEMORY_GIB = {"g5.": 24, "g6.": 24, "g6e.": 48, "g2-standard": 24, "p3.": 16, "p4d.": 40,
                   "p4de.": 80, "p5.": 80, "p5e.": 141, "a2-highgpu": 40, "a3-highgpu": 80}
+#: GPU memory (GiB) by Ray's ``accelerator_type`` names (ray.util.accelerators, and the names
+#: Ray derives from newer cards); Ray's "A100" is 40 or 80 GiB, so it is left out: unknown,
+#: which is taken to hold a request
+ACCELERATOR_GIB = {"K80": 12, "P4": 8, "P100": 16, "T4": 16, "V100": 16, "A10G": 24, "L4": 24,
+                   "L40S": 48, "H100": 80, "H200": 141}
+
 
 @dataclass(frozen=True)
 class Shape:
@@ -252,21 +258,15 @@ def estimate(shape: Shape, s: dict[str, Any], quantization: str, cuda: bool,
     return out
 
 
+def accelerator_gib(accelerator_type: str) -> float | None:
+    """Memory of one GPU of a model as Ray names it in a node's ``accelerator_type:…``
+    resource (None when unknown, or when the name covers several sizes and none is said)."""
+    return ACCELERATOR_GIB.get(accelerator_type)
+
+
 def gpu_gib(instance_type: str) -> float | None:
     """GPU memory of one GPU of an instance type (None when unknown)."""
     for prefix, gib in GPU_MEMORY_GIB.items():
         if instance_type.startswith(prefix):
             return float(gib)
     return None
-
-
-def worker_types(cluster: dict[str, Any]) -> dict[str, tuple[str, float | None]]:
-    """The GPU node types of a cluster.yaml: name → (instance type, GiB per GPU)."""
-    out = {}
-    for name, spec in (cluster.get("available_node_types") or {}).items():
-        if not isinstance(spec, dict) or not (spec.get("resources") or {}).get("GPU"):
-            continue
-        node = spec.get("node_config") or {}
-        kind = str(node.get("InstanceType") or node.get("machineType") or "")
-        out[str(name)] = (kind, gpu_gib(kind))
-    return out

@@ -20,6 +20,7 @@ temperature 1): the plan's headroom is the base model's, and the study reports t
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import statistics
@@ -42,9 +43,11 @@ from polychromic.store.generations import read_generations
 from polychromic.store.records import write_json
 from polychromic.tasks import get_task
 from polychromic.tuning import cost
-from polychromic.tuning.feasibility import worker_bundle
-from polychromic.tuning.runner import concurrency
+from polychromic.tuning.feasibility import refuse_infeasible, worker_bundle
+from polychromic.tuning.runner import TRIAL_DRIVER_CPU, concurrency
 from polychromic.tuning.space import Space
+
+log = logging.getLogger(__name__)
 
 
 def time_steps(cfg_dict: dict[str, Any], repeats: int = 1) -> dict[str, float]:
@@ -166,8 +169,12 @@ def make_plan(space: Space, root: Path, price: float) -> dict[str, Any]:
     the plan."""
     import ray
 
-
     cfg = space.trial_config(space.baseline())
+    # the step timing asks for what a Train worker does: a request the cluster can never
+    # place would wait forever, so it is refused here (one line) as a study's would be
+    pending = refuse_infeasible(cfg, TRIAL_DRIVER_CPU, space.source)
+    if pending:
+        log.info("%s", pending)
     folder = layout.plan_dir(root)
     folder.mkdir(parents=True, exist_ok=True)
     gpus = ray.cluster_resources().get("GPU", 0)
