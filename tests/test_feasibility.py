@@ -274,3 +274,20 @@ def test_a_local_run_is_refused_by_this_machine_not_by_cluster_yaml(tmp_path: Pa
     assert not list(out.glob("*/trials/*")), "a trial started"
     assert not list(out.glob("*/study.json")), "a refused study left its study.json"
 
+
+@pytest.mark.parametrize("quantize", ["4bit", "8bit", "none", "auto"])
+def test_what_a_quantize_setting_loads_has_one_owner(quantize: str) -> None:
+    """--check's lines, the memory requests and the model card all take what a ``quantize``
+    setting loads from polychromic.models.memory.loaded_as; the card, which has no device,
+    says ``unknown`` for ``auto`` (it depended on the device) unless the record says."""
+    from polychromic.export.card import trained_quantization
+    from polychromic.models.memory import loaded_as
+
+    card = trained_quantization({"config": {"quantize": quantize}})
+    if quantize == "auto":
+        assert card == "unknown"
+        assert (loaded_as("auto", cuda=True), loaded_as("auto", cuda=False)) == ("nf4", "none")
+    else:
+        assert card == loaded_as(quantize, cuda=False) == loaded_as(quantize, cuda=True)
+    assert trained_quantization({"metrics": {"quantization": "nf4"},
+                                 "config": {"quantize": quantize}}) == "nf4"

@@ -16,6 +16,7 @@ import pandas as pd
 from polychromic.core import columns
 from polychromic.core.jsonutil import to_jsonable
 from polychromic.metrics.aggregate import HEADLINE
+from polychromic.models.memory import FIXED_QUANTIZATION
 from polychromic.review import confirmation as cv
 from polychromic.review.format import _is_true, fmt, fmt_delta
 from polychromic.review.frontier import NOT_MEASURED, frontier_columns, frontier_rows
@@ -187,12 +188,12 @@ def trial_record(study: Study, row: pd.Series, cfg: Any, mode: str, adapter: Pat
 
 def trained_quantization(record: dict[str, Any]) -> str:
     """The quantization the trial's base really had: its record (``quantization``, from the
-    loaded layers), else the configured ``quantize`` when it was explicit."""
+    loaded layers), else what the configured ``quantize`` loads when it was explicit
+    (``auto`` depended on the device: ``unknown``)."""
     loaded = (record.get("metrics") or {}).get("quantization")
     if isinstance(loaded, str) and loaded:
         return loaded
-    return {"4bit": "nf4", "8bit": "int8", "none": "none"}.get(
-        str((record.get("config") or {}).get("quantize")), "unknown")
+    return FIXED_QUANTIZATION.get(str((record.get("config") or {}).get("quantize")), "unknown")
 
 
 def quantized_base_note(record: dict[str, Any], mode: str) -> str:

@@ -141,12 +141,18 @@ def shape_of(model: str) -> Shape | None:
     return read_shape(Path(found).parent) if isinstance(found, str) else None
 
 
+#: the quantization an explicit ``quantize`` setting loads on any device (the names
+#: polychromic.models.loading's ``device_record`` reports from the loaded layers)
+FIXED_QUANTIZATION = {"4bit": "nf4", "8bit": "int8", "none": "none"}
+
+
 def loaded_as(quantize: str, cuda: bool) -> str:
     """The quantization a ``quantize`` setting loads on a CUDA or a CPU worker (as
-    polychromic.models.loading resolves it): ``nf4``, ``int8`` or ``none``."""
+    polychromic.models.loading resolves it): ``nf4``, ``int8`` or ``none``. The one owner
+    of this mapping (``--check``'s lines, the memory requests and the model card use it)."""
     if quantize == "auto":
         return "nf4" if cuda else "none"
-    return {"4bit": "nf4", "8bit": "int8"}.get(quantize, "none")
+    return FIXED_QUANTIZATION.get(quantize, "none")
 
 
 def ray_memory(s: dict[str, Any], cuda: bool, part: str, vllm: bool = False) -> int:
