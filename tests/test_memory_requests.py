@@ -71,6 +71,23 @@ def test_a_vllm_engine_requests_its_own_weights_and_kv_share() -> None:
     assert colocated["training_worker"] > hf["training_worker"]
 
 
+def test_a_train_worker_with_a_colocated_vllm_engine_requests_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``generation_backend: vllm`` on a CPU worker: the engine's fp32 copy and KV share are
+    part of the Train worker's request. (The config refuses ``vllm`` where vLLM is not
+    installed; here it is said to be, since only the request is computed.)"""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: object() if name == "vllm" else real(name, *a))
+    cfg = TrialConfig.from_dict({**TINY_SETTINGS, "generation_backend": "vllm"})
+    assert worker_bundle(cfg, 0.0)["memory"] == memory.ray_memory(
+        cfg.to_dict(), False, "training_worker", vllm=True)
+    assert worker_bundle(cfg, 0.0)["memory"] > worker_bundle(
+        TrialConfig.from_dict(TINY_SETTINGS), 0.0)["memory"] + memory.GIB
+
+
 def test_the_plan_timing_task_requests_a_train_workers_resources() -> None:
     """``--plan`` times a trial's steps in one Ray task: it asks for what a Train worker does."""
     from polychromic.tuning.plan import timing_options

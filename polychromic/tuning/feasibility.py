@@ -72,9 +72,13 @@ def quantization_line(cfg: TrialConfig, cuda_here: bool) -> str:
 def worker_bundle(cfg: TrialConfig, cluster_gpus: float) -> dict[str, float]:
     """One Train worker's resource request (``polychromic.tuning.trial`` passes it to Ray
     Train): its CPUs, a GPU when it uses one, the memory the estimate gives for its model and
-    settings (none when the model's shape is unknown), and ``worker_resources``."""
+    settings (none when the model's shape is unknown), and ``worker_resources``. With
+    ``generation_backend: vllm`` the worker's colocated engine is counted (its own weights and
+    KV share on CPU); ``auto`` resolves to vLLM only on a CUDA worker, whose engine lives in the
+    GPU memory it reserves, so HF's KV cache is counted there instead (a small over-request)."""
     use_gpu = cfg.use_gpu if cfg.use_gpu is not None else cluster_gpus > 0
-    ram = memory.ray_memory(cfg.to_dict(), cuda=bool(use_gpu), part="training_worker")
+    ram = memory.ray_memory(cfg.to_dict(), cuda=bool(use_gpu), part="training_worker",
+                            vllm=cfg.generation_backend == "vllm")
     return {"CPU": float(cfg.cpus_per_worker), **({"GPU": 1.0} if use_gpu else {}),
             **({"memory": float(ram)} if ram else {}),
             **{k: float(v) for k, v in cfg.worker_resources.items()}}
