@@ -126,15 +126,24 @@ def _adapter(cfg: TrialConfig, out: Path) -> Path:
     return out
 
 
+def _vllm_cfg() -> TrialConfig:
+    return TrialConfig.from_dict({**TINY_SETTINGS, "model": MODEL, "lora_r": 8})
+
+
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def adapter(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seeded-noise LoRA adapter on ``MODEL`` (``_adapter``), saved once per module."""
+    return _adapter(_vllm_cfg(), tmp_path_factory.mktemp("adapter"))
+
+
+@pytest.fixture(scope="module")
+def setup(adapter: Path) -> dict[str, Any]:
     from polychromic.models.backends import VLLMSampler
     from polychromic.models.loading import load_for_inference
     from polychromic.tasks import get_task
     from polychromic.tasks.base import Example
 
-    cfg = TrialConfig.from_dict({**TINY_SETTINGS, "model": MODEL, "lora_r": 8})
-    adapter = _adapter(cfg, tmp_path_factory.mktemp("adapter"))
+    cfg = _vllm_cfg()
     base, tok = load_for_inference(cfg, None, torch.device("cpu"))
     tuned, _ = load_for_inference(cfg, str(adapter), torch.device("cpu"))
     task = get_task(cfg)
@@ -290,3 +299,67 @@ def test_study_with_vllm_backend_runs_end_to_end(tmp_path: Path, no_shared_ray: 
         gens = pd.read_parquet(tdir / "generations.parquet")
         assert len(gens) == 2 * 4 and gens["text"].str.len().gt(0).any()
         assert json.loads((tdir / "config.json").read_text())["generation_backend"] == "vllm"
+
+
+@needs_vllm
+@pytest.mark.slow
+def test_frontier_through_vllm_samples_every_temperature_in_one_pass(
+        adapter: Path, tmp_path: Path, ray_cluster: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The baseline's temperature frontier (issue 20) through vLLM, once through each path
+    (Ray Data LLM's processor, then ``POLYCHROMIC_VLLM_EVAL=actor``'s ``GenerateVLLM``), each
+    one pipeline pass with the temperature a column of the rows: one row per (prompt, sample,
+    temperature) in ``frontier.parquet`` with its ``eval_temperature``; the row's temperature
+    reaches vLLM's ``SamplingParams`` (hotter samples differ and are more diverse);
+    ``generations.parquet`` and the metrics are the eval temperature's part; and the same
+    per-sample seeds give the same samples on the rerun through the other path (a second
+    engine, other batches)."""
+    from polychromic.evaluation.pipeline import evaluate
+    from polychromic.metrics.aggregate import aggregate
+    from polychromic.store import layout
+    from polychromic.store.generations import read_generations
+
+    # small: vLLM on 2 CPU cores is slow (3 prompts × 4 samples × 3 temperatures, 12 tokens)
+    cfg = TrialConfig.from_dict({**_vllm_cfg().to_dict(), "generation_backend": "vllm",
+                                 "n_eval_prompts": 3, "n_eval_samples": 4,
+                                 "eval_max_new_tokens": 12, "eval_batch_prompts": 3,
+                                 "eval_temperature": 0.7, "frontier_temperatures": [1.6, 0.1]})
+    grid = cfg.frontier_grid()
+    assert grid == [0.1, 0.7, 1.6]
+    n = cfg.n_eval_prompts * cfg.n_eval_samples
+    keys = ["prompt_id", "sample_index", "eval_seed", "eval_top_p", "eval_max_new_tokens",
+            "n_eval_samples"]
+    fronts = {}
+    for path in ("processor", "actor"):
+        monkeypatch.setenv("POLYCHROMIC_VLLM_EVAL", path)  # read by the driver's pipeline
+        metrics = evaluate(cfg, str(adapter), tmp_path / path, actors=1, frontier=True)
+        front = read_generations(tmp_path / path / layout.FRONTIER)
+        gens = read_generations(tmp_path / path / layout.GENERATIONS)
+        assert list(front.columns) == list(gens.columns), path  # the generations schema
+        assert len(front) == len(grid) * n, path
+        assert not front.duplicated(["prompt_id", "sample_index", "eval_temperature"]).any()
+        assert sorted(set(front["eval_temperature"])) == grid, path
+        assert (front["score_error"] == "").all() and front["text"].str.len().gt(0).all()
+        by_t = {t: g.reset_index(drop=True) for t, g in front.groupby("eval_temperature")}
+        for t, g in by_t.items():  # the same prompts, sample counts and seeds at every T
+            assert g[keys].equals(by_t[0.7][keys]), (path, t)
+        # generations.parquet and the metrics: the eval temperature's samples
+        assert gens["text"].tolist() == by_t[0.7]["text"].tolist(), path
+        at_eval = aggregate(by_t[0.7], class_threshold=cfg.class_threshold)
+        assert metrics["semantic_diversity_per_prompt"] == pytest.approx(
+            at_eval["semantic_diversity_per_prompt"], abs=1e-12)
+        # each row's temperature reached vLLM: from the same seeds, T=0.1 and T=1.6 draw
+        # different samples, and the hot ones are more diverse (distinct replies per prompt,
+        # and the per-prompt semantic diversity the frontier is built from)
+        cold, hot = by_t[0.1], by_t[1.6]
+        assert (cold["text"] != hot["text"]).sum() >= n // 2, path
+        distinct = {t: g.groupby("prompt_id")["text"].nunique().mean() for t, g in by_t.items()}
+        assert distinct[1.6] > distinct[0.1], (path, distinct)
+        div = {t: aggregate(g, class_threshold=cfg.class_threshold)
+               ["semantic_diversity_per_prompt"] for t, g in by_t.items()}
+        assert div[1.6] > div[0.1], (path, div)
+        fronts[path] = front
+    # same seeds → same samples: the actor's rerun (its own engine) redraws the processor's
+    processor, actor = fronts["processor"], fronts["actor"]
+    assert actor[keys + ["eval_temperature"]].equals(processor[keys + ["eval_temperature"]])
+    assert actor["text"].tolist() == processor["text"].tolist()
