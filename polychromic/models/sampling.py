@@ -184,11 +184,16 @@ def draw_tokens(logits: torch.Tensor, temperature: float, top_p: float,
     return out
 
 
-def _cache_of(out: Any) -> Any:
-    """The KV cache a forward pass returned (``cache`` since transformers 5.x; the name
-    ``past_key_values`` before)."""
+def _cache_of(out: Any) -> tuple[str, Any]:
+    """The KV cache a forward pass returned, with the keyword the next forward pass takes it
+    by: ``cache`` in recent transformers (5.24), ``past_key_values`` before (5.19, the vLLM
+    venv's pin). The two must match: a model's ``forward`` swallows an unknown keyword in its
+    ``**kwargs``, so a cache passed under the other name is dropped without a word and every
+    step decodes its one token with no context (garbage samples, no error)."""
     cache = getattr(out, "cache", None)
-    return cache if cache is not None else out.past_key_values
+    if cache is not None:
+        return "cache", cache
+    return "past_key_values", out.past_key_values
 
 
 class BufferedLayer(DynamicLayer):
@@ -297,7 +302,7 @@ def sample_seeded(
         position = (enc["attention_mask"].cumsum(dim=1) - 1).clamp(min=0)
         out = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
                     position_ids=position, use_cache=True, logits_to_keep=1)
-        cache = _cache_of(out)
+        key, cache = _cache_of(out)
         if not _buffered(cache, n, prompt_len + max_new_tokens):
             cache.batch_repeat_interleave(n)
         logits = out.logits[:, -1, :].repeat_interleave(n, dim=0)
@@ -322,9 +327,9 @@ def sample_seeded(
                     keep = keep.to(device)
                     tok, attn, next_pos = tok[keep], attn[keep], next_pos[keep]
             out = model(input_ids=tok.unsqueeze(1), attention_mask=attn[:, : prompt_len + step + 1],
-                        position_ids=next_pos.unsqueeze(1), cache=cache,
+                        position_ids=next_pos.unsqueeze(1), **{key: cache},
                         use_cache=True, logits_to_keep=1)
-            cache, next_pos, logits = _cache_of(out), next_pos + 1, out.logits[:, -1, :]
+            (key, cache), next_pos, logits = _cache_of(out), next_pos + 1, out.logits[:, -1, :]
     finally:
         model.train(was_training)
     texts = tokenizer.batch_decode([tokens[r, : int(counts[r])].tolist() for r in range(rows)],
