@@ -32,6 +32,13 @@ REQUIRED = ["trial_id", "status", "error", "lambda_", "n_generations", "compute_
             "self_bleu", "semantic_diversity", "quality_mean", "train_seconds",
             "checkpoint_path"]
 
+#: the study's temperature frontier: two temperatures besides TINY_SETTINGS' eval_temperature
+#: 1.0, one on each side of it (the default grid's five, pinned by tests/test_space.py, would
+#: cost the baseline, each swept Pareto trial and each confirmation baseline two more
+#: temperatures' samples and scoring, which no assertion here needs)
+FRONTIER = {"frontier_temperatures": [0.5, 1.2]}
+GRID = [0.5, 1.0, 1.2]
+
 
 def run_study(*args: str, timeout: int = 600,
               env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -44,7 +51,7 @@ def run_study(*args: str, timeout: int = 600,
 def finished_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     stop_shared_ray()  # module-scoped: set up before the tests' ``no_shared_ray``
     tmp = tmp_path_factory.mktemp("study")
-    space = write_space(tmp / "tiny.yaml", num_trials=4,
+    space = write_space(tmp / "tiny.yaml", num_trials=4, settings={**TINY_SETTINGS, **FRONTIER},
                         points=[{"lambda_": 0.5}, {"lambda_": 2.0}, {"lambda_": 5.0}])
     faults = [{"kind": "kill", "step": 3, "lambda_": 0.5, "marker": str(tmp / "killed")},
               {"kind": "nan", "step": 1, "lambda_": 5.0, "marker": str(tmp / "poisoned")}]
@@ -306,14 +313,15 @@ def test_baseline_headroom_mde_and_verdict(finished_study: Path) -> None:
 
 def test_baseline_frontier_and_the_pareto_trials_curves(finished_study: Path) -> None:
     """Issue 20: the λ=0 baseline's final adapter sampled at every frontier temperature (the
-    defaults plus eval_temperature) in its evaluation pass, and, with the default
-    ``frontier_for: pareto``, the study's Pareto-optimal trials swept after the study; the
-    other finished trials have none. Same prompts, sample counts and seeds at every T."""
+    space's ``frontier_temperatures`` plus eval_temperature) in its evaluation pass, and,
+    with the default ``frontier_for: pareto``, the study's Pareto-optimal trials swept after
+    the study; the other finished trials have none. Same prompts, sample counts and seeds at
+    every T."""
     from polychromic.stats.ranking import pareto_mask
 
     df = pd.read_parquet(finished_study / "leaderboard.parquet")
     done = df[df["status"].eq("finished")].reset_index(drop=True)
-    grid = [0.5, 0.7, 0.85, 1.0, 1.2]  # TINY_SETTINGS' eval_temperature 1.0 is in it
+    grid = GRID  # TINY_SETTINGS' eval_temperature 1.0 is in it
     optimal = set(done.loc[pareto_mask(done, [("semantic_diversity", "max"),
                                               ("pass@10", "max")]), "trial_id"])
     base = str(done.loc[done["lambda_"] == 0.0, "trial_id"].iloc[0])
@@ -339,8 +347,10 @@ def test_plan_reports_headroom_mde_and_cost_and_trains_nothing(tmp_path: Path) -
     """`--plan` on the smoke space (tiny model): base-model evaluation through the Ray Data
     pipeline, the floor/ceiling sets, timed steps, and the report; no trial, no Tune state."""
     storage = tmp_path / "studies"
+    # the tiny model's 8 new tokens (TINY_SETTINGS) rather than smoke's 24: three temperatures'
+    # samples are generated, and nothing here reads their length
     proc = run_study("--space", "smoke", "--set", "model=tiny", "--set", "n_eval_prompts=4",
-                     "--set", "frontier_temperatures=0.5,1.5",
+                     "--set", "eval_max_new_tokens=8", "--set", "frontier_temperatures=0.5,1.5",
                      "--plan", "--storage-path", str(storage), "--no-wandb", timeout=400)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
@@ -466,7 +476,7 @@ def test_confirm_on_fresh_prompts_and_seeds_survives_a_killed_driver(
         if lam == 0.0:
             front = pd.read_parquet(t / "frontier.parquet")
             assert set(front["prompt_id"]) == fresh
-            assert len(front) == 5 * len(pd.read_parquet(t / "generations.parquet"))
+            assert len(front) == len(GRID) * len(pd.read_parquet(t / "generations.parquet"))
     board = pd.read_parquet(finished_study / "leaderboard.parquet")
     assert len(board) == 4  # confirmation runs are not leaderboard rows
     row = board.set_index("lambda_").loc[0.5]
@@ -477,7 +487,7 @@ def test_confirm_on_fresh_prompts_and_seeds_survives_a_killed_driver(
         assert lo <= d <= hi, (m, lo, d, hi)
     assert row["confirmation"].startswith("2 seed pair(s) × 4 fresh prompts")
     # the gains against each pair's own baseline frontier, through the two-level bootstrap
-    assert row["confirm_frontier"] == "T = 0.5, 0.7, 0.85, 1, 1.2 in each of 2 seed pair(s)"
+    assert row["confirm_frontier"] == "T = 0.5, 1, 1.2 in each of 2 seed pair(s)"
     for y, x in (("semantic_diversity_per_prompt", "pass@1"),
                  ("pass@1", "semantic_diversity_per_prompt")):
         c = f"confirm_frontier_gain_{y}_at_{x}"
