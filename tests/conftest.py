@@ -327,15 +327,16 @@ NO_FRONTIER = {"frontier_temperatures": []}
 
 class ResumedStudy:
     """What ``kill_then_resume`` leaves: the study folder, the Optuna study name, the trial
-    that was interrupted, the result.json of every trial finished before the kill, and whether
-    a leaderboard existed at the kill (it must not)."""
+    that was interrupted, the result.json of every trial finished before the kill, whether
+    a leaderboard existed at the kill (it must not), and what the (quiet) ``--resume``
+    printed on stdout and stderr."""
 
     def __init__(self, study: Path, name: str, interrupted: str,
                  finished_before: dict[str, dict[str, Any]], board_at_kill: bool,
-                 resumed_log: str) -> None:
+                 resumed_stdout: str, resumed_stderr: str) -> None:
         self.study, self.name, self.interrupted = study, name, interrupted
         self.finished_before, self.board_at_kill = finished_before, board_at_kill
-        self.resumed_log = resumed_log
+        self.resumed_stdout, self.resumed_stderr = resumed_stdout, resumed_stderr
 
 
 def kill_then_resume(tmp: Path, name: str, space: Path, snapshot_s: str,
@@ -393,7 +394,7 @@ def kill_then_resume(tmp: Path, name: str, space: Path, snapshot_s: str,
                              text=True, timeout=900, env=env)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     return ResumedStudy(study, name, busy[0].name, finished_before, board_at_kill,
-                        resumed.stdout + resumed.stderr)
+                        resumed.stdout, resumed.stderr)
 
 
 @pytest.fixture(scope="session")

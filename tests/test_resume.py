@@ -4,6 +4,7 @@ trial is run or counted twice."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import optuna
@@ -47,6 +48,12 @@ def test_driver_killed_mid_trial_resumes_every_trial_exactly_once(
         "nf4_study" if snapshot_s == "2" else "after_snapshot")
     study, interrupted, finished_before = run.study, run.interrupted, run.finished_before
     assert not run.board_at_kill
+    # without -v the resume is quiet (its -v twin: test_study_e2e's verbose test): the log's
+    # name, the trial events and the summary on stdout, nothing of Ray's, nothing on stderr
+    out = run.resumed_stdout.splitlines()
+    assert run.resumed_stderr == "", run.resumed_stderr[-3000:]
+    assert out[0].startswith("logs: ") and "Started a local Ray instance" not in run.resumed_stdout
+    assert any(re.match(rf"study {run.name}: \d+/2 trials done", line) for line in out), out
     searched = 2.0 if snapshot_s == "2" else 0.5
 
     df = pd.read_parquet(study / "leaderboard.parquet")
