@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from polychromic.core.cli import COMMAND_LINE  # noqa: E402
-from polychromic.core.errors import ConfigError  # noqa: E402
+from polychromic.core.errors import ConfigError, Interrupted  # noqa: E402
 from polychromic.store.layout import DEFAULT_STORAGE  # noqa: E402
 
 
@@ -100,8 +100,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     intro = confirm_intro(row, base_id, args.seeds, prompts, len(configs))
-    confirm.run(study.path, trial_id, configs, args.address, quiet=not args.verbose,
-                intro=intro)
+    try:
+        confirm.run(study.path, trial_id, configs, args.address, quiet=not args.verbose,
+                    intro=intro)
+    except Interrupted as err:  # Ctrl+C: Tune saved the state; the same command continues
+        print(str(err), file=sys.stderr)
+        return 130
     from polychromic.review.leaderboard import build_leaderboard, write_leaderboard
 
     df = build_leaderboard(study.path)

@@ -32,7 +32,7 @@ from typing import Any, NoReturn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from polychromic.core.cli import COMMAND_LINE  # noqa: E402
-from polychromic.core.errors import ConfigError  # noqa: E402
+from polychromic.core.errors import ConfigError, Interrupted  # noqa: E402
 from polychromic.core.inputs import load_yaml  # noqa: E402
 from polychromic.store.layout import DEFAULT_STORAGE  # noqa: E402
 from polychromic.store.saved_space import shipped_spaces
@@ -176,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
+    except Interrupted as err:  # Ctrl+C: Tune saved the state; no post-study steps
+        print(str(err), file=sys.stderr)
+        return 130
     from polychromic.review.study import load_study
     from polychromic.review.terminal import print_table
     from polychromic.store import layout

@@ -30,5 +30,12 @@ def one_line(text: object) -> str:
                        else f"\\x{ord(m.group()):02x}", str(text))
 
 
+class Interrupted(RuntimeError):
+    """A study's (or a confirmation's) Tune run stopped before its trials ended: Ctrl+C
+    (SIGINT) or SIGUSR1, which Tune catches, snapshots the experiment on and returns from
+    ``fit()`` as if it had finished. ``str(err)`` is the one line the command prints; the
+    command then exits 130 without the post-study steps (``--resume`` does them)."""
+
+
 class MetricError(RuntimeError):
     """A metric could not be computed. Callers record NaN plus this reason, never 0.0."""

@@ -33,7 +33,7 @@ from polychromic.store.generations import read_generations
 from polychromic.store.records import read_json
 from polychromic.tasks import get_task
 from polychromic.tuning.progress import Tracker, describe_trial, quiet_run
-from polychromic.tuning.resume import mark_abandoned
+from polychromic.tuning.resume import mark_abandoned, raise_if_interrupted
 from polychromic.tuning.runner import SNAPSHOT_SECONDS, TRIAL_DRIVER_CPU
 
 log = logging.getLogger(__name__)
@@ -154,9 +154,11 @@ def _fit(study_dir: Path, trial_id: str, configs: list[dict[str, Any]], address:
                 callbacks=[StudyRecorder(study_dir)],
                 failure_config=tune.FailureConfig(max_failures=cfg.max_failures)),
         )
-    tuner.fit()
-    if shutdown and started:
-        ray.shutdown()
+    try:
+        raise_if_interrupted(tuner.fit(), len(configs), "the same study/confirm.py command")
+    finally:
+        if shutdown and started:
+            ray.shutdown()
 
 
 def _run_one(config: dict[str, Any], study_dir: str, configs: list[dict[str, Any]]) -> None:

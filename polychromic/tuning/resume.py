@@ -25,6 +25,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from polychromic.core.errors import Interrupted
 from polychromic.core.jsonutil import to_jsonable
 from polychromic.store import layout, remote
 from polychromic.store.checkpoint import latest_checkpoint
@@ -126,3 +127,17 @@ def _carry_history(old: Path, found: str | None, dest: Path) -> None:
             rows = saved
     for row in rows:
         append_jsonl(dest, row)
+
+
+def raise_if_interrupted(grid: Any, expected: int, resume_with: str) -> None:
+    """Raise ``Interrupted`` when Tune's ``fit()`` returned ``grid`` (its ``ResultGrid``) with
+    fewer than ``expected`` trials terminated or errored: Tune stops on SIGINT/SIGUSR1 and
+    returns normally, with the running trials unfinished and the ones not yet suggested absent
+    from ``grid``; a command that went on would sweep frontiers for minutes after the user
+    pressed Ctrl+C and report an unfinished study as done. ``resume_with``: the command that
+    continues it."""
+    total = max(int(expected), len(grid))
+    unfinished = total - grid.num_terminated - grid.num_errors
+    if unfinished > 0:
+        raise Interrupted(f"interrupted: {unfinished} of {total} trial(s) did not finish; "
+                          f"the state is saved: {resume_with} continues it")

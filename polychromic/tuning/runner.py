@@ -17,7 +17,7 @@ from polychromic.store.records import read_json, write_json
 from polychromic.tuning.feasibility import refuse_infeasible
 from polychromic.tuning.frontier import sweep_frontiers
 from polychromic.tuning.progress import Tracker, describe_trial, planned_trial_seconds, quiet_run
-from polychromic.tuning.resume import mark_abandoned
+from polychromic.tuning.resume import mark_abandoned, raise_if_interrupted
 from polychromic.tuning.space import Space, load_space
 
 log = logging.getLogger(__name__)
@@ -229,23 +229,26 @@ def _run(space: Space, root: Path, study_name: str, use_wandb: bool, resume: str
         write_json(layout.study_file(root), record)
         if storage_uri:
             remote.upload_records(root, storage_uri)  # a new head can --resume from the URI alone
-    tuner = build_tuner(space, root, study_name, use_wandb, resume=bool(resume),
-                        storage_uri=storage_uri)
-    tuner.fit()
-
-    board = build_leaderboard(root, space)
-    try:  # frontier_for: the trials' own curves; advisory, the study's leaderboard comes first
-        if sweep_frontiers(root, board, space.objectives):
-            board = build_leaderboard(root, space)
-    except Exception as err:  # noqa: BLE001 - e.g. an unreadable config: say so, keep going
-        log.warning("frontier sweep stopped: %s: %s (a --resume continues it)",
-                    type(err).__name__, err)
-    write_leaderboard(root, board)
-    sync_leaderboard_to_optuna(root, board)  # the same frame: one bootstrap, not two
-    if storage_uri:
-        remote.upload_records(root, storage_uri)
-    if shutdown and started:
-        ray.shutdown()
+    try:
+        tuner = build_tuner(space, root, study_name, use_wandb, resume=bool(resume),
+                            storage_uri=storage_uri)
+        raise_if_interrupted(tuner.fit(), space.num_trials,
+                             f"python study/run.py --resume {study_name} "
+                             f"--storage-path {storage_uri or root.resolve().parent}")
+        board = build_leaderboard(root, space)
+        try:  # frontier_for: the trials' own curves; advisory, the leaderboard comes first
+            if sweep_frontiers(root, board, space.objectives):
+                board = build_leaderboard(root, space)
+        except Exception as err:  # noqa: BLE001 - e.g. an unreadable config: say so, keep going
+            log.warning("frontier sweep stopped: %s: %s (a --resume continues it)",
+                        type(err).__name__, err)
+        write_leaderboard(root, board)
+        sync_leaderboard_to_optuna(root, board)  # the same frame: one bootstrap, not two
+        if storage_uri:
+            remote.upload_records(root, storage_uri)
+    finally:
+        if shutdown and started:
+            ray.shutdown()
 
 
 def sync_leaderboard_to_optuna(root: Path, frame: Any = None) -> None:
