@@ -23,30 +23,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from polychromic.core.config import TrialConfig  # noqa: E402
 from polychromic.evaluation.pipeline import evaluate  # noqa: E402
 from polychromic.metrics.aggregate import aggregate  # noqa: E402
 from polychromic.models.backends import vllm_available  # noqa: E402
-from polychromic.models.loading import load_for_training  # noqa: E402
+from polychromic.models.loading import save_noise_adapter  # noqa: E402
 from polychromic.store import layout  # noqa: E402
 from polychromic.store.generations import read_generations  # noqa: E402
-
-
-def make_adapter(cfg: TrialConfig, out: Path) -> Path:
-    """A LoRA adapter whose B matrices are seeded noise (a trained adapter's cost and effect)."""
-    torch.manual_seed(cfg.seed)
-    model, _ = load_for_training(cfg, torch.device("cpu"))
-    gen = torch.Generator().manual_seed(3)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.05)
-    model.save_pretrained(out)
-    return out
 
 
 def main() -> None:
@@ -78,7 +63,7 @@ def main() -> None:
           f"= {n} samples; vLLM path: {args.vllm_path}")
     seconds: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        adapter = make_adapter(TrialConfig.from_dict(base), Path(tmp) / "adapter")
+        adapter = save_noise_adapter(TrialConfig.from_dict(base), Path(tmp) / "adapter")
         print("| backend | seconds | samples/s | semantic_diversity_per_prompt by T |\n"
               "|---|---|---|---|")
         for backend in backends:

@@ -35,21 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from polychromic.core.config import TrialConfig  # noqa: E402
 from polychromic.models.backends import VLLMSampler, vllm_available  # noqa: E402
-from polychromic.models.loading import load_for_inference, load_for_training  # noqa: E402
+from polychromic.models.loading import load_for_inference, save_noise_adapter  # noqa: E402
 from polychromic.models.sampling import Samples, completion_logprob, sample  # noqa: E402
 from polychromic.tasks import get_task  # noqa: E402
-
-
-def make_adapter(cfg: TrialConfig, out: Path) -> None:
-    """A LoRA adapter with seeded non-zero B (an untrained adapter is the identity)."""
-    torch.manual_seed(cfg.seed)
-    model, _ = load_for_training(cfg, torch.device("cpu"))
-    gen = torch.Generator().manual_seed(3)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.02)
-    model.save_pretrained(out)
 
 
 def timed(fn: Any, repeats: int) -> tuple[float, Samples]:
@@ -90,7 +78,7 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as tmp:
         adapter = Path(tmp) / "adapter"
-        make_adapter(cfg, adapter)
+        save_noise_adapter(cfg, adapter, scale=0.02)
         t0 = time.perf_counter()
         model, tok = load_for_inference(cfg, str(adapter), device)
         result["hf_load_s"] = time.perf_counter() - t0

@@ -28,6 +28,7 @@ import torch
 from polychromic.core.config import TrialConfig
 from polychromic.core.errors import ConfigError
 from polychromic.models.backends import resolve_backend, samples_from_tokens, vllm_available
+from polychromic.models.loading import load_for_inference, save_noise_adapter
 from polychromic.models.sampling import completion_logprob, sample
 from tests.conftest import ROOT, TINY_SETTINGS, load_cli, one_line_error
 
@@ -108,23 +109,24 @@ def test_samples_from_tokens_lays_out_like_generate() -> None:
                               atol=1e-5)
 
 
-# --- where vLLM is installed --------------------------------------------------------------------
+def test_the_noise_adapter_changes_the_model_like_a_trained_one(tmp_path: Path) -> None:
+    """``save_noise_adapter`` (what the vLLM comparisons and bench/*_backends.py load): its B
+    matrices are the seeded noise asked for, so base + adapter differs from the base."""
+    import safetensors.torch
 
-def _adapter(cfg: TrialConfig, out: Path) -> Path:
-    """A LoRA adapter whose B matrices are seeded noise: it changes the model's outputs the way
-    a trained adapter does, without minutes of training."""
-    from polychromic.models.loading import load_for_training
-
-    torch.manual_seed(cfg.seed)
-    model, _ = load_for_training(cfg, torch.device("cpu"))
-    gen = torch.Generator().manual_seed(3)
+    cfg = TrialConfig.from_dict(TINY_SETTINGS)
+    out = save_noise_adapter(cfg, tmp_path / "adapter", scale=0.05)
+    weights = safetensors.torch.load_file(str(out / "adapter_model.safetensors"))
+    bs = [w for name, w in weights.items() if "lora_B" in name]
+    assert bs and all(0.03 < float(w.std()) < 0.07 for w in bs)
+    ids = torch.tensor([[1, 2, 3, 4]])
+    base, _ = load_for_inference(cfg, None, torch.device("cpu"))
+    tuned, _ = load_for_inference(cfg, str(out), torch.device("cpu"))
     with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.05)
-    model.save_pretrained(out)
-    return out
+        assert not torch.allclose(base(ids).logits, tuned(ids).logits, atol=1e-4)
 
+
+# --- where vLLM is installed --------------------------------------------------------------------
 
 def _vllm_cfg() -> TrialConfig:
     return TrialConfig.from_dict({**TINY_SETTINGS, "model": MODEL, "lora_r": 8})
@@ -132,8 +134,8 @@ def _vllm_cfg() -> TrialConfig:
 
 @pytest.fixture(scope="module")
 def adapter(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The seeded-noise LoRA adapter on ``MODEL`` (``_adapter``), saved once per module."""
-    return _adapter(_vllm_cfg(), tmp_path_factory.mktemp("adapter"))
+    """The seeded-noise LoRA adapter on ``MODEL`` (``save_noise_adapter``), saved once per module."""
+    return save_noise_adapter(_vllm_cfg(), tmp_path_factory.mktemp("adapter"))
 
 
 @pytest.fixture(scope="module")

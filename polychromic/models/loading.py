@@ -338,3 +338,19 @@ def load_for_inference(cfg: TrialConfig, adapter_dir: str | None, device: torch.
         model = PeftModel.from_pretrained(model, adapter_dir)
     model.eval()
     return model, tok
+
+
+def save_noise_adapter(cfg: TrialConfig, out: Path, scale: float = 0.05, seed: int = 3) -> Path:
+    """Save to ``out`` a LoRA adapter whose B matrices are seeded noise (``scale`` × N(0, 1),
+    generator ``seed``): a fresh adapter is the identity (B = 0), this one changes the model's
+    outputs the way a trained adapter does, without minutes of training. For the benchmarks
+    and tests that compare generation backends with an adapter; returns ``out``."""
+    torch.manual_seed(cfg.seed)
+    model, _ = load_for_training(cfg, torch.device("cpu"))
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.copy_(torch.randn(p.shape, generator=gen) * scale)
+    model.save_pretrained(out)
+    return out
