@@ -21,6 +21,7 @@ stderr (``<file>`` is ``command line`` for arguments), never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -224,31 +225,27 @@ def plan(space: Any, args: argparse.Namespace, memory: list[str]) -> int:
     from polychromic.review.study import DEFAULT_GPU_HOUR_PRICE
     from polychromic.store import layout, remote
     from polychromic.tuning.plan import make_plan, report_lines
+    from polychromic.tuning.progress import quiet_run
 
     root, _ = remote.study_locations(args.storage_path, args.local_dir, args.name or space.name)
     price = DEFAULT_GPU_HOUR_PRICE if args.gpu_hour_price is None else args.gpu_hour_price
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
-    if args.verbose:
-        if not ray.is_initialized():
+    cfg = space.trial_config(space.baseline())
+    temps = cfg.frontier_grid() or [cfg.eval_temperature]
+    intro = (f"plan: the base model at {len(temps)} temperature(s) ("
+             f"{', '.join(f'{t:g}' for t in temps)}) × {cfg.n_eval_prompts} prompts × "
+             f"{cfg.n_eval_samples} samples, its headroom, then timed training steps")
+    # like a study: Ray's output in <study>/logs/plan.log (-v: here), the terminal says what runs
+    with (contextlib.nullcontext() if args.verbose
+          else quiet_run(layout.log_file(root, layout.PLAN_LOG), None, intro)):
+        started = not ray.is_initialized()
+        if started:
             ray.init(address=args.address, log_to_driver=False)
-        result = make_plan(space, root, price)
-    else:  # like a study: Ray's output in <study>/logs/plan.log, the terminal says what runs
-        from polychromic.tuning.progress import quiet_run
-
-        cfg = space.trial_config(space.baseline())
-        temps = cfg.frontier_grid() or [cfg.eval_temperature]
-        intro = (f"plan: the base model at {len(temps)} temperature(s) ("
-                 f"{', '.join(f'{t:g}' for t in temps)}) × {cfg.n_eval_prompts} prompts × "
-                 f"{cfg.n_eval_samples} samples, its headroom, then timed training steps")
-        with quiet_run(layout.log_file(root, layout.PLAN_LOG), None, intro):
-            started = not ray.is_initialized()
-            if started:
-                ray.init(address=args.address, log_to_driver=False)
-            try:
-                result = make_plan(space, root, price)
-            finally:
-                if started:  # stopped inside the log, so nothing it prints comes later
-                    ray.shutdown()
+        try:
+            result = make_plan(space, root, price)
+        finally:
+            if started:  # stopped inside the log, so nothing it prints comes later
+                ray.shutdown()
     print("\n".join(report_lines(result)))
     print("\n".join(memory))
     print(f"\nplan:        {layout.plan_dir(root) / layout.PLAN_FILE}")
