@@ -2,22 +2,24 @@
 # The demo study, then its confirmation, each timed; then the runs' own wall times, whose sum is
 # the reference: what the same runs cost one after another (the study and confirm.py run two
 # at once on 2 cores). Results: BENCHMARKS.md, "Demo study and confirmation on 2 CPU cores".
-#   bench/demo_confirm.sh [STORAGE]          (default /tmp/demo-bench; must not hold a demo study)
+#   bench/demo_confirm.sh [STORAGE] [SEEDS]  (default /tmp/demo-bench, must not hold a demo study;
+#                                             SEEDS: confirm.py's seed pairs, default 4)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 S=${1:-/tmp/demo-bench}
+SEEDS=${2:-4}
 PY=.venv/bin/python
 t0=$(date +%s)
 $PY study/run.py --space demo --storage-path "$S"
 t1=$(date +%s)
-$PY study/confirm.py demo --best --seeds 2 --storage-path "$S"
+$PY study/confirm.py demo --best --seeds "$SEEDS" --storage-path "$S"
 t2=$(date +%s)
 echo "study_s=$((t1 - t0)) confirm_s=$((t2 - t1)) total_s=$((t2 - t0))"
 $PY - "$S/demo" <<'PY'
 import json, sys
 from pathlib import Path
 
-from polychromic import layout
+from polychromic.store import layout
 
 rows = []
 for tdir in sorted(layout.trials_dir(Path(sys.argv[1])).iterdir()):

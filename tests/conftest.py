@@ -400,8 +400,12 @@ def kill_then_resume(tmp: Path, name: str, space: Path, snapshot_s: str,
 @pytest.fixture(scope="session")
 def nf4_study(tmp_path_factory: pytest.TempPathFactory) -> ResumedStudy:
     """λ = 0 and λ = 2 at ``quantize: 4bit`` (frontier off), Tune snapshotting every 2 s:
-    killed after a checkpoint, then resumed (tests/test_quantized.py, tests/test_resume.py)."""
+    killed after a checkpoint, then resumed (tests/test_quantized.py, tests/test_resume.py).
+    Evaluated by Ray Data actors (``eval_placement: actors``): the one study of the suite
+    whose trials take that path (the others evaluate in their Train worker), and the path
+    that loads a 4-bit base with a saved adapter for inference."""
     tmp = tmp_path_factory.mktemp("nf4")
     space = write_space(tmp / "nf4.yaml", num_trials=2, points=[{"lambda_": 2.0}],
-                        settings={**TINY_SETTINGS, **NO_FRONTIER, "quantize": "4bit"})
+                        settings={**TINY_SETTINGS, **NO_FRONTIER, "quantize": "4bit",
+                                  "eval_placement": "actors"})
     return kill_then_resume(tmp, "nf4", space, "2", held=2.0)

@@ -268,6 +268,11 @@ BAD_SPACE_FILES: list[tuple[str, Any, str]] = [
         **VALID["params"], "frontier_for": {"distribution": "choice",
                                             "values": ["baseline", "all"]}}}),
      "params.frontier_for"),
+    ("eval-placement-unknown", _settings(eval_placement="gpu"), "settings.eval_placement"),
+    ("eval-placement-searched", yaml.safe_dump({**VALID, "params": {
+        **VALID["params"], "eval_placement": {"distribution": "choice",
+                                              "values": ["worker", "actors"]}}}),
+     "params.eval_placement"),
 ]
 
 
@@ -370,6 +375,7 @@ BAD_COMMAND_LINES: list[tuple[str, Any, str]] = [
     ("set-frontier-temperature-twice", ["--set", "frontier_temperatures=0.7,0.7"],
      "--set frontier_temperatures"),
     ("set-frontier-for-unknown", ["--set", "frontier_for=everything"], "--set frontier_for"),
+    ("set-eval-placement-unknown", ["--set", "eval_placement=node"], "--set eval_placement"),
     ("name-dotdot", ["--name", "../../etc"], "--name"),
     ("name-empty", ["--name", ""], "--name"),
     ("name-with-slash", ["--name", "a/b"], "--name"),

@@ -246,7 +246,10 @@ def test_trials_train_on_the_worker_node_and_survive_its_loss(
     uri = f"file://{bucket}"
     local = tmp_path / "head-records"
     settings = {**TINY_SETTINGS, **NO_FRONTIER, "worker_resources": {"trainer_node": 1},
-                "max_failures": 2}  # the frontier sweep is advisory here: nothing reads it
+                "max_failures": 2,  # the frontier sweep is advisory here: nothing reads it
+                # evaluated on the Train worker's node, the samples stored with the final
+                # checkpoint at the URI and copied by the trial on the head
+                "eval_placement": "worker"}
     space = write_space(tmp_path / "multinode.yaml", settings=settings,
                         points=[{"lambda_": 0.5}], num_trials=2,
                         # both trials at once, however many CPUs Ray has seen when it starts
@@ -326,6 +329,7 @@ def test_trials_train_on_the_worker_node_and_survive_its_loss(
         # the records are mirrored next to Ray's files, so a new head can --resume from there
         mirrored = bucket / "multinode" / "trials" / trial["trial_id"]
         assert read_json(mirrored / "result.json")["status"] == "finished"
+        assert read_json(mirrored / "result.json")["evaluated_in"] == "worker"
         assert (mirrored / "generations.parquet").is_file()
     assert (bucket / "multinode" / "leaderboard.parquet").is_file()
     assert (bucket / "multinode" / "tune").is_dir() and not (study / "tune").exists()

@@ -25,6 +25,20 @@ def test_phases_split_the_wall_time_and_add_up() -> None:
     assert sum(out.values()) == pytest.approx(64.0)
 
 
+def test_an_evaluation_in_the_train_worker_is_taken_out_of_training() -> None:
+    # the same clocks, but the 18 s of evaluation ran inside the Train run (eval_placement:
+    # worker): training is the 25 s less those 18, and the phases still add up
+    out = trial_phases(46.0, 100.0, 112.0, 3.0, 140.0, EVALUATION, 4.0, evaluated_in_fit=True)
+    assert out["training"] == pytest.approx(7.0)
+    assert {k: out[k] for k in EVALUATION_PHASES} == EVALUATION
+    assert out["other"] == pytest.approx(46.0 - 22.0 - 18.0 - 4.0)
+    assert sum(out.values()) == pytest.approx(46.0)
+    # an evaluation longer than the Train run's remainder (clocks of two nodes) stops at 0
+    long = {**EVALUATION, "generation": 60.0}
+    assert trial_phases(90.0, 100.0, 112.0, 3.0, 140.0, long, evaluated_in_fit=True)[
+        "training"] == 0.0
+
+
 def test_a_worker_clock_ahead_or_behind_never_makes_a_phase_negative() -> None:
     behind = trial_phases(50.0, 100.0, 95.0, 3.0, 130.0)  # worker clock 5 s behind
     assert behind["worker_start"] == 0.0 and behind["training"] == 27.0

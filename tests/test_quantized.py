@@ -88,6 +88,9 @@ def test_4bit_evaluation_stores_samples(nf4_study: ResumedStudy) -> None:
         assert len(gens) == n
         assert gens["text"].map(lambda t: isinstance(t, str)).all()
         assert math.isfinite(result["semantic_diversity"])
+        # by Ray Data actors, which load the 4-bit base and the saved adapter again
+        assert result["evaluated_in"] == "actors", result
+        assert result["phase_seconds"]["evaluation_startup"] > 0
 
 
 @uses_study

@@ -204,6 +204,9 @@ def test_every_trial_records_where_its_time_went(finished_study: Path) -> None:
             continue
         assert all(phases[k] > 0 for k in EVALUATION_PHASES), (lam, phases)
         assert (phases["headroom"] > 0) == (lam == 0.0), (lam, phases)  # the baseline's sets
+        # eval_placement auto on a 2-CPU cluster: one generation actor would sample, so the
+        # Train worker evaluates the model it trained (no actor start-up)
+        assert result["evaluated_in"] == "worker", (lam, result)
 
 
 def test_every_trial_is_a_wandb_run(finished_study: Path) -> None:

@@ -156,6 +156,7 @@ def test_trial_view_shows_where_the_time_went(study_dir: Path, tmp_path: Path,
     result["phase_seconds"] = trial_phases(64.0, 100.0, 112.0, 3.0, 140.0,
                                            {"evaluation_startup": 9.0, "generation": 6.0,
                                             "scoring": 2.5, "writing": 0.5}, 0.0)
+    result["evaluated_in"] = "worker"
     result_path.write_text(json.dumps(result))
     cli = load_cli("leaderboard")
     assert cli.main([str(study), "--trial", tid]) == 0
@@ -164,6 +165,7 @@ def test_trial_view_shows_where_the_time_went(study_dir: Path, tmp_path: Path,
     assert "worker start 12.0 s · model load 3.0 s · training 25.0 s" in " ".join(
         out.split()), out
     assert line.index("worker start") < line.index("model load")
+    assert "(evaluated in the Train worker)" in " ".join(out.split())
     assert cli.main([str(study), "--trial", TUNE_IDS["aaaa1111"]]) == 0
     assert "phase_seconds" not in capsys.readouterr().out
 

@@ -25,6 +25,7 @@ DIVERSITY_MEASURES = ("semantic", "semantic_classes", "distinct_2", "self_bleu")
 GENERATION_BACKENDS = ("auto", "hf", "vllm")
 #: which trials are also evaluated at every frontier temperature (the λ=0 baseline always is)
 FRONTIER_FOR = ("baseline", "pareto", "all")
+EVAL_PLACEMENTS = ("auto", "worker", "actors")
 #: the default frontier temperatures (the space's ``eval_temperature`` is added to them)
 FRONTIER_TEMPERATURES = (0.5, 0.7, 0.85, 1.0, 1.2)
 #: the highest frontier temperature, and the most temperatures one frontier may hold
@@ -113,6 +114,14 @@ class TrialConfig:
     """Prompts per generation call in evaluation (each gives ``n_eval_samples`` sequences)."""
     eval_actors: int = 0
     """Generation actors in the evaluation pipeline; 0 = sized from the cluster's resources."""
+    eval_placement: str = "auto"
+    """Where a study trial's final evaluation runs: ``actors`` (the Ray Data pipeline: base
+    model + adapter loaded again in generation actors, scoring actors beside them),
+    ``worker`` (in the trial's Train worker, right after its last step: the trained model
+    already in memory, no actor start-up; same items, seeds and scoring code, so the same
+    samples) or ``auto`` (the worker where the pipeline would run a single HF generation actor
+    anyway and the trial trains on one worker, else the actors: several GPUs or many cores
+    shard the samples across actors). The vLLM backend always evaluates in actors."""
     frontier_temperatures: list[float] = field(
         default_factory=lambda: list(FRONTIER_TEMPERATURES))
     """The baseline's temperature frontier: its final adapter is also evaluated at each of
@@ -192,7 +201,8 @@ class TrialConfig:
                               ("eval_split", EVAL_SPLITS), ("role", ROLES),
                               ("diversity_measure", DIVERSITY_MEASURES),
                               ("generation_backend", GENERATION_BACKENDS),
-                              ("frontier_for", FRONTIER_FOR)):
+                              ("frontier_for", FRONTIER_FOR),
+                              ("eval_placement", EVAL_PLACEMENTS)):
             if getattr(self, name) not in allowed:
                 bad(name, f"must be one of {', '.join(allowed)}")
         if self.generation_backend == "vllm" and importlib.util.find_spec("vllm") is None:

@@ -9,7 +9,8 @@ starts the Ray Train run to the moment its result is complete:
   embeddings) in the worker;
 * ``training``: from then until the Train run returned (steps, checkpoints, worker teardown);
 * ``evaluation_startup``: from the start of the evaluation until the first generation call
-  (Ray Data plan, actor processes, model + adapter load in the actors);
+  (Ray Data plan, actor processes, model + adapter load in the actors; in the Train worker,
+  ``eval_placement``: the task and sentence encoder only, the model is already loaded);
 * ``generation`` / ``scoring``: seconds inside the generation and scoring calls, summed over
   actors (with several actors, or scoring overlapping generation, they can exceed wall time);
 * ``writing``: the samples to ``generations.parquet`` and the metrics computed from them;
@@ -48,14 +49,16 @@ def _seconds(value: float | None) -> float | None:
 def trial_phases(wall: float, started: float, worker_started_at: float | None,
                  model_load: float | None, fit_end: float,
                  evaluation: Mapping[str, float | None] | None = None,
-                 headroom: float = 0.0) -> dict[str, float | None]:
+                 headroom: float = 0.0, evaluated_in_fit: bool = False) -> dict[str, float | None]:
     """``phase_seconds`` of one trial from its clock readings (``time.time()`` seconds).
 
     ``started``: the trial began the Train run; ``worker_started_at``: the worker entered the
     training loop (its last attempt); ``model_load``: the worker's load time; ``fit_end``: the
     Train run returned; ``evaluation``: ``evaluate``'s timings (EVALUATION_PHASES);
-    ``wall``: the whole trial. Clock readings from another node are clamped so that no
-    phase before ``fit_end`` is negative."""
+    ``wall``: the whole trial; ``evaluated_in_fit``: the evaluation ran in the Train worker
+    after the last step (``eval_placement``), so its phases are taken out of ``training``.
+    Clock readings from another node are clamped so that no phase before ``fit_end`` is
+    negative."""
     fit = max(0.0, fit_end - started)
     load = _seconds(model_load)
     out: dict[str, float | None] = dict.fromkeys(PHASES)
@@ -67,6 +70,9 @@ def trial_phases(wall: float, started: float, worker_started_at: float | None,
         out["training"] = fit
     for key in EVALUATION_PHASES:
         out[key] = _seconds((evaluation or {}).get(key))
+    if evaluated_in_fit and out["training"] is not None:
+        inside = sum(out[k] or 0.0 for k in EVALUATION_PHASES)
+        out["training"] = max(0.0, out["training"] - inside)
     out["headroom"] = float(headroom)
     out["other"] = wall - sum(v for k, v in out.items() if k != "other" and v is not None)
     return out

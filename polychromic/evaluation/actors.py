@@ -51,6 +51,74 @@ def temperatures(batch: dict[str, np.ndarray], default: float) -> list[float]:
     return [float(t) for t in batch["temperature"]]
 
 
+def generate_groups(model: Any, tok: Any, task: Any, cfg: TrialConfig,
+                    batch: dict[str, Any]) -> dict[str, list]:
+    """Sample every item of ``batch`` (a generation group of prompt rows as JSON, at the
+    item's temperature) with a loaded HF model: ``n_eval_samples`` completions per prompt,
+    each prompt from its own seed (``sample_seeded``: finished samples leave the batch). The
+    rows ``generations.parquet`` holds, with the clock columns. Used by the ``Generate`` actor
+    and by an evaluation in the Train worker (polychromic.evaluation.in_worker): one code path,
+    the same samples."""
+    # lazy: pulls torch, which this path does not otherwise need
+    from polychromic.models.backends import sample_seed
+
+    # lazy: pulls torch, which this path does not otherwise need
+    from polychromic.models.sampling import sample_seeded
+
+    out: dict[str, list] = {k: [] for k in GENERATED_COLUMNS}
+    temps = temperatures(batch, cfg.eval_temperature)
+    for rows_json, temp in zip(batch["rows"], temps, strict=True):
+        started, first = time.time(), len(out["text"])
+        rows = json.loads(rows_json)
+        prompts = [task.format_prompt(tok, example_of(r)) for r in rows]
+        # the prompt's seed, not the group's or the temperature's: every temperature draws
+        # from the same seed (the eval temperature's samples are those of a plain
+        # evaluation), and neither the grouping nor the actor count changes a sample
+        seeds = [sample_seed(cfg.eval_seed, int(r["prompt_index"])) for r in rows]
+        s = sample_seeded(model, tok, prompts, cfg.n_eval_samples,
+                          cfg.eval_max_new_tokens, temp, cfg.eval_top_p, seeds)
+        for i, row in enumerate(rows):
+            for j in range(cfg.n_eval_samples):
+                r = i * cfg.n_eval_samples + j
+                for key in PROMPT_COLUMNS:
+                    out[key].append(row[key])
+                out["sample_index"].append(j)
+                out["text"].append(s.texts[r])
+                out["token_count"].append(int(s.token_counts[r]))
+                out["eval_temperature"].append(temp)
+        _timed(out, started, first)
+    return out
+
+
+def score_batch(task: Any, encoder: Any, batch: dict[str, Any]) -> dict[str, Any]:
+    """Quality check and embedding of each sample of ``batch`` (generated rows). A batch that
+    fails is kept with NaN scores and the reason in ``score_error`` (never a silent 0.0).
+    Used by the ``Score`` actor and by an evaluation in the Train worker."""
+    started = time.time()
+    n = len(batch["text"])
+    texts = [str(t) for t in batch["text"]]
+    out = dict(batch)
+    try:
+        faults.at_scoring(batch["prompt_index"])
+        examples = [example_of({k: batch[k][i] for k in batch}) for i in range(n)]
+        checks = task.check(examples, texts)
+        out["quality_score"] = np.array([c.score for c in checks], dtype=np.float64)
+        out["passed"] = np.array([c.passed for c in checks], dtype=bool)
+        out["reason"] = np.array([c.reason for c in checks], dtype=object)
+        out["embedding"] = list(encoder.encode(texts).astype(np.float32))
+        out["score_error"] = np.array([""] * n, dtype=object)
+    except Exception as err:  # recorded per sample, aggregated as NaN + reason
+        reason = f"{type(err).__name__}: {err}"[:500]
+        out["quality_score"] = np.full(n, np.nan)
+        out["passed"] = np.zeros(n, dtype=bool)
+        out["reason"] = np.array(["scoring failed"] * n, dtype=object)
+        # same type as a scored batch (Arrow needs one schema): NaN rows, flagged failed
+        out["embedding"] = list(np.full((n, encoder.dim), np.nan, dtype=np.float32))
+        out["score_error"] = np.array([reason] * n, dtype=object)
+    out[SCORE_SECONDS] = np.full(n, (time.time() - started) / max(1, n))
+    return out
+
+
 class Generate:
     """Ray Data actor: samples ``n_eval_samples`` completions per prompt of a group, at the
     item's temperature, each prompt from its own seed (``sample_seeded``: finished samples
@@ -72,36 +140,7 @@ class Generate:
         self.task = get_task(self.cfg)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
-        # lazy: pulls torch, which this path does not otherwise need
-        from polychromic.models.backends import sample_seed
-
-        # lazy: pulls torch, which this path does not otherwise need
-        from polychromic.models.sampling import sample_seeded
-
-        cfg = self.cfg
-        out: dict[str, list] = {k: [] for k in GENERATED_COLUMNS}
-        temps = temperatures(batch, cfg.eval_temperature)
-        for rows_json, temp in zip(batch["rows"], temps, strict=True):
-            started, first = time.time(), len(out["text"])
-            rows = json.loads(rows_json)
-            prompts = [self.task.format_prompt(self.tok, example_of(r)) for r in rows]
-            # the prompt's seed, not the group's or the temperature's: every temperature draws
-            # from the same seed (the eval temperature's samples are those of a plain
-            # evaluation), and neither the grouping nor the actor count changes a sample
-            seeds = [sample_seed(cfg.eval_seed, int(r["prompt_index"])) for r in rows]
-            s = sample_seeded(self.model, self.tok, prompts, cfg.n_eval_samples,
-                              cfg.eval_max_new_tokens, temp, cfg.eval_top_p, seeds)
-            for i, row in enumerate(rows):
-                for j in range(cfg.n_eval_samples):
-                    r = i * cfg.n_eval_samples + j
-                    for key in PROMPT_COLUMNS:
-                        out[key].append(row[key])
-                    out["sample_index"].append(j)
-                    out["text"].append(s.texts[r])
-                    out["token_count"].append(int(s.token_counts[r]))
-                    out["eval_temperature"].append(temp)
-            _timed(out, started, first)
-        return out
+        return generate_groups(self.model, self.tok, self.task, self.cfg, batch)
 
 
 class GenerateVLLM:
@@ -170,28 +209,4 @@ class Score:
         self.encoder = get_encoder()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
-        started = time.time()
-        n = len(batch["text"])
-        texts = [str(t) for t in batch["text"]]
-        out = dict(batch)
-        try:
-            faults.at_scoring(batch["prompt_index"])
-            examples = [example_of({k: batch[k][i] for k in batch}) for i in range(n)]
-            checks = self.task.check(examples, texts)
-            out["quality_score"] = np.array([c.score for c in checks], dtype=np.float64)
-            out["passed"] = np.array([c.passed for c in checks], dtype=bool)
-            out["reason"] = np.array([c.reason for c in checks], dtype=object)
-            out["embedding"] = list(self.encoder.encode(texts).astype(np.float32))
-            out["score_error"] = np.array([""] * n, dtype=object)
-        except Exception as err:  # recorded per sample, aggregated as NaN + reason
-            reason = f"{type(err).__name__}: {err}"[:500]
-            out["quality_score"] = np.full(n, np.nan)
-            out["passed"] = np.zeros(n, dtype=bool)
-            out["reason"] = np.array(["scoring failed"] * n, dtype=object)
-            # same type as a scored batch (Arrow needs one schema): NaN rows, flagged failed
-            out["embedding"] = list(np.full((n, self.encoder.dim), np.nan, dtype=np.float32))
-            out["score_error"] = np.array([reason] * n, dtype=object)
-        out[SCORE_SECONDS] = np.full(n, (time.time() - started) / max(1, n))
-        return out
-
-
+        return score_batch(self.task, self.encoder, batch)

@@ -92,6 +92,22 @@ def plan_actors(cfg: TrialConfig, vllm: bool = False) -> tuple[int, dict[str, fl
     return n, {"num_cpus": min(0.5, cpus / (2 * n)), **need}
 
 
+def eval_placement(cfg: TrialConfig) -> str:
+    """Where a study trial's final evaluation runs, ``cfg.eval_placement`` resolved:
+    ``worker`` (its Train worker, polychromic.evaluation.in_worker) or ``actors`` (this
+    pipeline). ``auto`` is the worker when the trial trains on one worker and the pipeline
+    would sample with a single HF generation actor anyway (``plan_actors`` on the cluster's
+    free resources now); the vLLM backend is always evaluated by actors. Needs Ray."""
+    # lazy: pulls torch, which this path does not otherwise need
+    from polychromic.models.backends import resolve_backend
+
+    if resolve_backend(cfg) == "vllm":
+        return "actors"
+    if cfg.eval_placement != "auto":
+        return cfg.eval_placement
+    return "worker" if cfg.num_workers == 1 and plan_actors(cfg)[0] == 1 else "actors"
+
+
 def evaluate(cfg: TrialConfig, adapter_dir: str | None, out_dir: Path,
              actors: int | None = None,
              timings: dict[str, float | None] | None = None,
@@ -108,14 +124,22 @@ def evaluate(cfg: TrialConfig, adapter_dir: str | None, out_dir: Path,
     clocks: dict[str, float | None] = {}
     gens = sample_and_score(cfg, adapter_dir, temps or [cfg.eval_temperature], actors, clocks)
     writing = time.time()
-    at_eval = gens[gens["eval_temperature"] == cfg.eval_temperature].reset_index(drop=True)
-    write_generations(at_eval, Path(out_dir) / layout.GENERATIONS)
-    if temps:
-        write_generations(gens, Path(out_dir) / layout.FRONTIER)
-    metrics = aggregate(at_eval, class_threshold=cfg.class_threshold)
+    metrics = write_evaluation(cfg, gens, Path(out_dir), frontier=bool(temps))
     if timings is not None:
         timings.update(clocks, writing=time.time() - writing)
     return metrics
+
+
+def write_evaluation(cfg: TrialConfig, gens: pd.DataFrame, out_dir: Path,
+                     frontier: bool = False) -> dict[str, Any]:
+    """Write an evaluation's samples (``finish_table``'s) and return its metrics: the eval
+    temperature's rows to ``generations.parquet`` (the metrics are theirs) and, for a
+    frontier pass, every row to ``frontier.parquet``."""
+    at_eval = gens[gens["eval_temperature"] == cfg.eval_temperature].reset_index(drop=True)
+    write_generations(at_eval, out_dir / layout.GENERATIONS)
+    if frontier:
+        write_generations(gens, out_dir / layout.FRONTIER)
+    return aggregate(at_eval, class_threshold=cfg.class_threshold)
 
 
 def evaluate_frontier(cfg: TrialConfig, adapter_dir: str | None, out_dir: Path,
@@ -154,12 +178,7 @@ def sample_and_score(cfg: TrialConfig, adapter_dir: str | None, temperatures: li
     import ray
 
     started = time.time()
-    examples = eval_examples(cfg)
-    rows = [prompt_row(i, ex) for i, ex in enumerate(examples)]
-    step = cfg.eval_batch_prompts
-    groups = [{"group_index": g, "rows": json.dumps(rows[s : s + step])}
-              for g, s in enumerate(range(0, len(rows), step))]
-    items = [{**group, "temperature": float(t)} for t in temperatures for group in groups]
+    rows, items = eval_items(cfg, temperatures)
     # lazy: pulls torch, which this path does not otherwise need
     from polychromic.models.backends import resolve_backend
 
@@ -192,6 +211,28 @@ def sample_and_score(cfg: TrialConfig, adapter_dir: str | None, temperatures: li
     )
     gens = pd.concat([b for b in ds.iter_batches(batch_format="pandas", batch_size=None)],
                      ignore_index=True)
+    return finish_table(cfg, gens, started, clocks)
+
+
+def eval_items(cfg: TrialConfig, temperatures: list[float]) -> tuple[list[dict[str, Any]],
+                                                                     list[dict[str, Any]]]:
+    """The held-out prompt rows, and the evaluation's items: one per (temperature, generation
+    group of ``eval_batch_prompts`` prompts), the group's rows as JSON and the temperature a
+    column, temperature-major. The same items whoever samples them (Ray Data actors or the
+    Train worker), so the same samples."""
+    examples = eval_examples(cfg)
+    rows = [prompt_row(i, ex) for i, ex in enumerate(examples)]
+    step = cfg.eval_batch_prompts
+    groups = [{"group_index": g, "rows": json.dumps(rows[s : s + step])}
+              for g, s in enumerate(range(0, len(rows), step))]
+    return rows, [{**group, "temperature": float(t)} for t in temperatures for group in groups]
+
+
+def finish_table(cfg: TrialConfig, gens: pd.DataFrame, started: float,
+                 clocks: dict[str, float | None] | None = None) -> pd.DataFrame:
+    """Scored samples as stored (the generations.parquet schema): ordered by temperature,
+    prompt and sample, the clock columns summed into ``clocks`` (when given: start-up since
+    ``started``, generation and scoring seconds) and dropped, the sampling settings added."""
     gens = gens.sort_values(["eval_temperature", "prompt_index", "sample_index"],
                             ignore_index=True)
     if clocks is not None:

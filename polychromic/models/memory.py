@@ -250,11 +250,15 @@ def estimate(shape: Shape, s: dict[str, Any], quantization: str, cuda: bool,
         kv = rollouts * roll_len * kv_token if not vllm_gpu_gib else vllm_gpu_gib * GIB
     eval_len = int(s.get("max_length", 128)) + int(s.get("eval_max_new_tokens", 48))
     eval_seqs = int(s.get("eval_batch_prompts", 4)) * int(s.get("n_eval_samples", 10))
-    eval_actor = engine if vllm else weights + eval_seqs * eval_len * kv_token
+    eval_kv = eval_seqs * eval_len * kv_token
+    eval_actor = engine if vllm else weights + eval_kv
     # on CPU a quantized base is read in full precision before it is quantized, and the
     # allocator keeps that memory: the process's peak holds it (a GPU's does not)
     loading = linear * 4.0 if quantized and not cuda else 0.0
-    train = weights + lora_bytes + act + kv + loading
+    # a trial evaluated in its Train worker (eval_placement; HF only) samples the evaluation
+    # there after the last step, once the step's activations are freed: the larger of the two
+    in_worker = 0.0 if vllm else eval_kv
+    train = weights + lora_bytes + max(act + kv, in_worker) + loading
     overhead = 0.1 * train + 0.5 * GIB
     parts = {"weights": weights, "lora_adamw": lora_bytes, "activations": act,
              "rollout_kv_cache": kv, "overhead": overhead, "training_worker": train + overhead,

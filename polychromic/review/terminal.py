@@ -414,7 +414,11 @@ def phase_line(study: Study, trial_id: str) -> str:
     polychromic.core.phases) as one line, or "" when it recorded none."""
     result, _ = load_json(study.trial_dir(trial_id) / layout.RESULT)
     phases = result.get("phase_seconds") if isinstance(result, dict) else None
-    return describe(phases) if isinstance(phases, dict) else ""
+    if not isinstance(phases, dict):
+        return ""
+    where = {"worker": " (evaluated in the Train worker)",
+             "actors": " (evaluated by Ray Data actors)"}.get(result.get("evaluated_in"), "")
+    return describe(phases) + where
 
 
 

@@ -45,6 +45,10 @@ reader of a study imports nothing heavier for its paths.
               state.pt                  CHECKPOINT_STATE: optimizer, step, RNG
               history.json              CHECKPOINT_HISTORY: every training report so far
               error.json                CHECKPOINT_ERROR: alone, marks a non-finite loss
+              evaluation/               CHECKPOINT_EVALUATION: the final checkpoint of a trial
+                                        evaluated in its Train worker (eval_placement): its
+                                        GENERATIONS (+ FRONTIER) and EVALUATION_TIMINGS, which
+                                        the trial copies into its folder
 
 With a URI ``--storage-path`` (``polychromic.store.remote``) Ray's own files, ``tune/`` and
 ``trials/<id>/train/``, live at ``<uri>/<study>``; everything else is the record kept on the
@@ -95,6 +99,8 @@ ADAPTER_WEIGHTS = "adapter_model.safetensors"
 CHECKPOINT_STATE = "state.pt"
 CHECKPOINT_HISTORY = "history.json"
 CHECKPOINT_ERROR = "error.json"
+CHECKPOINT_EVALUATION = "evaluation"
+EVALUATION_TIMINGS = "timings.json"
 
 
 def study_dir(storage: str | Path, name: str) -> Path:

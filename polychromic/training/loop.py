@@ -32,6 +32,10 @@ from polychromic.training.set_objective import get_measure
 from polychromic.training.step import StepStats, grad_share, step_gradients
 
 Reporter = Callable[[dict[str, Any], "Path | None"], None]
+#: called on rank 0 after the last step with (model, tokenizer, final checkpoint folder),
+#: before that checkpoint is reported: what it writes there is stored with the checkpoint
+#: (an evaluation in the worker, polychromic.tuning.worker)
+Finisher = Callable[[Any, Any, Path], None]
 
 
 def train(
@@ -41,9 +45,12 @@ def train(
     resume_from: Path | None = None,
     rank: int = 0,
     world: int = 1,
+    finish: Finisher | None = None,
 ) -> None:
     """Train ``cfg.steps`` optimizer steps, calling ``report(metrics, checkpoint_dir)`` every
     ``report_every`` steps and at the end. Stops early (reporting ``error``) on a non-finite loss.
+    ``finish``, when given, runs on rank 0 after the last step, on the model as trained, and
+    writes into the final checkpoint before it is reported.
 
     Every report also carries ``worker_started_at`` (``time.time()`` when this call began) and
     ``model_load_seconds`` (loading the model, encoder and sampler): the trial's
@@ -136,6 +143,8 @@ def train(
             if rank == 0:
                 with tempfile.TemporaryDirectory() as tmp:
                     checkpoint.save(Path(tmp), model, optimizer, done, history)
+                    if finish is not None and done == cfg.steps:
+                        finish(model, tokenizer, Path(tmp))
                     report(metrics, Path(tmp))
             else:
                 report(metrics, None)
@@ -213,8 +222,9 @@ def _all_reduce_mean(grads: list[torch.Tensor]) -> list[torch.Tensor]:
     return out
 
 
-def train_loop_per_worker(config: dict[str, Any]) -> None:
-    """Ray Train entry point: ``config = {"trial": TrialConfig.to_dict()}``."""
+def train_loop_per_worker(config: dict[str, Any], finish: Finisher | None = None) -> None:
+    """Ray Train entry point: ``config = {"trial": TrialConfig.to_dict()}``; ``finish`` as
+    for ``train`` (a Ray Train entry point of one argument wraps this to pass one)."""
     import ray.train
     import ray.train.torch
 
@@ -232,6 +242,6 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         restored = ray.train.Checkpoint(config["resume_from"])  # a folder or a URI
     if restored is not None:
         with restored.as_directory() as folder:
-            train(cfg, device, report, Path(folder), rank, world)
+            train(cfg, device, report, Path(folder), rank, world, finish)
     else:
-        train(cfg, device, report, None, rank, world)
+        train(cfg, device, report, None, rank, world, finish)

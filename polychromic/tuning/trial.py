@@ -24,7 +24,8 @@ from ray import tune
 
 from polychromic.core.config import TrialConfig
 from polychromic.core.phases import trial_phases
-from polychromic.evaluation.pipeline import evaluate
+from polychromic.evaluation.in_worker import adopt_evaluation
+from polychromic.evaluation.pipeline import eval_placement, evaluate
 from polychromic.metrics.aggregate import COMPARED
 from polychromic.metrics.encoder import get_encoder
 from polychromic.stats import headroom
@@ -35,6 +36,7 @@ from polychromic.store.remote import join, read_text, with_scheme
 from polychromic.tasks import get_task
 from polychromic.tuning.feasibility import worker_bundle
 from polychromic.tuning.resume import adopt
+from polychromic.tuning.worker import measures_frontier, train_and_evaluate
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +97,7 @@ def evaluate_baseline(cfg: TrialConfig, adapter: str, tdir: Path,
 
     Resumable: ``result.json`` is written after both files, each written whole, so a driver
     killed before it re-runs this evaluation and replaces them; never a half or doubled file."""
-    if not cfg.frontier_grid():
+    if not measures_frontier(cfg):
         return evaluate(cfg, adapter, tdir, timings=timings)
     try:
         return evaluate(cfg, adapter, tdir, timings=timings, frontier=True)
@@ -140,9 +142,11 @@ def run_trial(config: dict[str, Any], study_dir: str, storage_uri: str | None = 
         prewarm_encoder()
     gpus = ray.cluster_resources().get("GPU", 0)
     use_gpu = cfg.use_gpu if cfg.use_gpu is not None else gpus > 0
+    # decided before the Train run takes its share: what the evaluation would get after it
+    in_worker = eval_placement(cfg) == "worker"
     t0 = time.time()
     trainer = TorchTrainer(
-        train_loop_per_worker,
+        train_and_evaluate if in_worker else train_loop_per_worker,
         train_loop_config={"trial": cfg.to_dict(),
                            "resume_from": (adopted or {}).get("checkpoint")},
         scaling_config=ScalingConfig(
@@ -168,9 +172,9 @@ def run_trial(config: dict[str, Any], study_dir: str, storage_uri: str | None = 
     model_load = last.pop("model_load_seconds", None)
 
     def phases(wall: float, evaluation: dict[str, Any] | None = None,
-               headroom_s: float = 0.0) -> dict[str, float | None]:
+               headroom_s: float = 0.0, in_fit: bool = False) -> dict[str, float | None]:
         return trial_phases(wall, t0, worker_started_at, model_load, fit_end, evaluation,
-                            headroom_s)
+                            headroom_s, evaluated_in_fit=in_fit)
 
     final: dict[str, Any] = {**last, "trial_id": trial_id, "wall_seconds": time.time() - t0}
     if adopted:
@@ -195,11 +199,17 @@ def run_trial(config: dict[str, Any], study_dir: str, storage_uri: str | None = 
         backfill_history(tdir / layout.HISTORY, json.loads(saved))
     timings: dict[str, float | None] = {}
     adapter = join(final["checkpoint_path"], layout.ADAPTER)
+    # evaluated in the worker: its files are in the final checkpoint (none when that
+    # evaluation failed, or the checkpoint was restored after the last step: actors then)
+    metrics = (adopt_evaluation(cfg, final["checkpoint_path"], tdir, timings) if in_worker
+               else None)
+    final["evaluated_in"] = "actors" if metrics is None else "worker"
     # a λ=0 run, the study's baseline or a confirmation's (fresh prompts, new seed), is
     # evaluated with its temperature frontier
     baseline = cfg.lambda_ == 0
-    metrics = (evaluate_baseline(cfg, adapter, tdir, timings) if baseline
-               else evaluate(cfg, adapter, tdir, timings=timings))
+    if metrics is None:
+        metrics = (evaluate_baseline(cfg, adapter, tdir, timings) if baseline
+                   else evaluate(cfg, adapter, tdir, timings=timings))
     headroom_s = 0.0
     if baseline and cfg.role == "search":  # the baseline's floor and ceiling sets
         t_headroom = time.time()
@@ -210,6 +220,7 @@ def run_trial(config: dict[str, Any], study_dir: str, storage_uri: str | None = 
     final[FINAL_EVALUATION] = True
     final["error"] = metrics.get("metric_errors", "")
     final["wall_seconds"] = time.time() - t0
-    final["phase_seconds"] = phases(final["wall_seconds"], timings, headroom_s)
+    final["phase_seconds"] = phases(final["wall_seconds"], timings, headroom_s,
+                                    in_fit=final["evaluated_in"] == "worker")
     write_json(tdir / layout.RESULT, final)
     tune.report(final)
