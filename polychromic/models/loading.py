@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 from polychromic.core.config import TrialConfig
-from polychromic.core.embedded import SMOLLM2_GGUF, smollm2_gguf
+from polychromic.core.embedded import SMOLLM2_GGUF, cache_root, smollm2_gguf
 from polychromic.core.errors import ConfigError
 from polychromic.core.inputs import expand_path, read_text
 
@@ -77,11 +77,6 @@ _BNB_NOTES = _BnbCpuNotes()
 for _name in ("bitsandbytes.backends.cpu.ops", "bitsandbytes.autograd._functions"):
     logging.getLogger(_name).addFilter(_BNB_NOTES)
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
-def cache_root() -> Path:
-    """Where converted models live (``POLYCHROMIC_CACHE`` or ``~/.cache/polychromic``)."""
-    return Path(os.environ.get("POLYCHROMIC_CACHE", Path.home() / ".cache" / "polychromic"))
 
 
 def check_model_name(model: str) -> None:

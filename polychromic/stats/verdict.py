@@ -320,8 +320,11 @@ def frontier_clause(row: Mapping[str, Any],
         return full_text
     parts = [f"{name} ({'; '.join(_merged(short[name]))})"
              for name in FRONTIER_LABELS.values() if name in short]
-    parts += [f"{side} the frontier at its own {t} ({what} {interval}, Holm)"
-              for side, t, what, interval in own]
+    mine: dict[tuple[str, str], list[str]] = {}  # one clause per side and temperature
+    for side, t, what, interval in own:
+        mine.setdefault((side, t), []).append(f"{what} {interval}")
+    parts += [f"{side} the frontier at its own {t} ({', '.join(items)}, Holm)"
+              for (side, t), items in mine.items()]
     if not parts:
         parts.append("no claim against the frontier")
     shown = [b for b in best if b[5]]  # a claim (Holm over the study's trials)

@@ -46,8 +46,8 @@ def evaluate_into_checkpoint(cfg: TrialConfig, model: Any, tok: Any, folder: Pat
 def train_and_evaluate(config: dict[str, Any]) -> None:
     """Ray Train entry point of a trial evaluated in its Train worker (``eval_placement``):
     the training loop, then, on rank 0 after the last step, ``evaluate_into_checkpoint``."""
-    # lazy: pulls torch and transformers, which the trial's own process (it imports this
-    # module for the entry point's name) does not otherwise need
+    # the trial's own process imports this module for the entry point's name only
+    # lazy: pulls torch and transformers, which the trial's own process does not otherwise need
     from polychromic.training.loop import train_loop_per_worker
 
     cfg = TrialConfig.from_dict(config["trial"])
