@@ -25,6 +25,7 @@ DIVERSITY_MEASURES = ("semantic", "semantic_classes", "distinct_2", "self_bleu")
 GENERATION_BACKENDS = ("auto", "hf", "vllm")
 #: which trials are also evaluated at every frontier temperature (the λ=0 baseline always is)
 FRONTIER_FOR = ("baseline", "pareto", "all")
+#: where a trial's final evaluation runs (``TrialConfig.eval_placement``)
 EVAL_PLACEMENTS = ("auto", "worker", "actors")
 #: the default frontier temperatures (the space's ``eval_temperature`` is added to them)
 FRONTIER_TEMPERATURES = (0.5, 0.7, 0.85, 1.0, 1.2)
@@ -119,7 +120,8 @@ class TrialConfig:
     model + adapter loaded again in generation actors, scoring actors beside them),
     ``worker`` (in the trial's Train worker, right after its last step: the trained model
     already in memory, no actor start-up; same items, seeds and scoring code, so the same
-    samples) or ``auto`` (the worker where the pipeline would run a single HF generation actor
+    samples: row for row on CPU; on a GPU a quantized base keeps kbit training's fp32 norms
+    in the worker, so the last bits of the logits can differ) or ``auto`` (the worker where the pipeline would run a single HF generation actor
     anyway and the trial trains on one worker, else the actors: several GPUs or many cores
     shard the samples across actors). The vLLM backend always evaluates in actors."""
     frontier_temperatures: list[float] = field(

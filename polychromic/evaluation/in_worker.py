@@ -6,7 +6,9 @@ load again: torch and transformers imported, the base model with the trained ada
 actors' start-up (process spawn, imports, model + adapter + encoder loads: 9 s of a 50 s smoke
 trial, BENCHMARKS) without changing a sample: the items, the per-prompt seeds, the sampler and
 the scoring code are the pipeline's own (``eval_items``, ``generate_groups``, ``score_batch``),
-so the rows are those the Ray Data pipeline writes.
+so the rows are those the Ray Data pipeline writes (row for row on CPU, tested; on a GPU a
+quantized base keeps kbit training's fp32 layer norms in the worker, where an actor loads them
+in bf16, so the logits, and rarely a sampled token, can differ in their last bits).
 
 The files go into the final checkpoint (``CHECKPOINT_EVALUATION``), which Ray Train stores
 where the trial can read it, whichever node the worker ran on; the trial copies them into its

@@ -82,7 +82,7 @@ MAX_WHOLE = 1_000_000
 #: TrialConfig fields only study/confirm.py sets
 CONFIRM_ONLY = ("role", "confirm_of")
 #: TrialConfig fields that hold for the whole study (the baseline's frontier; where trials are
-#: evaluated, which never changes a sample), never searched
+#: evaluated, which changes how fast, not what is measured), never searched
 STUDY_WIDE = ("frontier_temperatures", "frontier_for", "eval_placement")
 
 # TRAIN_METRICS (reported on every training report, usable by the ASHA scheduler) and
