@@ -153,3 +153,39 @@ def test_a_failed_evaluation_in_the_worker_leaves_nothing_and_the_trial_uses_act
     assert "evaluation in the Train worker failed" in caplog.text
     assert not (tmp_path / layout.CHECKPOINT_EVALUATION).exists()
     assert adopt_evaluation(cfg, str(tmp_path), tmp_path / "trial", {}) is None
+
+
+def test_an_evaluation_stored_at_a_storage_uri_is_adopted_whole(tmp_path: Path) -> None:
+    """A worker on another node stores its evaluation with the checkpoint at the study's URI
+    (``file://`` here, read through pyarrow as ``s3://`` would be): the trial copies both
+    files and the worker's timings, and the metrics are those of the stored samples."""
+    import json
+
+    from polychromic.evaluation.in_worker import adopt_evaluation
+    from polychromic.metrics.aggregate import aggregate
+    from polychromic.store import layout
+    from tests.conftest import tiny_generations
+
+    cfg = TrialConfig.from_dict({**TINY_SETTINGS, "lambda_": 0.0})
+    saved = tmp_path / "bucket" / "checkpoint_1" / layout.CHECKPOINT_EVALUATION
+    saved.mkdir(parents=True)
+    gens = tiny_generations(0.5, 3)
+    gens.to_parquet(saved / layout.GENERATIONS, index=False)
+    gens.to_parquet(saved / layout.FRONTIER, index=False)
+    (saved / layout.EVALUATION_TIMINGS).write_text(json.dumps(
+        {"evaluation_startup": 0.0, "generation": 2.0, "scoring": 0.5, "writing": 0.1}))
+    trial = tmp_path / "trial"
+    trial.mkdir()
+    timings: dict[str, float | None] = {}
+    import tempfile
+
+    scratch = set(Path(tempfile.gettempdir()).glob("polychromic-eval-*"))
+    metrics = adopt_evaluation(cfg, f"file://{tmp_path}/bucket/checkpoint_1", trial, timings)
+    # the local copy of the URI's files is gone once adopted
+    assert set(Path(tempfile.gettempdir()).glob("polychromic-eval-*")) == scratch
+    assert timings["generation"] == 2.0 and set(timings) == set(EVALUATION_PHASES)
+    for name in (layout.GENERATIONS, layout.FRONTIER):
+        assert read_generations(trial / name)["text"].tolist() == gens["text"].tolist()
+    assert metrics is not None and metrics["pass@1"] == pytest.approx(
+        aggregate(gens, class_threshold=cfg.class_threshold)["pass@1"])
+    assert not list(trial.glob(".*.tmp"))

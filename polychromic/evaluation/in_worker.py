@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -81,12 +82,13 @@ def adopt_evaluation(cfg: TrialConfig, checkpoint: str, trial_dir: Path,
     saved = read_text(join(where, layout.EVALUATION_TIMINGS))
     if saved is None:
         return None
-    local = download(where)
-    for name in (layout.FRONTIER, layout.GENERATIONS):  # generations last: it marks done
-        if (local / name).is_file():
-            tmp = trial_dir / f".{name}.tmp"
-            shutil.copyfile(local / name, tmp)
-            tmp.replace(trial_dir / name)
+    with tempfile.TemporaryDirectory(prefix="polychromic-eval-") as scratch:
+        local = download(where, Path(scratch))  # a local checkpoint is read where it is
+        for name in (layout.FRONTIER, layout.GENERATIONS):  # generations last: it marks done
+            if (local / name).is_file():
+                tmp = trial_dir / f".{name}.tmp"
+                shutil.copyfile(local / name, tmp)
+                tmp.replace(trial_dir / name)
     timings.update(json.loads(saved))
     gens = read_generations(trial_dir / layout.GENERATIONS)
     return aggregate(gens, class_threshold=cfg.class_threshold)
