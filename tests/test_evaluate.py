@@ -19,14 +19,14 @@ pytestmark = pytest.mark.slow  # Ray Data pipelines on the tiny model
 
 def _train_and_evaluate_in_process(cfg: TrialConfig, out: Path) -> Path:
     """Train ``cfg`` without Ray, evaluating in the 'worker' (this process) after the last
-    step, as ``eval_placement: worker`` does; returns the final checkpoint's copy."""
+    step with the Train worker's own hook (a λ=0 config: the frontier too); returns the
+    final checkpoint's copy."""
     import shutil
 
     import torch
 
-    from polychromic.evaluation.in_worker import evaluate_loaded
-    from polychromic.store import layout
     from polychromic.training.loop import train
+    from polychromic.tuning.worker import evaluate_into_checkpoint
 
     final = out / "checkpoint"
 
@@ -34,9 +34,8 @@ def _train_and_evaluate_in_process(cfg: TrialConfig, out: Path) -> Path:
         if folder is not None and metrics.get("step") == cfg.steps:
             shutil.copytree(folder, final)
 
-    def finish(model, tok, folder: Path) -> None:
-        evaluate_loaded(cfg, model, tok, folder / layout.CHECKPOINT_EVALUATION,
-                        frontier=bool(cfg.frontier_grid()))
+    def finish(model, tok, folder: Path) -> None:  # the worker's hook, as train_and_evaluate
+        assert evaluate_into_checkpoint(cfg, model, tok, folder)
 
     train(cfg, torch.device("cpu"), report, finish=finish)
     return final
@@ -54,7 +53,7 @@ def test_one_actor_two_actors_and_the_train_worker_give_the_same_samples_and_met
 
     # 2 steps (a diversity step at 0) suffice to move the adapter off its zero init; 4
     # prompts in 2 generation groups, so 2 actors each sample one
-    cfg = TrialConfig.from_dict({**TINY_SETTINGS, "steps": 2, "n_eval_prompts": 4,
+    cfg = TrialConfig.from_dict({**TINY_SETTINGS, "lambda_": 0.0, "steps": 2, "n_eval_prompts": 4,
                                  "eval_batch_prompts": 2, "frontier_temperatures": [0.7]})
     final = _train_and_evaluate_in_process(cfg, tmp_path)
     adapter = str(final / layout.ADAPTER)

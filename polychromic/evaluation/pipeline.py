@@ -124,22 +124,24 @@ def evaluate(cfg: TrialConfig, adapter_dir: str | None, out_dir: Path,
     clocks: dict[str, float | None] = {}
     gens = sample_and_score(cfg, adapter_dir, temps or [cfg.eval_temperature], actors, clocks)
     writing = time.time()
-    metrics = write_evaluation(cfg, gens, Path(out_dir), frontier=bool(temps))
+    at_eval = write_evaluation(cfg, gens, Path(out_dir), frontier=bool(temps))
+    metrics = aggregate(at_eval, class_threshold=cfg.class_threshold)
     if timings is not None:
         timings.update(clocks, writing=time.time() - writing)
     return metrics
 
 
 def write_evaluation(cfg: TrialConfig, gens: pd.DataFrame, out_dir: Path,
-                     frontier: bool = False) -> dict[str, Any]:
-    """Write an evaluation's samples (``finish_table``'s) and return its metrics: the eval
-    temperature's rows to ``generations.parquet`` (the metrics are theirs) and, for a
-    frontier pass, every row to ``frontier.parquet``."""
+                     frontier: bool = False) -> pd.DataFrame:
+    """Write an evaluation's samples (``finish_table``'s): the eval temperature's rows to
+    ``generations.parquet`` and, for a frontier pass, every row to ``frontier.parquet``.
+    Returns the eval temperature's rows (the metrics are theirs; the Train worker's
+    evaluation leaves them to the trial, which reads the stored file)."""
     at_eval = gens[gens["eval_temperature"] == cfg.eval_temperature].reset_index(drop=True)
     write_generations(at_eval, out_dir / layout.GENERATIONS)
     if frontier:
         write_generations(gens, out_dir / layout.FRONTIER)
-    return aggregate(at_eval, class_threshold=cfg.class_threshold)
+    return at_eval
 
 
 def evaluate_frontier(cfg: TrialConfig, adapter_dir: str | None, out_dir: Path,
